@@ -1,0 +1,606 @@
+"""ChatWandb: a LangChain chat model for W&B Inference."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+
+import httpx
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.language_models import LanguageModelInput, ModelProfile
+from langchain_core.language_models.chat_models import LangSmithParams
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.utils import secret_from_env
+from langchain_core.utils.function_calling import convert_to_openai_function
+from langchain_core.utils.pydantic import is_basemodel_subclass
+from langchain_openai.chat_models.base import BaseChatOpenAI
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from typing_extensions import Self
+
+from langchain_wandb_router import _transport
+from langchain_wandb_router._config import (
+    check_api_key,
+    check_headers,
+    missing_key_error,
+    resolve_base_url,
+    resolve_project,
+)
+from langchain_wandb_router._pricing import call_cost_usd
+from langchain_wandb_router._tokens import estimate_message_tokens, estimate_text_tokens
+from langchain_wandb_router.catalog import ModelInfo, get_model_info, normalize_model_id
+from langchain_wandb_router.errors import WandbInvalidRequestError, WandbModelRetiredError
+
+__all__ = ["ChatWandb"]
+
+_USER_AGENT = "langchain-wandb-router/0.1"
+# Reasoning models can think for minutes on a non-streamed call; connecting
+# should still fail fast.
+_DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
+_REASONING_KEYS = ("reasoning", "reasoning_content")
+
+
+def _reasoning_of(fields: Mapping[str, Any]) -> str | None:
+    """W&B's reasoning text: ``reasoning`` now, ``reasoning_content`` in 2025."""
+    for key in _REASONING_KEYS:
+        value = fields.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _index_v1_blocks(message: AIMessageChunk) -> None:
+    """Give v1 stream blocks distinct merge indices per kind.
+
+    Left alone, core numbers a reasoning block 0 and the first tool-call chunk
+    keeps the wire's ``index: 0``, so adding the chunks merges the two into one
+    broken block. String ``lc_`` indices keep reasoning, text and each tool
+    call apart; tool calls are still matched to their block by id at the end.
+    """
+    blocks = message.content_blocks
+    if not blocks:
+        return
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "tool_call_chunk":
+            block["index"] = f"lc_tool_{block.get('index') or 0}"
+        else:
+            block["index"] = f"lc_{kind}"
+    message.content = blocks  # type: ignore[assignment]
+
+
+def _has_image_part(messages: list[dict[str, Any]]) -> bool:
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list) and any(
+            isinstance(p, dict) and p.get("type") == "image_url" for p in content
+        ):
+            return True
+    return False
+
+
+def _response_format_dict(schema: type, strict: bool | None) -> dict[str, Any]:
+    """A pydantic class as a Chat Completions ``json_schema`` response format."""
+    function = convert_to_openai_function(schema, strict=strict)
+    spec: dict[str, Any] = {"name": function["name"], "schema": function["parameters"]}
+    if function.get("description"):
+        spec["description"] = function["description"]
+    if strict is not None:
+        spec["strict"] = strict
+    return {"type": "json_schema", "json_schema": spec}
+
+
+def _parse_structured(schema: type, text: str) -> Any | None:
+    """The parsed pydantic object, or ``None`` if the text does not fit."""
+    try:
+        return schema.model_validate_json(text)  # type: ignore[attr-defined]
+    except ValueError:
+        return None
+
+
+class ChatWandb(BaseChatOpenAI):  # type: ignore[override]
+    r"""W&B Inference chat model: Qwen3, DeepSeek, Llama, Kimi, GLM, gpt-oss and more.
+
+    Setup:
+        Install ``langchain-wandb-router`` and set your key:
+
+        .. code-block:: bash
+
+            pip install langchain-wandb-router
+            export WANDB_API_KEY="..."
+            # optional: attribute usage to a team project
+            export WANDB_INFERENCE_PROJECT="my-team/my-project"
+
+    Key init args — completion params:
+        model: str
+            W&B model id; ``"Qwen/…"``, ``"wandb/Qwen/…"`` and ``"wandb:Qwen/…"``
+            all work. LoRA artifacts (``"wandb-artifact:///…"``) too.
+        temperature: float | None
+        max_tokens: int | None
+            Sent to W&B as ``max_tokens``.
+        reasoning_effort: str | None
+            For reasoning models that accept it.
+        enable_thinking: bool | None
+            Turns thinking on or off on models where it is a default
+            (``chat_template_kwargs.enable_thinking``).
+
+    Key init args — client params:
+        api_key: SecretStr | None
+            Defaults to ``WANDB_API_KEY``. ``OPENAI_API_KEY`` is never read.
+        base_url: str
+            Defaults to ``WANDB_INFERENCE_BASE_URL``, else W&B's endpoint.
+        project: str | None
+            ``"team/project"``, sent as ``OpenAI-Project``. Defaults to
+            ``WANDB_INFERENCE_PROJECT``, else ``WANDB_ENTITY/WANDB_PROJECT``.
+        default_headers: Mapping[str, str] | None
+        timeout: float | httpx.Timeout | None
+        max_retries: int
+            Retries on 408/409/429/5xx, timeouts and connection errors, with
+            backoff, jitter and ``Retry-After``. Default 2.
+
+    Instantiate:
+        .. code-block:: python
+
+            from langchain_wandb_router import ChatWandb
+
+            llm = ChatWandb(model="wandb/Qwen/Qwen3-235B-A22B-Instruct-2507")
+
+    Invoke:
+        .. code-block:: python
+
+            llm.invoke("Hello!").content
+
+    Stream:
+        .. code-block:: python
+
+            for chunk in llm.stream("Tell me a story"):
+                print(chunk.text, end="")
+
+    Tool calling:
+        .. code-block:: python
+
+            from pydantic import BaseModel, Field
+
+            class GetWeather(BaseModel):
+                '''Get the current weather in a given location.'''
+
+                location: str = Field(..., description="e.g. San Francisco, CA")
+
+            llm.bind_tools([GetWeather]).invoke("Weather in Paris?").tool_calls
+
+    Structured output:
+        .. code-block:: python
+
+            class Joke(BaseModel):
+                setup: str
+                punchline: str
+
+            llm.with_structured_output(Joke).invoke("A joke about cats")
+
+    Reasoning:
+        .. code-block:: python
+
+            thinker = ChatWandb(model="wandb/Qwen/Qwen3-235B-A22B-Thinking-2507")
+            msg = thinker.invoke("Is 9.11 larger than 9.9?")
+            msg.additional_kwargs["reasoning_content"]  # also a "reasoning" block
+
+    Token usage and cost:
+        .. code-block:: python
+
+            msg = llm.invoke("Hello")
+            msg.usage_metadata  # input/output/total tokens
+            msg.response_metadata["cost_usd"]  # from the catalog's prices
+
+    Model profile:
+        .. code-block:: python
+
+            llm.profile["max_input_tokens"], llm.model_info.pricing
+    """
+
+    model_name: str = Field(alias="model")
+    """W&B model id (the bare id is what the request carries)."""
+
+    openai_api_key: SecretStr | None = Field(  # type: ignore[assignment]
+        alias="api_key", default_factory=secret_from_env("WANDB_API_KEY", default=None)
+    )
+    """W&B API key; defaults to ``WANDB_API_KEY``."""
+
+    openai_api_base: str | None = Field(alias="base_url", default=None)
+    """W&B Inference base URL; ``WANDB_INFERENCE_BASE_URL`` or W&B's endpoint."""
+
+    project: str | None = None
+    """W&B ``team/project`` sent as the ``OpenAI-Project`` header."""
+
+    enable_thinking: bool | None = None
+    """``chat_template_kwargs.enable_thinking`` for default-on/off reasoning models."""
+
+    max_retries: int = 2  # type: ignore[assignment]
+    """Transport-level retries for retryable failures."""
+
+    stream_usage: bool | None = True
+    """W&B reports usage on every stream; it is always requested."""
+
+    # Never read OpenAI's proxy variable; set http_client= for a proxy.
+    openai_proxy: str | None = None
+
+    _headers: dict[str, str] = PrivateAttr(default_factory=dict)
+    _url: str = PrivateAttr(default="")
+
+    @field_validator("model_name", mode="before")
+    @classmethod
+    def _bare_model_id(cls, value: Any) -> str:
+        return normalize_model_id(value)
+
+    @field_validator("max_retries")
+    @classmethod
+    def _check_retries(cls, value: int) -> int:
+        if value < 0:
+            msg = "max_retries must be >= 0."
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def validate_environment(self) -> Self:
+        """Resolve W&B settings; no OpenAI client and no OpenAI env var is involved.
+
+        This replaces (by name) the parent's validator, which would read
+        ``OPENAI_API_KEY`` and build openai SDK clients we never use.
+        """
+        if self.openai_api_key is None or not self.openai_api_key.get_secret_value():
+            raise missing_key_error()
+        key = check_api_key(self.openai_api_key.get_secret_value())
+        self.openai_api_base = resolve_base_url(self.openai_api_base)
+        self.project = resolve_project(self.project)
+        if self.n is not None and self.n > 1 and self.streaming:
+            msg = "n must be 1 when streaming."
+            raise ValueError(msg)
+        headers = {
+            **check_headers(self.default_headers),
+            "Authorization": f"Bearer {key}",
+            "Content-Type": "application/json",
+            "User-Agent": _USER_AGENT,
+        }
+        if self.project:
+            headers["OpenAI-Project"] = self.project
+        self._headers = headers
+        self._url = f"{self.openai_api_base}/chat/completions"
+        info = get_model_info(self.model_name)
+        if info is not None and info.is_retired():
+            raise WandbModelRetiredError(
+                info.retirement_message(), model=info.id, successor=info.successor
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _infer_use_responses_api(self) -> Self:
+        """W&B serves Chat Completions only; the Responses API is never used."""
+        self.use_responses_api = False
+        return self
+
+    # ------------------------------------------------------------------ identity
+
+    @property
+    def _llm_type(self) -> str:
+        return "chat-wandb"
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        """Map the key field to its env var so ``dumps`` never writes it."""
+        return {"openai_api_key": "WANDB_API_KEY"}
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        """ChatWandb can be serialized (without its key)."""
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        """Namespace for ``langchain_core.load``."""
+        return ["langchain_wandb_router", "chat_models"]
+
+    @property
+    def model_info(self) -> ModelInfo | None:
+        """The catalog entry for this model (``None`` for unknown ids)."""
+        return get_model_info(self.model_name)
+
+    def _resolve_model_profile(self) -> ModelProfile | None:
+        info = get_model_info(self.model_name)
+        return info.to_profile() if info is not None else None
+
+    def _use_responses_api(self, payload: dict[str, Any]) -> bool:
+        return False
+
+    def _get_ls_params(
+        self, stop: list[str] | None = None, **kwargs: Any
+    ) -> LangSmithParams:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "wandb"
+        params["ls_model_name"] = normalize_model_id(kwargs.get("model", self.model_name))
+        return params
+
+    def _get_invocation_params(
+        self, stop: list[str] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        params = super()._get_invocation_params(stop=stop, **kwargs)
+        # Traces key on the invocation params: a pydantic schema class there is
+        # neither readable nor serializable, its JSON form is both.
+        schema = params.get("response_format")
+        if isinstance(schema, type):
+            params["response_format"] = _response_format_dict(schema, params.get("strict"))
+        return params
+
+    @property
+    def _default_params(self) -> dict[str, Any]:
+        params = super()._default_params
+        if self.enable_thinking is not None:
+            params["chat_template_kwargs"] = {"enable_thinking": self.enable_thinking}
+        return params
+
+    # ------------------------------------------------------------ token counts
+
+    def get_num_tokens(self, text: str) -> int:
+        """Estimate tokens offline (W&B models use their own tokenizers)."""
+        return estimate_text_tokens(text)
+
+    def get_num_tokens_from_messages(  # type: ignore[override]
+        self, messages: list[BaseMessage], tools: Any = None
+    ) -> int:
+        """Estimate input tokens offline; see :meth:`get_num_tokens`."""
+        return estimate_message_tokens(messages)
+
+    # ------------------------------------------------------------------ payload
+
+    def _get_request_payload(
+        self,
+        input_: LanguageModelInput,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        payload: dict[str, Any] = super()._get_request_payload(input_, stop=stop, **kwargs)
+        model = normalize_model_id(payload.get("model") or self.model_name)
+        payload["model"] = model
+        info = get_model_info(model)
+        if info is not None and info.is_retired():
+            raise WandbModelRetiredError(
+                info.retirement_message(), model=info.id, successor=info.successor
+            )
+        if info is not None and not info.vision and _has_image_part(payload["messages"]):
+            raise WandbInvalidRequestError(
+                f"'{model}' does not accept images. Use a vision model such as "
+                "'wandb/Qwen/Qwen3.5-35B-A3B', 'wandb/moonshotai/Kimi-K2.5' or "
+                "'wandb/google/gemma-4-31B-it'.",
+                model=model,
+            )
+        # W&B takes max_tokens; langchain-openai may have renamed it.
+        if "max_completion_tokens" in payload:
+            payload["max_tokens"] = payload.pop("max_completion_tokens")
+        # The openai SDK would merge extra_body into the body; we send it merged.
+        extra = payload.pop("extra_body", None)
+        if extra:
+            payload.update(extra)
+        if not payload.get("stream"):
+            payload.pop("stream", None)
+            payload.pop("stream_options", None)
+        schema = payload.get("response_format")
+        if isinstance(schema, type):
+            payload["response_format"] = _response_format_dict(schema, kwargs.get("strict"))
+        payload.pop("strict", None)
+        if info is not None and info.reasoning != "none":
+            self._carry_reasoning_back(input_, payload["messages"])
+        return payload
+
+    def _carry_reasoning_back(
+        self, input_: LanguageModelInput, messages: list[dict[str, Any]]
+    ) -> None:
+        """Send earlier reasoning back: Kimi-K2.5 and GLM-5 templates read it."""
+        source = self._convert_input(input_).to_messages()
+        for original, converted in zip(source, messages, strict=False):
+            if isinstance(original, AIMessage):
+                reasoning = original.additional_kwargs.get("reasoning_content")
+                if isinstance(reasoning, str) and reasoning:
+                    converted["reasoning_content"] = reasoning
+
+    def _request(self, payload: dict[str, Any]) -> _transport.Request:
+        return _transport.Request(
+            url=self._url,
+            headers=self._headers,
+            body=_transport.encode_body(payload),
+            model=payload["model"],
+            timeout=self.request_timeout if self.request_timeout is not None else _DEFAULT_TIMEOUT,
+            max_retries=self.max_retries,
+        )
+
+    def _sync_http(self) -> httpx.Client:
+        client = self.http_client
+        return client if client is not None else _transport.sync_client(self._url)
+
+    def _async_http(self) -> httpx.AsyncClient:
+        client = self.http_async_client
+        return client if client is not None else _transport.async_client(self._url)
+
+    # ----------------------------------------------------------------- results
+
+    def _create_chat_result(
+        self,
+        response: dict[str, Any] | Any,
+        generation_info: dict[str, Any] | None = None,
+    ) -> ChatResult:
+        result = super()._create_chat_result(response, generation_info)
+        served = response.get("model") or self.model_name
+        for generation, choice in zip(
+            result.generations, response.get("choices") or [], strict=False
+        ):
+            message = generation.message
+            reasoning = _reasoning_of(choice.get("message") or {})
+            if reasoning is not None:
+                message.additional_kwargs["reasoning_content"] = reasoning
+            message.response_metadata["model_provider"] = "wandb"
+            message.response_metadata["model_name"] = served
+            if isinstance(message, AIMessage):
+                cost = call_cost_usd(served, message.usage_metadata)
+                if cost is not None:
+                    message.response_metadata["cost_usd"] = cost
+        if result.llm_output is not None:
+            result.llm_output["model_provider"] = "wandb"
+        return result
+
+    def _convert_chunk_to_generation_chunk(
+        self,
+        chunk: dict[str, Any],
+        default_chunk_class: type,
+        base_generation_info: dict[str, Any] | None,
+    ) -> ChatGenerationChunk | None:
+        generation_chunk = super()._convert_chunk_to_generation_chunk(
+            chunk, default_chunk_class, base_generation_info
+        )
+        if generation_chunk is None:
+            return None
+        message = generation_chunk.message
+        message.response_metadata["model_provider"] = "wandb"
+        choices = chunk.get("choices")
+        if choices:
+            reasoning = _reasoning_of(choices[0].get("delta") or {})
+            if reasoning is not None:
+                message.additional_kwargs["reasoning_content"] = reasoning
+        elif isinstance(message, AIMessageChunk) and message.usage_metadata:
+            # The usage chunk closes the stream; price it by the served model.
+            # (model_name itself came with the finish chunk; repeating it here
+            # would concatenate when chunks are added.)
+            cost = call_cost_usd(chunk.get("model") or self.model_name, message.usage_metadata)
+            if cost is not None:
+                info = dict(generation_chunk.generation_info or {})
+                info["cost_usd"] = cost
+                generation_chunk.generation_info = info
+        if self.output_version == "v1" and isinstance(message, AIMessageChunk):
+            _index_v1_blocks(message)
+        return generation_chunk
+
+    # -------------------------------------------------------------------- calls
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        payload = self._get_request_payload(messages, stop=stop, **kwargs)
+        response = _transport.post_json(self._sync_http(), self._request(payload))
+        return self._finish_result(response, kwargs.get("response_format"))
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        payload = self._get_request_payload(messages, stop=stop, **kwargs)
+        response = await _transport.apost_json(self._async_http(), self._request(payload))
+        return self._finish_result(response, kwargs.get("response_format"))
+
+    def _finish_result(self, response: dict[str, Any], schema: Any) -> ChatResult:
+        result = self._create_chat_result(response, {})
+        if isinstance(schema, type) and is_basemodel_subclass(schema):
+            for generation in result.generations:
+                parsed = _parse_structured(schema, generation.message.text)
+                if parsed is not None:
+                    generation.message.additional_kwargs["parsed"] = parsed
+        return result
+
+    def _stream_payload(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        stream_usage: bool | None,
+        kwargs: dict[str, Any],
+    ) -> dict[str, Any]:
+        kwargs["stream"] = True
+        # Usage is always requested: cost, budgets and usage callbacks need it,
+        # and W&B sends it anyway (stream_usage=False is not honoured).
+        kwargs["stream_options"] = {"include_usage": True}
+        return self._get_request_payload(messages, stop=stop, **kwargs)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        *,
+        stream_usage: bool | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        payload = self._stream_payload(messages, stop, stream_usage, kwargs)
+        tracker = _StreamTracker(self, kwargs.get("response_format"))
+        for event in _transport.stream_events(self._sync_http(), self._request(payload)):
+            chunk = tracker.convert(event)
+            if chunk is None:
+                continue
+            if run_manager:
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+        final = tracker.parsed_chunk()
+        if final is not None:
+            yield final
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        *,
+        stream_usage: bool | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        payload = self._stream_payload(messages, stop, stream_usage, kwargs)
+        tracker = _StreamTracker(self, kwargs.get("response_format"))
+        events = _transport.astream_events(self._async_http(), self._request(payload))
+        async for event in events:
+            chunk = tracker.convert(event)
+            if chunk is None:
+                continue
+            if run_manager:
+                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+        final = tracker.parsed_chunk()
+        if final is not None:
+            yield final
+
+
+class _StreamTracker:
+    """Per-stream state: chunk class continuity and structured-output text."""
+
+    __slots__ = ("_chunk_class", "_model", "_schema", "_text")
+
+    def __init__(self, model: ChatWandb, schema: Any) -> None:
+        self._model = model
+        self._chunk_class: type = AIMessageChunk
+        self._schema = schema if isinstance(schema, type) and is_basemodel_subclass(schema) else None
+        self._text: list[str] = []
+
+    def convert(self, event: dict[str, Any]) -> ChatGenerationChunk | None:
+        chunk = self._model._convert_chunk_to_generation_chunk(
+            event, self._chunk_class, None
+        )
+        if chunk is None:
+            return None
+        self._chunk_class = chunk.message.__class__
+        if self._schema is not None:
+            self._text.append(chunk.message.text)
+        return chunk
+
+    def parsed_chunk(self) -> ChatGenerationChunk | None:
+        """A closing chunk carrying ``parsed`` for pydantic structured output."""
+        if self._schema is None:
+            return None
+        parsed = _parse_structured(self._schema, "".join(self._text))
+        if parsed is None:
+            return None
+        return ChatGenerationChunk(
+            message=AIMessageChunk(content="", additional_kwargs={"parsed": parsed})
+        )
+

@@ -1,0 +1,554 @@
+"""WandbEmulator: a local HTTP server that speaks W&B Inference's wire."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal
+
+from langchain_wandb_router.catalog import ModelInfo, list_models
+from langchain_wandb_router.testing._responder import Reply, build_reply
+
+__all__ = ["Fault", "RecordedRequest", "WandbEmulator"]
+
+_MISSING_BEARER = {
+    "error": {
+        "code": "invalid_api_key",
+        "message": "Missing bearer authentication in header",
+        "type": "invalid_request_error",
+    }
+}
+_STATUS_MESSAGES = {
+    400: "Invalid request",
+    401: "Authentication failed",
+    402: "You exceeded your current quota, please check your plan and billing details.",
+    403: "The inference gateway is not enabled for your organization",
+    404: "The requested resource was not found",
+    429: "concurrency limit reached for requests: per project",
+    500: "The server had an error while processing your request",
+    502: "Bad gateway",
+    503: "The engine is currently overloaded, please try again later",
+}
+_PIECE_RE = re.compile(r"\S+\s*|\s+")
+_ARG_SLICE = 8
+
+
+def error_body(status: int, message: str | None = None) -> dict[str, Any]:
+    """W&B's JSON error body for ``status``."""
+    code = "rate_limit_exceeded" if status == 429 else None
+    return {
+        "error": {
+            "code": code,
+            "message": message or _STATUS_MESSAGES.get(status, "Error"),
+            "type": "invalid_request_error" if status < 500 else "server_error",
+        }
+    }
+
+
+@dataclass
+class Fault:
+    """One scripted misbehaviour, applied to the next matching request(s).
+
+    Attributes:
+        status: Answer with this HTTP status instead of a reply.
+        body: The error body (dict → JSON, str/bytes as is); default W&B's.
+        headers: Extra response headers, e.g. ``{"Retry-After": "1"}``.
+        delay: Seconds to wait before the first byte (slow first byte, timeouts).
+        drop_after: For streams, close the connection after this many events;
+            for JSON, send half the body and close.
+        malformed_after: For streams, send a non-JSON ``data:`` line after this
+            many events.
+        truncate: Send a JSON body cut in half with a correct length.
+        times: How many requests this fault applies to (``None``: all).
+        model: Only requests for this bare model id (``"*"``: any).
+    """
+
+    status: int | None = None
+    body: dict[str, Any] | str | bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    drop_after: int | None = None
+    malformed_after: int | None = None
+    truncate: bool = False
+    times: int | None = 1
+    model: str = "*"
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """A request the emulator received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    json: dict[str, Any] | None
+    model: str | None
+
+
+@dataclass
+class _Forced:
+    content: str | None
+    reasoning: str | None
+    tool_calls: list[dict[str, Any]] | None
+    times: int | None
+    model: str
+
+
+class WandbEmulator:
+    """A W&B Inference look-alike on 127.0.0.1, for tests, demos and benchmarks.
+
+    It checks the bearer key and ``OpenAI-Project`` like W&B, serves
+    ``GET /v1/models`` and ``POST /v1/chat/completions`` (JSON and SSE), puts
+    reasoning in ``reasoning`` (current) or ``reasoning_content`` (2025), sends
+    tool calls as fragments, closes streams with a usage chunk whose
+    ``choices`` is empty, honours ``response_format``, ``stop`` and
+    ``max_tokens``, answers 404 for unknown or retired models, and misbehaves on
+    request (:meth:`fault`, :meth:`chaos`). Replies are deterministic.
+
+    Example:
+        .. code-block:: python
+
+            with WandbEmulator() as emu:
+                llm = ChatWandb(model="wandb/Qwen/Qwen3-235B-A22B-Instruct-2507",
+                                api_key=emu.api_key, base_url=emu.base_url)
+                emu.fault(status=503, times=1)  # the next call fails once
+                llm.invoke("hi")                # ...and the retry succeeds
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str = "emulator-key-0123456789abcdef0123456789abcdef",
+        projects: Iterable[str] | None = None,
+        reasoning_field: Literal["reasoning", "reasoning_content"] = "reasoning",
+        extra_models: Iterable[ModelInfo | str] = (),
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        """Create an emulator (call :meth:`start` or use it as a context manager).
+
+        Args:
+            api_key: The only bearer key accepted.
+            projects: If given, the only ``OpenAI-Project`` values accepted.
+            reasoning_field: Where reasoning goes: ``reasoning`` as W&B does
+                now, or ``reasoning_content`` as it did in 2025.
+            extra_models: More models to serve (LoRA ids, new models).
+            host: Interface to bind; loopback by default.
+            port: Port to bind; 0 picks a free one.
+        """
+        self.api_key = api_key
+        self.projects = set(projects) if projects is not None else None
+        self.reasoning_field = reasoning_field
+        self.cached_tokens = 0
+        self.live_models: list[str] | None = None
+        self._models: dict[str, ModelInfo] = {
+            m.id: m for m in list_models(include_retired=False)
+        }
+        for extra in extra_models:
+            info = extra if isinstance(extra, ModelInfo) else ModelInfo(id=extra)
+            self._models[info.id] = info
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+        self._forced: list[_Forced] = []
+        self._chaos: tuple[float, tuple[int, ...], random.Random, str] | None = None
+        self._requests: list[RecordedRequest] = []
+        self._counter = 0
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self._server = _Server((host, port), _Handler)
+        self._server.emulator = self
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------- lifecycle
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """The base URL to give ChatWandb/WandbRouter (``…/v1``)."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> WandbEmulator:
+        """Serve in a background thread."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, name="wandb-emulator", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> WandbEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------- scripting
+
+    def fault(self, **kwargs: Any) -> Fault:
+        """Queue a :class:`Fault` (same keyword arguments); returns it."""
+        fault = Fault(**kwargs)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def chaos(
+        self,
+        rate: float,
+        statuses: Iterable[int] = (429, 500, 503),
+        *,
+        seed: int = 0,
+        model: str = "*",
+    ) -> None:
+        """Fail a seeded-random ``rate`` of requests with one of ``statuses``."""
+        with self._lock:
+            self._chaos = (rate, tuple(statuses), random.Random(seed), model)  # noqa: S311
+
+    def respond_with(
+        self,
+        *,
+        content: str | None = None,
+        reasoning: str | None = None,
+        tool_calls: list[dict[str, Any]] | None = None,
+        times: int | None = 1,
+        model: str = "*",
+    ) -> None:
+        """Force the next reply(s); ``tool_calls`` items are ``{"name", "arguments"}``.
+
+        ``arguments`` is sent verbatim, so invalid JSON can be scripted.
+        """
+        with self._lock:
+            self._forced.append(_Forced(content, reasoning, tool_calls, times, model))
+
+    def add_model(self, info: ModelInfo | str) -> None:
+        """Serve one more model id."""
+        info = info if isinstance(info, ModelInfo) else ModelInfo(id=info)
+        with self._lock:
+            self._models[info.id] = info
+
+    def remove_model(self, model_id: str) -> None:
+        """Stop serving ``model_id`` (it answers 404 from now on)."""
+        with self._lock:
+            self._models.pop(model_id, None)
+
+    def reset(self) -> None:
+        """Forget faults, forced replies, chaos and recorded requests."""
+        with self._lock:
+            self._faults.clear()
+            self._forced.clear()
+            self._chaos = None
+            self._requests.clear()
+            self.peak_in_flight = self.in_flight
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Requests received so far, oldest first."""
+        with self._lock:
+            return list(self._requests)
+
+    def chat_requests(self) -> list[RecordedRequest]:
+        """Only the chat-completions requests."""
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    # -------------------------------------------------------------- internals
+
+    def _take_fault(self, model: str | None) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.model in ("*", model):
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times <= 0:
+                            self._faults.remove(fault)
+                    return fault
+            if self._chaos is not None:
+                rate, statuses, rng, target = self._chaos
+                if target in ("*", model) and rng.random() < rate:
+                    return Fault(status=rng.choice(statuses))
+        return None
+
+    def _take_forced(self, model: str) -> _Forced | None:
+        with self._lock:
+            for forced in self._forced:
+                if forced.model in ("*", model):
+                    if forced.times is not None:
+                        forced.times -= 1
+                        if forced.times <= 0:
+                            self._forced.remove(forced)
+                    return forced
+        return None
+
+    def _record(self, req: RecordedRequest) -> int:
+        with self._lock:
+            self._requests.append(req)
+            self._counter += 1
+            return self._counter
+
+    def _enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def _reasoning_on(self, info: ModelInfo, body: dict[str, Any]) -> bool:
+        toggle = (body.get("chat_template_kwargs") or {}).get("enable_thinking")
+        if info.reasoning == "always":
+            return True
+        if info.reasoning == "default_on":
+            return toggle is not False
+        if info.reasoning == "default_off":
+            return toggle is True
+        return False
+
+    def _reply(self, info: ModelInfo, body: dict[str, Any], n: int) -> Reply:
+        reply = build_reply(body, self._reasoning_on(info, body), f"call_{n:06d}")
+        forced = self._take_forced(info.id)
+        if forced is not None:
+            if forced.content is not None:
+                reply.content, reply.finish_reason = forced.content, "stop"
+            if forced.reasoning is not None:
+                reply.reasoning = forced.reasoning
+            if forced.tool_calls is not None:
+                reply.content = ""
+                reply.tool_calls = [
+                    {
+                        "id": f"call_{n:06d}_{i}",
+                        "type": "function",
+                        "function": {"name": tc["name"], "arguments": tc["arguments"]},
+                    }
+                    for i, tc in enumerate(forced.tool_calls)
+                ]
+                reply.finish_reason = "tool_calls"
+            reply.completion_tokens = max(1, (len(reply.content) + 3) // 4)
+        return reply
+
+    def _usage(self, reply: Reply) -> dict[str, Any]:
+        usage: dict[str, Any] = {
+            "prompt_tokens": reply.prompt_tokens,
+            "completion_tokens": reply.completion_tokens,
+            "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+        }
+        if self.cached_tokens:
+            usage["prompt_tokens_details"] = {
+                "cached_tokens": min(self.cached_tokens, reply.prompt_tokens)
+            }
+        return usage
+
+    def _completion(self, model: str, reply: Reply, n: int) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": reply.content or None}
+        if reply.tool_calls:
+            message["tool_calls"] = reply.tool_calls
+        if self.reasoning_field == "reasoning" or reply.reasoning is not None:
+            message[self.reasoning_field] = reply.reasoning
+        return {
+            "id": f"chatcmpl-{n:06d}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {"index": 0, "message": message, "finish_reason": reply.finish_reason, "logprobs": None}
+            ],
+            "usage": self._usage(reply),
+        }
+
+    def _events(self, model: str, reply: Reply, n: int) -> Iterator[dict[str, Any]]:
+        base = {"id": f"chatcmpl-{n:06d}", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            if self.reasoning_field == "reasoning":
+                delta.setdefault("reasoning", None)
+            return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+
+        yield chunk({"role": "assistant", "content": ""})
+        for piece in _PIECE_RE.findall(reply.reasoning or ""):
+            yield chunk({self.reasoning_field: piece})
+        for piece in _PIECE_RE.findall(reply.content):
+            yield chunk({"content": piece})
+        for index, call in enumerate(reply.tool_calls):
+            fn = call["function"]
+            yield chunk({"tool_calls": [{"index": index, "id": call["id"], "type": "function", "function": {"name": fn["name"], "arguments": ""}}]})
+            args = fn["arguments"]
+            for start in range(0, len(args), _ARG_SLICE):
+                yield chunk({"tool_calls": [{"index": index, "function": {"arguments": args[start : start + _ARG_SLICE]}}]})
+        yield chunk({}, reply.finish_reason)
+        yield {**base, "choices": [], "usage": self._usage(reply)}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+    emulator: WandbEmulator
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Stay quiet; tests read :attr:`WandbEmulator.requests` instead."""
+
+    # ---------------------------------------------------------------- writing
+
+    def _send(self, status: int, payload: dict[str, Any] | list[Any] | str | bytes, headers: dict[str, str] | None = None) -> None:
+        if isinstance(payload, bytes):
+            data, ctype = payload, "application/json"
+        elif isinstance(payload, str):
+            data = payload.encode()
+            ctype = "text/html" if payload.lstrip().startswith("<") else "text/plain"
+        else:
+            data, ctype = json.dumps(payload, ensure_ascii=False).encode(), "application/json"
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    # --------------------------------------------------------------- handling
+
+    def _authorized(self) -> bool:
+        emu = self.server.emulator
+        auth = self.headers.get("Authorization", "")
+        if not auth.startswith("Bearer "):
+            self._send(401, _MISSING_BEARER)
+            return False
+        if auth[len("Bearer ") :] != emu.api_key:
+            self._send(401, error_body(401))
+            return False
+        project = self.headers.get("OpenAI-Project")
+        if project is not None and emu.projects is not None and project not in emu.projects:
+            self._send(401, error_body(401, f"Authentication failed: project '{project}' not found"))
+            return False
+        return True
+
+    def do_GET(self) -> None:
+        """``GET /v1/models``."""
+        emu = self.server.emulator
+        emu._record(RecordedRequest("GET", self.path, {k.lower(): v for k, v in self.headers.items()}, None, None))
+        if self.path.rstrip("/") != "/v1/models":
+            self._send(404, error_body(404))
+            return
+        if not self._authorized():
+            return
+        ids = emu.live_models if emu.live_models is not None else sorted(emu._models)
+        data = [{"id": i, "object": "model", "created": 0, "owned_by": "system", "root": i} for i in ids]
+        self._send(200, {"object": "list", "data": data})
+
+    def do_POST(self) -> None:
+        """``POST /v1/chat/completions``."""
+        emu = self.server.emulator
+        emu._enter()
+        try:
+            self._post(emu)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        finally:
+            emu._leave()
+
+    def _post(self, emu: WandbEmulator) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        model = body.get("model") if isinstance(body, dict) else None
+        n = emu._record(
+            RecordedRequest("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body if isinstance(body, dict) else None, model)
+        )
+        if self.path.rstrip("/") != "/v1/chat/completions":
+            self._send(404, error_body(404))
+            return
+        if not self._authorized():
+            return
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body["messages"]:
+            detail = [{"loc": ["body", "messages"], "msg": "field required", "type": "value_error.missing"}]
+            self._send(422, {"detail": detail})
+            return
+        fault = emu._take_fault(model)
+        if fault is not None and fault.delay:
+            time.sleep(fault.delay)
+        if fault is not None and fault.status is not None:
+            payload = fault.body if fault.body is not None else error_body(fault.status)
+            self._send(fault.status, payload, fault.headers)
+            return
+        info = emu._models.get(model or "")
+        if info is None or info.is_retired(date.today()):
+            self._send(404, error_body(404))
+            return
+        reply = emu._reply(info, body, n)
+        if body.get("stream"):
+            self._stream(emu, info.id, reply, n, fault)
+        else:
+            self._json(emu, info.id, reply, n, fault)
+
+    def _json(self, emu: WandbEmulator, model: str, reply: Reply, n: int, fault: Fault | None) -> None:
+        data = json.dumps(emu._completion(model, reply, n), ensure_ascii=False).encode()
+        if fault is not None and (fault.truncate or fault.drop_after is not None):
+            half = data[: len(data) // 2]
+            if fault.truncate:
+                self._send(200, half)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(half)
+            self._drop()
+            return
+        self._send(200, data)
+
+    def _stream(self, emu: WandbEmulator, model: str, reply: Reply, n: int, fault: Fault | None) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        for key, value in (fault.headers if fault else {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        for sent, event in enumerate(emu._events(model, reply, n)):
+            if fault is not None and fault.drop_after is not None and sent >= fault.drop_after:
+                self._drop()
+                return
+            if fault is not None and fault.malformed_after is not None and sent == fault.malformed_after:
+                self._write_chunk(b"data: {not json\n\n")
+            self._write_chunk(b"data: " + json.dumps(event, ensure_ascii=False).encode() + b"\n\n")
+        self._write_chunk(b"data: [DONE]\n\n")
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
