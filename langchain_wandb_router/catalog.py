@@ -34,6 +34,14 @@ _PREFIXES = ("wandb/", "wandb:")
 _LORA_SCHEME = "wandb-artifact:///"
 
 
+def strip_prefix(model: str) -> str:
+    """Drop a ``wandb/`` or ``wandb:`` prefix without validating the rest."""
+    for prefix in _PREFIXES:
+        if model.startswith(prefix):
+            return model[len(prefix) :]
+    return model
+
+
 def normalize_model_id(model: str) -> str:
     """Return the bare W&B model id for ``model``.
 
@@ -54,12 +62,7 @@ def normalize_model_id(model: str) -> str:
     if not isinstance(model, str):
         msg = f"model must be a string such as 'wandb/Qwen/Qwen3-235B-A22B-Instruct-2507', got {type(model).__name__}"
         raise TypeError(msg)
-    raw = model.strip()
-    bare = raw
-    for prefix in _PREFIXES:
-        if bare.startswith(prefix):
-            bare = bare[len(prefix) :]
-            break
+    bare = strip_prefix(model.strip())
     if bare.startswith(_LORA_SCHEME):
         rest = bare[len(_LORA_SCHEME) :]
         if not rest or any(ch.isspace() for ch in rest) or rest.count("/") < 2:

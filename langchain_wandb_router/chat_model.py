@@ -31,7 +31,12 @@ from langchain_wandb_router._config import (
 )
 from langchain_wandb_router._pricing import call_cost_usd
 from langchain_wandb_router._tokens import estimate_message_tokens, estimate_text_tokens
-from langchain_wandb_router.catalog import ModelInfo, get_model_info, normalize_model_id
+from langchain_wandb_router.catalog import (
+    ModelInfo,
+    get_model_info,
+    normalize_model_id,
+    strip_prefix,
+)
 from langchain_wandb_router.errors import WandbInvalidRequestError, WandbModelRetiredError
 
 __all__ = ["ChatWandb"]
@@ -318,7 +323,8 @@ class ChatWandb(BaseChatOpenAI):  # type: ignore[override]
     ) -> LangSmithParams:
         params = super()._get_ls_params(stop=stop, **kwargs)
         params["ls_provider"] = "wandb"
-        params["ls_model_name"] = normalize_model_id(kwargs.get("model", self.model_name))
+        # Tracing must never raise: strip the prefix, validate nothing.
+        params["ls_model_name"] = strip_prefix(str(kwargs.get("model", self.model_name)))
         return params
 
     def _get_invocation_params(

@@ -1,0 +1,38 @@
+"""Shared fixtures: a clean environment and a fresh emulator per test that wants one."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from langchain_wandb_router.testing import WandbEmulator
+
+# Read once, before any test scrubs the environment: the live suite needs it.
+LIVE_API_KEY = os.environ.get("WANDB_API_KEY")
+
+_SCRUBBED_PREFIXES = ("WANDB_", "OPENAI_")
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's W&B or OpenAI settings unless it sets them."""
+    for name in list(os.environ):
+        if name.startswith(_SCRUBBED_PREFIXES):
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def emulator() -> Iterator[WandbEmulator]:
+    """A private emulator; faults scripted on it affect only this test."""
+    with WandbEmulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def live_api_key() -> str:
+    """The real key, or skip: live tests run only when WANDB_API_KEY is set."""
+    if not LIVE_API_KEY:
+        pytest.skip("WANDB_API_KEY is not set; live W&B tests skipped")
+    return LIVE_API_KEY
