@@ -46,6 +46,10 @@ _BACKOFF_CAP = 8.0
 _RETRY_AFTER_CAP = 60.0
 _LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=64)
 
+# Test seams: tests swap these to record backoff without waiting on the clock.
+_sleep = time.sleep
+_asleep = asyncio.sleep
+
 
 # --------------------------------------------------------------------------- pools
 
@@ -310,7 +314,7 @@ def post_json(client: httpx.Client, req: Request) -> dict[str, Any]:
             raise error
         delay = retry_delay(attempt, error.retry_after)
         _log_retry(req, attempt, error, delay)
-        time.sleep(delay)
+        _sleep(delay)
 
 
 async def apost_json(client: httpx.AsyncClient, req: Request) -> dict[str, Any]:
@@ -332,7 +336,7 @@ async def apost_json(client: httpx.AsyncClient, req: Request) -> dict[str, Any]:
             raise error
         delay = retry_delay(attempt, error.retry_after)
         _log_retry(req, attempt, error, delay)
-        await asyncio.sleep(delay)
+        await _asleep(delay)
 
 
 # ------------------------------------------------------------------------- SSE
@@ -433,7 +437,7 @@ def stream_events(client: httpx.Client, req: Request) -> Iterator[dict[str, Any]
             raise error
         delay = retry_delay(attempt, error.retry_after)
         _log_retry(req, attempt, error, delay)
-        time.sleep(delay)
+        _sleep(delay)
 
 
 async def astream_events(
@@ -480,4 +484,4 @@ async def astream_events(
             raise error
         delay = retry_delay(attempt, error.retry_after)
         _log_retry(req, attempt, error, delay)
-        await asyncio.sleep(delay)
+        await _asleep(delay)

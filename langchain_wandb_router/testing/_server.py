@@ -182,8 +182,12 @@ class WandbEmulator:
     def start(self) -> WandbEmulator:
         """Serve in a background thread."""
         if self._thread is None:
+            # A short poll interval makes stop() quick; tests start many emulators.
             self._thread = threading.Thread(
-                target=self._server.serve_forever, name="wandb-emulator", daemon=True
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.02},
+                name="wandb-emulator",
+                daemon=True,
             )
             self._thread.start()
         return self
