@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
+# Where each public name lives; imported on first attribute access.
 _EXPORTS: dict[str, str] = {
     "ChatWandb": "chat_model",
     "WandbRouter": "router",
@@ -56,29 +57,53 @@ _EXPORTS: dict[str, str] = {
     "WandbCostCallbackHandler": "cost",
     "get_wandb_cost_callback": "cost",
     "WandbRoutingMiddleware": "middleware",
-    **{
-        name: "errors"
-        for name in (
-            "BudgetExceededError",
-            "NoRouteAvailableError",
-            "StreamInterruptedError",
-            "WandbAPIError",
-            "WandbAuthenticationError",
-            "WandbConnectionError",
-            "WandbContextOverflowError",
-            "WandbError",
-            "WandbInvalidRequestError",
-            "WandbModelNotFoundError",
-            "WandbModelRetiredError",
-            "WandbPermissionError",
-            "WandbQuotaError",
-            "WandbRateLimitError",
-            "WandbTimeoutError",
-        )
-    },
+    "BudgetExceededError": "errors",
+    "NoRouteAvailableError": "errors",
+    "StreamInterruptedError": "errors",
+    "WandbAPIError": "errors",
+    "WandbAuthenticationError": "errors",
+    "WandbConnectionError": "errors",
+    "WandbContextOverflowError": "errors",
+    "WandbError": "errors",
+    "WandbInvalidRequestError": "errors",
+    "WandbModelNotFoundError": "errors",
+    "WandbModelRetiredError": "errors",
+    "WandbPermissionError": "errors",
+    "WandbQuotaError": "errors",
+    "WandbRateLimitError": "errors",
+    "WandbTimeoutError": "errors",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "BudgetExceededError",
+    "ChatWandb",
+    "ModelInfo",
+    "NoRouteAvailableError",
+    "Route",
+    "RoutingContext",
+    "StreamInterruptedError",
+    "WandbAPIError",
+    "WandbAuthenticationError",
+    "WandbConnectionError",
+    "WandbContextOverflowError",
+    "WandbCostCallbackHandler",
+    "WandbError",
+    "WandbInvalidRequestError",
+    "WandbModelNotFoundError",
+    "WandbModelRetiredError",
+    "WandbPermissionError",
+    "WandbQuotaError",
+    "WandbRateLimitError",
+    "WandbRouter",
+    "WandbRoutingMiddleware",
+    "WandbTimeoutError",
+    "__version__",
+    "get_model_info",
+    "get_wandb_cost_callback",
+    "list_models",
+    "refresh_models",
+    "register_model",
+]
 
 
 def __getattr__(name: str) -> Any:

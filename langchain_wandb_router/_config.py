@@ -23,7 +23,9 @@ _PROJECT_RE = re.compile(r"^[^/\s\x00-\x1f\x7f]+/[^/\s\x00-\x1f\x7f]+$")
 _HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # Headers we set ourselves; letting default_headers replace them would either
 # leak the key elsewhere or break the wire format.
-_RESERVED_HEADERS = frozenset({"authorization", "content-type", "content-length", "host"})
+_RESERVED_HEADERS = frozenset(
+    {"authorization", "content-type", "content-length", "host"}
+)
 
 
 class MissingAPIKeyError(WandbAuthenticationError):
@@ -119,7 +121,10 @@ def check_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     if headers is None:
         return {}
     if not isinstance(headers, Mapping):
-        msg = f"default_headers must be a mapping of str to str, got {type(headers).__name__}."
+        msg = (
+            "default_headers must be a mapping of str to str, got "
+            f"{type(headers).__name__}."
+        )
         raise TypeError(msg)
     out: dict[str, str] = {}
     for name, val in headers.items():
@@ -133,7 +138,10 @@ def check_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
             msg = f"Header {name!r} has a CR, LF or NUL character; refused."
             raise ValueError(msg)
         if name.lower() in _RESERVED_HEADERS:
-            msg = f"Header {name!r} is set by langchain-wandb-router and cannot be overridden."
+            msg = (
+                f"Header {name!r} is set by langchain-wandb-router and cannot be "
+                "overridden."
+            )
             raise ValueError(msg)
         out[name] = val
     return out
@@ -144,6 +152,8 @@ def check_api_key(key: str) -> str:
     if not key.strip():
         raise missing_key_error()
     if any(ch in key for ch in "\r\n\x00") or key != key.strip():
-        msg = "The W&B API key has whitespace or control characters; check WANDB_API_KEY."
+        msg = (
+            "The W&B API key has whitespace or control characters; check WANDB_API_KEY."
+        )
         raise ValueError(msg)
     return key

@@ -50,6 +50,9 @@ def has_image_input(messages: Sequence[BaseMessage]) -> bool:
     for message in messages:
         if isinstance(message.content, list):
             for part in message.content:
-                if isinstance(part, dict) and part.get("type") in ("image_url", "image"):
+                if isinstance(part, dict) and part.get("type") in (
+                    "image_url",
+                    "image",
+                ):
                     return True
     return False

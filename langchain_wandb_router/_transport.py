@@ -69,7 +69,8 @@ def sync_client(base_url: str) -> httpx.Client:
         with _sync_lock:
             client = _sync_clients.get(base_url)
             if client is None or client.is_closed:
-                client = httpx.Client(limits=_LIMITS, timeout=None)
+                # Every request passes its own timeout, so the client default is unused.
+                client = httpx.Client(limits=_LIMITS, timeout=None)  # noqa: S113
                 _sync_clients[base_url] = client
     return client
 
@@ -83,7 +84,7 @@ def async_client(base_url: str) -> httpx.AsyncClient:
         _async_clients[loop] = per_loop
     client = per_loop.get(base_url)
     if client is None or client.is_closed:
-        client = httpx.AsyncClient(limits=_LIMITS, timeout=None)
+        client = httpx.AsyncClient(limits=_LIMITS, timeout=None)  # noqa: S113
         per_loop[base_url] = client
     return client
 
@@ -206,7 +207,11 @@ def error_from_status(
     """Map a W&B error response to a typed error that says what to do."""
     detail = _error_text(body)
     retry_after = parse_retry_after((headers or {}).get("retry-after"))
-    kw: dict[str, Any] = {"status_code": status, "model": model, "retry_after": retry_after}
+    kw: dict[str, Any] = {
+        "status_code": status,
+        "model": model,
+        "retry_after": retry_after,
+    }
     if status == 401:
         return WandbAuthenticationError(
             f"W&B rejected the credentials (401: {detail}). Check WANDB_API_KEY, and "
@@ -277,7 +282,9 @@ def _decode_json(content: bytes, req: Request) -> dict[str, Any]:
             model=req.model,
         ) from None
     if not isinstance(data, dict):
-        raise WandbAPIError(f"W&B sent an unexpected response for '{req.model}'.", model=req.model)
+        raise WandbAPIError(
+            f"W&B sent an unexpected response for '{req.model}'.", model=req.model
+        )
     if data.get("error") and not data.get("choices"):
         raise error_from_status(500, content, None, req.model)
     return data
@@ -302,13 +309,17 @@ def post_json(client: httpx.Client, req: Request) -> dict[str, Any]:
     attempt = 0
     while True:
         try:
-            resp = client.post(req.url, content=req.body, headers=req.headers, timeout=req.timeout)
+            resp = client.post(
+                req.url, content=req.body, headers=req.headers, timeout=req.timeout
+            )
         except httpx.HTTPError as exc:
             error: WandbError = _transport_error(exc, req)
         else:
             if resp.status_code < 400:
                 return _decode_json(resp.content, req)
-            error = error_from_status(resp.status_code, resp.content, resp.headers, req.model)
+            error = error_from_status(
+                resp.status_code, resp.content, resp.headers, req.model
+            )
         attempt += 1
         if attempt > req.max_retries or not is_retryable(error):
             raise error
@@ -330,7 +341,9 @@ async def apost_json(client: httpx.AsyncClient, req: Request) -> dict[str, Any]:
         else:
             if resp.status_code < 400:
                 return _decode_json(resp.content, req)
-            error = error_from_status(resp.status_code, resp.content, resp.headers, req.model)
+            error = error_from_status(
+                resp.status_code, resp.content, resp.headers, req.model
+            )
         attempt += 1
         if attempt > req.max_retries or not is_retryable(error):
             raise error
@@ -375,7 +388,11 @@ class _SSEDecoder:
                     f"{data[:80].decode('utf-8', 'replace')!r}",
                     model=self.model,
                 ) from None
-            if isinstance(event, dict) and event.get("error") and not event.get("choices"):
+            if (
+                isinstance(event, dict)
+                and event.get("error")
+                and not event.get("choices")
+            ):
                 status = 500
                 err = event["error"]
                 if isinstance(err, dict) and isinstance(err.get("code"), int):
@@ -385,7 +402,9 @@ class _SSEDecoder:
         return events
 
 
-def _interrupted(req: Request, exc: BaseException, partial: str) -> StreamInterruptedError:
+def _interrupted(
+    req: Request, exc: BaseException, partial: str
+) -> StreamInterruptedError:
     return StreamInterruptedError(
         f"The stream from '{req.model}' broke after output had been yielded "
         f"({type(exc).__name__}). Not retried, so the partial answer is not spliced "
@@ -402,7 +421,11 @@ def stream_events(client: httpx.Client, req: Request) -> Iterator[dict[str, Any]
         yielded = False
         try:
             with client.stream(
-                "POST", req.url, content=req.body, headers=req.headers, timeout=req.timeout
+                "POST",
+                req.url,
+                content=req.body,
+                headers=req.headers,
+                timeout=req.timeout,
             ) as resp:
                 if resp.status_code >= 400:
                     resp.read()
@@ -449,7 +472,11 @@ async def astream_events(
         yielded = False
         try:
             async with client.stream(
-                "POST", req.url, content=req.body, headers=req.headers, timeout=req.timeout
+                "POST",
+                req.url,
+                content=req.body,
+                headers=req.headers,
+                timeout=req.timeout,
             ) as resp:
                 if resp.status_code >= 400:
                     await resp.aread()

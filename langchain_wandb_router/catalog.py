@@ -60,7 +60,10 @@ def normalize_model_id(model: str) -> str:
         ValueError: If the id is empty or malformed.
     """
     if not isinstance(model, str):
-        msg = f"model must be a string such as 'wandb/Qwen/Qwen3-235B-A22B-Instruct-2507', got {type(model).__name__}"
+        msg = (
+            "model must be a string such as "
+            f"'wandb/Qwen/Qwen3-235B-A22B-Instruct-2507', got {type(model).__name__}"
+        )
         raise TypeError(msg)
     bare = strip_prefix(model.strip())
     if bare.startswith(_LORA_SCHEME):
@@ -243,7 +246,9 @@ def _from_record(rec: dict[str, Any]) -> ModelInfo:
         tool_calling=bool(rec.get("tool_calling", True)),
         structured_output=bool(rec.get("structured_output", True)),
         reasoning=rec.get("reasoning", "none"),
-        pricing=Pricing(price.get("input"), price.get("output"), price.get("cache_read")),
+        pricing=Pricing(
+            price.get("input"), price.get("output"), price.get("cache_read")
+        ),
         deprecation_date=_parse_date(life.get("deprecation_date")),
         retirement_date=_parse_date(life.get("retirement_date")),
         successor=life.get("successor"),

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any
+from typing import Any, Self
 
 import httpx
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
     CallbackManagerForLLMRun,
 )
-from langchain_core.language_models import LanguageModelInput, ModelProfile
-from langchain_core.language_models.chat_models import LangSmithParams
+from langchain_core.language_models import (
+    LangSmithParams,
+    LanguageModelInput,
+    ModelProfile,
+)
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.utils import secret_from_env
@@ -19,7 +22,6 @@ from langchain_core.utils.function_calling import convert_to_openai_function
 from langchain_core.utils.pydantic import is_basemodel_subclass
 from langchain_openai.chat_models.base import BaseChatOpenAI
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
-from typing_extensions import Self
 
 from langchain_wandb_router import _transport
 from langchain_wandb_router._config import (
@@ -37,7 +39,10 @@ from langchain_wandb_router.catalog import (
     normalize_model_id,
     strip_prefix,
 )
-from langchain_wandb_router.errors import WandbInvalidRequestError, WandbModelRetiredError
+from langchain_wandb_router.errors import (
+    WandbInvalidRequestError,
+    WandbModelRetiredError,
+)
 
 __all__ = ["ChatWandb"]
 
@@ -106,7 +111,7 @@ def _parse_structured(schema: type, text: str) -> Any | None:
         return None
 
 
-class ChatWandb(BaseChatOpenAI):  # type: ignore[override]
+class ChatWandb(BaseChatOpenAI):
     r"""W&B Inference chat model: Qwen3, DeepSeek, Llama, Kimi, GLM, gpt-oss and more.
 
     Setup:
@@ -208,7 +213,7 @@ class ChatWandb(BaseChatOpenAI):  # type: ignore[override]
     model_name: str = Field(alias="model")
     """W&B model id (the bare id is what the request carries)."""
 
-    openai_api_key: SecretStr | None = Field(  # type: ignore[assignment]
+    openai_api_key: SecretStr | None = Field(
         alias="api_key", default_factory=secret_from_env("WANDB_API_KEY", default=None)
     )
     """W&B API key; defaults to ``WANDB_API_KEY``."""
@@ -222,7 +227,7 @@ class ChatWandb(BaseChatOpenAI):  # type: ignore[override]
     enable_thinking: bool | None = None
     """``chat_template_kwargs.enable_thinking`` for default-on/off reasoning models."""
 
-    max_retries: int = 2  # type: ignore[assignment]
+    max_retries: int = 2
     """Transport-level retries for retryable failures."""
 
     stream_usage: bool | None = True
@@ -324,7 +329,9 @@ class ChatWandb(BaseChatOpenAI):  # type: ignore[override]
         params = super()._get_ls_params(stop=stop, **kwargs)
         params["ls_provider"] = "wandb"
         # Tracing must never raise: strip the prefix, validate nothing.
-        params["ls_model_name"] = strip_prefix(str(kwargs.get("model", self.model_name)))
+        params["ls_model_name"] = strip_prefix(
+            str(kwargs.get("model", self.model_name))
+        )
         return params
 
     def _get_invocation_params(
@@ -335,7 +342,9 @@ class ChatWandb(BaseChatOpenAI):  # type: ignore[override]
         # neither readable nor serializable, its JSON form is both.
         schema = params.get("response_format")
         if isinstance(schema, type):
-            params["response_format"] = _response_format_dict(schema, params.get("strict"))
+            params["response_format"] = _response_format_dict(
+                schema, params.get("strict")
+            )
         return params
 
     @property
@@ -366,7 +375,9 @@ class ChatWandb(BaseChatOpenAI):  # type: ignore[override]
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        payload: dict[str, Any] = super()._get_request_payload(input_, stop=stop, **kwargs)
+        payload: dict[str, Any] = super()._get_request_payload(
+            input_, stop=stop, **kwargs
+        )
         model = normalize_model_id(payload.get("model") or self.model_name)
         payload["model"] = model
         info = get_model_info(model)
@@ -374,7 +385,11 @@ class ChatWandb(BaseChatOpenAI):  # type: ignore[override]
             raise WandbModelRetiredError(
                 info.retirement_message(), model=info.id, successor=info.successor
             )
-        if info is not None and not info.vision and _has_image_part(payload["messages"]):
+        if (
+            info is not None
+            and not info.vision
+            and _has_image_part(payload["messages"])
+        ):
             raise WandbInvalidRequestError(
                 f"'{model}' does not accept images. Use a vision model such as "
                 "'wandb/Qwen/Qwen3.5-35B-A3B', 'wandb/moonshotai/Kimi-K2.5' or "
@@ -393,7 +408,9 @@ class ChatWandb(BaseChatOpenAI):  # type: ignore[override]
             payload.pop("stream_options", None)
         schema = payload.get("response_format")
         if isinstance(schema, type):
-            payload["response_format"] = _response_format_dict(schema, kwargs.get("strict"))
+            payload["response_format"] = _response_format_dict(
+                schema, kwargs.get("strict")
+            )
         payload.pop("strict", None)
         if info is not None and info.reasoning != "none":
             self._carry_reasoning_back(input_, payload["messages"])
@@ -416,7 +433,9 @@ class ChatWandb(BaseChatOpenAI):  # type: ignore[override]
             headers=self._headers,
             body=_transport.encode_body(payload),
             model=payload["model"],
-            timeout=self.request_timeout if self.request_timeout is not None else _DEFAULT_TIMEOUT,
+            timeout=self.request_timeout
+            if self.request_timeout is not None
+            else _DEFAULT_TIMEOUT,
             max_retries=self.max_retries,
         )
 
@@ -476,7 +495,9 @@ class ChatWandb(BaseChatOpenAI):  # type: ignore[override]
             # The usage chunk closes the stream; price it by the served model.
             # (model_name itself came with the finish chunk; repeating it here
             # would concatenate when chunks are added.)
-            cost = call_cost_usd(chunk.get("model") or self.model_name, message.usage_metadata)
+            cost = call_cost_usd(
+                chunk.get("model") or self.model_name, message.usage_metadata
+            )
             if cost is not None:
                 info = dict(generation_chunk.generation_info or {})
                 info["cost_usd"] = cost
@@ -506,7 +527,9 @@ class ChatWandb(BaseChatOpenAI):  # type: ignore[override]
         **kwargs: Any,
     ) -> ChatResult:
         payload = self._get_request_payload(messages, stop=stop, **kwargs)
-        response = await _transport.apost_json(self._async_http(), self._request(payload))
+        response = await _transport.apost_json(
+            self._async_http(), self._request(payload)
+        )
         return self._finish_result(response, kwargs.get("response_format"))
 
     def _finish_result(self, response: dict[str, Any], schema: Any) -> ChatResult:
@@ -542,7 +565,9 @@ class ChatWandb(BaseChatOpenAI):  # type: ignore[override]
     ) -> Iterator[ChatGenerationChunk]:
         payload = self._stream_payload(messages, stop, stream_usage, kwargs)
         tracker = _StreamTracker(self, kwargs.get("response_format"))
-        for event in _transport.stream_events(self._sync_http(), self._request(payload)):
+        for event in _transport.stream_events(
+            self._sync_http(), self._request(payload)
+        ):
             chunk = tracker.convert(event)
             if chunk is None:
                 continue
@@ -585,7 +610,11 @@ class _StreamTracker:
     def __init__(self, model: ChatWandb, schema: Any) -> None:
         self._model = model
         self._chunk_class: type = AIMessageChunk
-        self._schema = schema if isinstance(schema, type) and is_basemodel_subclass(schema) else None
+        self._schema = (
+            schema
+            if isinstance(schema, type) and is_basemodel_subclass(schema)
+            else None
+        )
         self._text: list[str] = []
 
     def convert(self, event: dict[str, Any]) -> ChatGenerationChunk | None:
@@ -609,4 +638,3 @@ class _StreamTracker:
         return ChatGenerationChunk(
             message=AIMessageChunk(content="", additional_kwargs={"parsed": parsed})
         )
-

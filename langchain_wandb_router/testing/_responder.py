@@ -37,7 +37,9 @@ def text_of(content: Any) -> str:
         return content
     if isinstance(content, list):
         return " ".join(
-            str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text"
+            str(p.get("text", ""))
+            for p in content
+            if isinstance(p, dict) and p.get("type") == "text"
         )
     return ""
 
@@ -75,7 +77,9 @@ class _ArgSource:
     def __init__(self, text: str) -> None:
         self.text = text
         self.numbers = [m.group(0) for m in _NUMBER_RE.finditer(text)]
-        self.quoted = [next(g for g in m.groups() if g) for m in _QUOTED_RE.finditer(text)]
+        self.quoted = [
+            next(g for g in m.groups() if g) for m in _QUOTED_RE.finditer(text)
+        ]
         place = _PLACE_RE.search(text)
         self.place = place.group(1).strip() if place else None
 
@@ -89,18 +93,23 @@ class _ArgSource:
         if self.quoted:
             return self.quoted.pop(0)
         hint = f"{name} {description}".lower()
-        if self.place and any(w in hint for w in ("location", "city", "place", "where")):
+        if self.place and any(
+            w in hint for w in ("location", "city", "place", "where")
+        ):
             return self.place
         return self.text.strip()[:100] or name
 
 
 def fill_schema(
-    schema: dict[str, Any], source: _ArgSource, root: dict[str, Any] | None = None, name: str = "value"
+    schema: dict[str, Any],
+    source: _ArgSource,
+    root: dict[str, Any] | None = None,
+    name: str = "value",
 ) -> Any:
     """A value of ``schema``'s shape, taking values from the prompt where it can."""
     root = root or schema
     schema = _resolve(schema, root)
-    if "enum" in schema and schema["enum"]:
+    if schema.get("enum"):
         return schema["enum"][0]
     if "const" in schema:
         return schema["const"]
@@ -109,9 +118,7 @@ def fill_schema(
         kind = next((k for k in kind if k != "null"), "string")
     if kind == "object" or "properties" in schema:
         props: dict[str, Any] = schema.get("properties", {})
-        return {
-            key: fill_schema(sub, source, root, key) for key, sub in props.items()
-        }
+        return {key: fill_schema(sub, source, root, key) for key, sub in props.items()}
     if kind == "array":
         return [fill_schema(schema.get("items", {}), source, root, name)]
     if kind == "integer":
@@ -131,7 +138,9 @@ def _tool_words(tool: dict[str, Any]) -> set[str]:
 
 
 def _choose_tool(body: dict[str, Any], user_text: str) -> dict[str, Any] | None:
-    tools = [t for t in body.get("tools") or [] if t.get("type") == "function"]
+    tools: list[dict[str, Any]] = [
+        t for t in body.get("tools") or [] if t.get("type") == "function"
+    ]
     choice = body.get("tool_choice")
     if not tools or choice == "none":
         return None
@@ -139,7 +148,9 @@ def _choose_tool(body: dict[str, Any], user_text: str) -> dict[str, Any] | None:
         wanted = choice.get("function", {}).get("name")
         return next((t for t in tools if t["function"]["name"] == wanted), tools[0])
     lowered = user_text.lower()
-    scored = [(sum(w in lowered for w in _tool_words(t)), i, t) for i, t in enumerate(tools)]
+    scored = [
+        (sum(w in lowered for w in _tool_words(t)), i, t) for i, t in enumerate(tools)
+    ]
     best_score, _, best = max(scored, key=lambda s: (s[0], -s[1]))
     if choice in ("required", "any") or best_score > 0:
         return best
@@ -152,10 +163,14 @@ def _structured(body: dict[str, Any], user_text: str) -> str | None:
         return None
     if fmt.get("type") == "json_schema":
         schema = (fmt.get("json_schema") or {}).get("schema") or {}
-        return json.dumps(fill_schema(schema, _ArgSource(user_text)), ensure_ascii=False)
+        return json.dumps(
+            fill_schema(schema, _ArgSource(user_text)), ensure_ascii=False
+        )
     if fmt.get("type") == "json_object":
         keys = [m.group(1) for m in re.finditer(r"'(\w+)'", user_text)] or ["answer"]
-        return json.dumps({k: f"{k} about {user_text[:40]}".strip() for k in keys}, ensure_ascii=False)
+        return json.dumps(
+            {k: f"{k} about {user_text[:40]}".strip() for k in keys}, ensure_ascii=False
+        )
     return None
 
 
@@ -172,26 +187,39 @@ def build_reply(body: dict[str, Any], reasoning_on: bool, call_id: str) -> Reply
     prompt_text = " ".join(text_of(m.get("content")) for m in messages)
     reply = Reply(prompt_tokens=count_tokens(prompt_text) + 4 * len(messages))
     if reasoning_on:
-        reply.reasoning = f"The user wrote {len(user_text.split())} words. I will answer helpfully."
+        reply.reasoning = (
+            f"The user wrote {len(user_text.split())} words. I will answer helpfully."
+        )
 
     last_role = messages[-1].get("role") if messages else None
-    tool = None if last_role == "tool" and body.get("tool_choice") in (None, "auto") else _choose_tool(body, user_text)
+    tool = (
+        None
+        if last_role == "tool" and body.get("tool_choice") in (None, "auto")
+        else _choose_tool(body, user_text)
+    )
     structured = _structured(body, user_text)
     if tool is not None:
         fn = tool["function"]
-        args = fill_schema(fn.get("parameters") or {"type": "object"}, _ArgSource(user_text))
+        args = fill_schema(
+            fn.get("parameters") or {"type": "object"}, _ArgSource(user_text)
+        )
         reply.tool_calls = [
             {
                 "id": call_id,
                 "type": "function",
-                "function": {"name": fn["name"], "arguments": json.dumps(args, ensure_ascii=False)},
+                "function": {
+                    "name": fn["name"],
+                    "arguments": json.dumps(args, ensure_ascii=False),
+                },
             }
         ]
         reply.finish_reason = "tool_calls"
     elif structured is not None:
         reply.content = structured
     elif last_role == "tool":
-        results = [text_of(m.get("content")) for m in messages if m.get("role") == "tool"]
+        results = [
+            text_of(m.get("content")) for m in messages if m.get("role") == "tool"
+        ]
         reply.content = f"Based on the tool result: {results[-1]}"
     else:
         snippet = user_text.strip()[:200] or "your message"
@@ -211,5 +239,7 @@ def build_reply(body: dict[str, Any], reasoning_on: bool, call_id: str) -> Reply
             reply.content = "".join(words[:limit]).rstrip()
             reply.finish_reason = "length"
     generated = reply.content + (reply.reasoning or "") + json.dumps(reply.tool_calls)
-    reply.completion_tokens = count_tokens(generated) if (reply.content or reply.tool_calls) else 1
+    reply.completion_tokens = (
+        count_tokens(generated) if (reply.content or reply.tool_calls) else 1
+    )
     return reply

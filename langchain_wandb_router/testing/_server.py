@@ -361,7 +361,10 @@ class WandbEmulator:
         return usage
 
     def _completion(self, model: str, reply: Reply, n: int) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": reply.content or None}
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": reply.content or None,
+        }
         if reply.tool_calls:
             message["tool_calls"] = reply.tool_calls
         if self.reasoning_field == "reasoning" or reply.reasoning is not None:
@@ -372,18 +375,38 @@ class WandbEmulator:
             "created": int(time.time()),
             "model": model,
             "choices": [
-                {"index": 0, "message": message, "finish_reason": reply.finish_reason, "logprobs": None}
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": reply.finish_reason,
+                    "logprobs": None,
+                }
             ],
             "usage": self._usage(reply),
         }
 
     def _events(self, model: str, reply: Reply, n: int) -> Iterator[dict[str, Any]]:
-        base = {"id": f"chatcmpl-{n:06d}", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+        base = {
+            "id": f"chatcmpl-{n:06d}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+        }
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
             if self.reasoning_field == "reasoning":
                 delta.setdefault("reasoning", None)
-            return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+            return {
+                **base,
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": delta,
+                        "finish_reason": finish,
+                        "logprobs": None,
+                    }
+                ],
+            }
 
         yield chunk({"role": "assistant", "content": ""})
         for piece in _PIECE_RE.findall(reply.reasoning or ""):
@@ -392,10 +415,32 @@ class WandbEmulator:
             yield chunk({"content": piece})
         for index, call in enumerate(reply.tool_calls):
             fn = call["function"]
-            yield chunk({"tool_calls": [{"index": index, "id": call["id"], "type": "function", "function": {"name": fn["name"], "arguments": ""}}]})
+            yield chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": index,
+                            "id": call["id"],
+                            "type": "function",
+                            "function": {"name": fn["name"], "arguments": ""},
+                        }
+                    ]
+                }
+            )
             args = fn["arguments"]
             for start in range(0, len(args), _ARG_SLICE):
-                yield chunk({"tool_calls": [{"index": index, "function": {"arguments": args[start : start + _ARG_SLICE]}}]})
+                yield chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": index,
+                                "function": {
+                                    "arguments": args[start : start + _ARG_SLICE]
+                                },
+                            }
+                        ]
+                    }
+                )
         yield chunk({}, reply.finish_reason)
         yield {**base, "choices": [], "usage": self._usage(reply)}
 
@@ -411,19 +456,27 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet; tests read :attr:`WandbEmulator.requests` instead."""
 
     # ---------------------------------------------------------------- writing
 
-    def _send(self, status: int, payload: dict[str, Any] | list[Any] | str | bytes, headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        payload: dict[str, Any] | list[Any] | str | bytes,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         if isinstance(payload, bytes):
             data, ctype = payload, "application/json"
         elif isinstance(payload, str):
             data = payload.encode()
             ctype = "text/html" if payload.lstrip().startswith("<") else "text/plain"
         else:
-            data, ctype = json.dumps(payload, ensure_ascii=False).encode(), "application/json"
+            data, ctype = (
+                json.dumps(payload, ensure_ascii=False).encode(),
+                "application/json",
+            )
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
@@ -456,22 +509,42 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(401, error_body(401))
             return False
         project = self.headers.get("OpenAI-Project")
-        if project is not None and emu.projects is not None and project not in emu.projects:
-            self._send(401, error_body(401, f"Authentication failed: project '{project}' not found"))
+        if (
+            project is not None
+            and emu.projects is not None
+            and project not in emu.projects
+        ):
+            self._send(
+                401,
+                error_body(
+                    401, f"Authentication failed: project '{project}' not found"
+                ),
+            )
             return False
         return True
 
     def do_GET(self) -> None:
         """``GET /v1/models``."""
         emu = self.server.emulator
-        emu._record(RecordedRequest("GET", self.path, {k.lower(): v for k, v in self.headers.items()}, None, None))
+        emu._record(
+            RecordedRequest(
+                "GET",
+                self.path,
+                {k.lower(): v for k, v in self.headers.items()},
+                None,
+                None,
+            )
+        )
         if self.path.rstrip("/") != "/v1/models":
             self._send(404, error_body(404))
             return
         if not self._authorized():
             return
         ids = emu.live_models if emu.live_models is not None else sorted(emu._models)
-        data = [{"id": i, "object": "model", "created": 0, "owned_by": "system", "root": i} for i in ids]
+        data = [
+            {"id": i, "object": "model", "created": 0, "owned_by": "system", "root": i}
+            for i in ids
+        ]
         self._send(200, {"object": "list", "data": data})
 
     def do_POST(self) -> None:
@@ -494,15 +567,31 @@ class _Handler(BaseHTTPRequestHandler):
             body = None
         model = body.get("model") if isinstance(body, dict) else None
         n = emu._record(
-            RecordedRequest("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body if isinstance(body, dict) else None, model)
+            RecordedRequest(
+                "POST",
+                self.path,
+                {k.lower(): v for k, v in self.headers.items()},
+                body if isinstance(body, dict) else None,
+                model,
+            )
         )
         if self.path.rstrip("/") != "/v1/chat/completions":
             self._send(404, error_body(404))
             return
         if not self._authorized():
             return
-        if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body["messages"]:
-            detail = [{"loc": ["body", "messages"], "msg": "field required", "type": "value_error.missing"}]
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("messages"), list)
+            or not body["messages"]
+        ):
+            detail = [
+                {
+                    "loc": ["body", "messages"],
+                    "msg": "field required",
+                    "type": "value_error.missing",
+                }
+            ]
             self._send(422, {"detail": detail})
             return
         fault = emu._take_fault(model)
@@ -522,7 +611,9 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._json(emu, info.id, reply, n, fault)
 
-    def _json(self, emu: WandbEmulator, model: str, reply: Reply, n: int, fault: Fault | None) -> None:
+    def _json(
+        self, emu: WandbEmulator, model: str, reply: Reply, n: int, fault: Fault | None
+    ) -> None:
         data = json.dumps(emu._completion(model, reply, n), ensure_ascii=False).encode()
         if fault is not None and (fault.truncate or fault.drop_after is not None):
             half = data[: len(data) // 2]
@@ -538,7 +629,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(200, data)
 
-    def _stream(self, emu: WandbEmulator, model: str, reply: Reply, n: int, fault: Fault | None) -> None:
+    def _stream(
+        self, emu: WandbEmulator, model: str, reply: Reply, n: int, fault: Fault | None
+    ) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -547,12 +640,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         for sent, event in enumerate(emu._events(model, reply, n)):
-            if fault is not None and fault.drop_after is not None and sent >= fault.drop_after:
+            if (
+                fault is not None
+                and fault.drop_after is not None
+                and sent >= fault.drop_after
+            ):
                 self._drop()
                 return
-            if fault is not None and fault.malformed_after is not None and sent == fault.malformed_after:
+            if (
+                fault is not None
+                and fault.malformed_after is not None
+                and sent == fault.malformed_after
+            ):
                 self._write_chunk(b"data: {not json\n\n")
-            self._write_chunk(b"data: " + json.dumps(event, ensure_ascii=False).encode() + b"\n\n")
+            self._write_chunk(
+                b"data: " + json.dumps(event, ensure_ascii=False).encode() + b"\n\n"
+            )
         self._write_chunk(b"data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()

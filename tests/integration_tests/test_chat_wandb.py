@@ -34,7 +34,9 @@ Factory = Callable[..., ChatWandb]
 @pytest.fixture
 def make(emulator: WandbEmulator) -> Factory:
     def factory(model: str = QWEN, **kwargs: Any) -> ChatWandb:
-        return ChatWandb(model=model, api_key=emulator.api_key, base_url=emulator.base_url, **kwargs)
+        return ChatWandb(
+            model=model, api_key=emulator.api_key, base_url=emulator.base_url, **kwargs
+        )
 
     return factory
 
@@ -72,7 +74,11 @@ def _collect(chunks: Any) -> AIMessageChunk:
 def test_request_carries_bare_id_auth_project_and_custom_headers(
     emulator: WandbEmulator, make: Factory
 ) -> None:
-    llm = make(f"wandb/{QWEN}", project="team/proj", default_headers={"X-Custom-Header": "value"})
+    llm = make(
+        f"wandb/{QWEN}",
+        project="team/proj",
+        default_headers={"X-Custom-Header": "value"},
+    )
     llm.invoke("hi")
     sent = emulator.chat_requests()[-1]
     assert sent.json is not None and sent.json["model"] == QWEN
@@ -84,12 +90,18 @@ def test_request_carries_bare_id_auth_project_and_custom_headers(
 
 def test_stream_always_requests_usage(emulator: WandbEmulator, make: Factory) -> None:
     full = _collect(make(stream_usage=False).stream("hi"))
-    assert emulator.chat_requests()[-1].json["stream_options"] == {"include_usage": True}  # type: ignore[index]
+    assert emulator.chat_requests()[-1].json["stream_options"] == {
+        "include_usage": True
+    }  # type: ignore[index]
     assert full.usage_metadata is not None and full.usage_metadata["input_tokens"] > 0
 
 
-def test_thinking_toggle_and_params_reach_the_wire(emulator: WandbEmulator, make: Factory) -> None:
-    llm = make("zai-org/GLM-5.1", enable_thinking=False, max_tokens=5, reasoning_effort="high")
+def test_thinking_toggle_and_params_reach_the_wire(
+    emulator: WandbEmulator, make: Factory
+) -> None:
+    llm = make(
+        "zai-org/GLM-5.1", enable_thinking=False, max_tokens=5, reasoning_effort="high"
+    )
     msg = llm.invoke("Explain photosynthesis in great detail please")
     body = emulator.chat_requests()[-1].json
     assert body is not None
@@ -121,7 +133,10 @@ def test_reasoning_both_field_names_invoke_and_stream(field: str) -> None:
         assert msg.additional_kwargs["reasoning_content"].startswith("The user wrote")
         assert msg.content_blocks[0]["type"] == "reasoning"
         full = _collect(llm.stream("Is 9.11 larger than 9.9?"))
-        assert full.additional_kwargs["reasoning_content"] == msg.additional_kwargs["reasoning_content"]
+        assert (
+            full.additional_kwargs["reasoning_content"]
+            == msg.additional_kwargs["reasoning_content"]
+        )
         assert any(b["type"] == "reasoning" for b in full.content_blocks)
 
 
@@ -151,7 +166,9 @@ def test_v1_stream_keeps_reasoning_and_tool_call_blocks_apart(make: Factory) -> 
     assert full.tool_calls[0]["args"] == {"location": "Paris"}
 
 
-def test_reasoning_is_sent_back_to_reasoning_models(emulator: WandbEmulator, make: Factory) -> None:
+def test_reasoning_is_sent_back_to_reasoning_models(
+    emulator: WandbEmulator, make: Factory
+) -> None:
     history = [
         HumanMessage("hi"),
         AIMessage("hello", additional_kwargs={"reasoning_content": "greet back"}),
@@ -168,15 +185,28 @@ def test_reasoning_is_sent_back_to_reasoning_models(emulator: WandbEmulator, mak
 
 
 def test_tool_call_stream_fragments_reassemble(make: Factory) -> None:
-    full = _collect(make().bind_tools([get_weather]).stream("What's the weather in San Francisco, CA?"))
+    full = _collect(
+        make()
+        .bind_tools([get_weather])
+        .stream("What's the weather in San Francisco, CA?")
+    )
     assert full.tool_calls == [
-        {"name": "get_weather", "args": {"location": "San Francisco, CA"}, "id": full.tool_calls[0]["id"], "type": "tool_call"}
+        {
+            "name": "get_weather",
+            "args": {"location": "San Francisco, CA"},
+            "id": full.tool_calls[0]["id"],
+            "type": "tool_call",
+        }
     ]
     assert full.response_metadata["finish_reason"] == "tool_calls"
 
 
-def test_invalid_tool_arguments_surface_as_invalid_tool_calls(emulator: WandbEmulator, make: Factory) -> None:
-    emulator.respond_with(tool_calls=[{"name": "get_weather", "arguments": '{"location": "Par'}])
+def test_invalid_tool_arguments_surface_as_invalid_tool_calls(
+    emulator: WandbEmulator, make: Factory
+) -> None:
+    emulator.respond_with(
+        tool_calls=[{"name": "get_weather", "arguments": '{"location": "Par'}]
+    )
     llm = make().bind_tools([get_weather])
     msg = llm.invoke("weather?")
     assert msg.tool_calls == []
@@ -184,7 +214,9 @@ def test_invalid_tool_arguments_surface_as_invalid_tool_calls(emulator: WandbEmu
     assert msg.invalid_tool_calls[0]["args"] == '{"location": "Par'
     # Streamed, langchain-core's partial-JSON parser completes a merely truncated
     # object, so the stream case uses arguments no parser can read.
-    emulator.respond_with(tool_calls=[{"name": "get_weather", "arguments": "{location: Paris}"}])
+    emulator.respond_with(
+        tool_calls=[{"name": "get_weather", "arguments": "{location: Paris}"}]
+    )
     full = _collect(llm.stream("weather?"))
     assert full.invalid_tool_calls and not full.tool_calls
 
@@ -204,7 +236,9 @@ def test_retries_then_succeeds_and_honours_retry_after(
     assert 0.0 <= sleeps[1] <= 1.0  # second retry: jittered backoff, base 0.5 * 2
 
 
-def test_max_retries_bounds_the_attempts(emulator: WandbEmulator, make: Factory, sleeps: list[float]) -> None:
+def test_max_retries_bounds_the_attempts(
+    emulator: WandbEmulator, make: Factory, sleeps: list[float]
+) -> None:
     emulator.fault(status=500, times=None)
     with pytest.raises(WandbAPIError):
         make(max_retries=2).invoke("hi")
@@ -216,14 +250,18 @@ def test_max_retries_bounds_the_attempts(emulator: WandbEmulator, make: Factory,
     assert len(emulator.chat_requests()) == 1
 
 
-async def test_async_retries(emulator: WandbEmulator, make: Factory, sleeps: list[float]) -> None:
+async def test_async_retries(
+    emulator: WandbEmulator, make: Factory, sleeps: list[float]
+) -> None:
     emulator.fault(status=503, times=2)
     assert (await make().ainvoke("hi")).text
     assert len(emulator.chat_requests()) == 3
     assert len(sleeps) == 2
 
 
-def test_stream_retries_before_first_chunk(emulator: WandbEmulator, make: Factory, sleeps: list[float]) -> None:
+def test_stream_retries_before_first_chunk(
+    emulator: WandbEmulator, make: Factory, sleeps: list[float]
+) -> None:
     emulator.fault(status=503)
     emulator.fault(drop_after=0)
     full = _collect(make().stream("hi"))
@@ -231,14 +269,18 @@ def test_stream_retries_before_first_chunk(emulator: WandbEmulator, make: Factor
     assert len(emulator.chat_requests()) == 3
 
 
-def test_stream_never_retries_after_first_chunk(emulator: WandbEmulator, make: Factory, sleeps: list[float]) -> None:
+def test_stream_never_retries_after_first_chunk(
+    emulator: WandbEmulator, make: Factory, sleeps: list[float]
+) -> None:
     emulator.fault(drop_after=3)
     received: list[str] = []
     with pytest.raises(StreamInterruptedError):
         for chunk in make().stream("tell me something long"):
             received.append(chunk.text)
     assert len(emulator.chat_requests()) == 1
-    assert "".join(received)  # what arrived was delivered, and nothing else was spliced on
+    assert "".join(
+        received
+    )  # what arrived was delivered, and nothing else was spliced on
 
 
 @pytest.mark.parametrize("status", [400, 401, 402, 403, 404, 422])
@@ -268,7 +310,9 @@ def test_non_retryable_statuses_are_not_retried(
         (503, WandbAPIError),
     ],
 )
-def test_each_error_class_from_the_wire(emulator: WandbEmulator, make: Factory, status: int, cls: type) -> None:
+def test_each_error_class_from_the_wire(
+    emulator: WandbEmulator, make: Factory, status: int, cls: type
+) -> None:
     emulator.fault(status=status, times=None)
     with pytest.raises(cls) as info:
         make(max_retries=0).invoke("hi")
@@ -285,10 +329,14 @@ def test_wrong_key_and_missing_bearer(emulator: WandbEmulator) -> None:
 
 def test_bad_project_gives_401() -> None:
     with WandbEmulator(projects={"team/proj"}) as emu:
-        llm = ChatWandb(model=QWEN, api_key=emu.api_key, base_url=emu.base_url, project="team/other")
+        llm = ChatWandb(
+            model=QWEN, api_key=emu.api_key, base_url=emu.base_url, project="team/other"
+        )
         with pytest.raises(WandbAuthenticationError, match="team/project"):
             llm.invoke("hi")
-        ok = ChatWandb(model=QWEN, api_key=emu.api_key, base_url=emu.base_url, project="team/proj")
+        ok = ChatWandb(
+            model=QWEN, api_key=emu.api_key, base_url=emu.base_url, project="team/proj"
+        )
         assert ok.invoke("hi").text
 
 
@@ -298,7 +346,9 @@ def test_unknown_model_404(make: Factory) -> None:
 
 
 def test_html_502_and_truncated_json(emulator: WandbEmulator, make: Factory) -> None:
-    emulator.fault(status=502, body="<html><body><h1>502 Bad Gateway</h1></body></html>")
+    emulator.fault(
+        status=502, body="<html><body><h1>502 Bad Gateway</h1></body></html>"
+    )
     with pytest.raises(WandbAPIError, match="HTML"):
         make(max_retries=0).invoke("hi")
     emulator.fault(truncate=True)
@@ -307,23 +357,39 @@ def test_html_502_and_truncated_json(emulator: WandbEmulator, make: Factory) -> 
 
 
 def test_detail_body_400(emulator: WandbEmulator, make: Factory) -> None:
-    emulator.fault(status=400, body={"detail": "frequency_penalty is not supported for this model"})
-    with pytest.raises(WandbInvalidRequestError, match="frequency_penalty is not supported"):
+    emulator.fault(
+        status=400, body={"detail": "frequency_penalty is not supported for this model"}
+    )
+    with pytest.raises(
+        WandbInvalidRequestError, match="frequency_penalty is not supported"
+    ):
         make().invoke("hi")
 
 
-def test_timeout_and_connection_errors(emulator: WandbEmulator, sleeps: list[float]) -> None:
+def test_timeout_and_connection_errors(
+    emulator: WandbEmulator, sleeps: list[float]
+) -> None:
     emulator.fault(delay=1.0)
-    slow = ChatWandb(model=QWEN, api_key=emulator.api_key, base_url=emulator.base_url, timeout=0.2, max_retries=0)
+    slow = ChatWandb(
+        model=QWEN,
+        api_key=emulator.api_key,
+        base_url=emulator.base_url,
+        timeout=0.2,
+        max_retries=0,
+    )
     with pytest.raises(WandbTimeoutError):
         slow.invoke("hi")
-    refused = ChatWandb(model=QWEN, api_key="k", base_url="http://127.0.0.1:9/v1", max_retries=1)
+    refused = ChatWandb(
+        model=QWEN, api_key="k", base_url="http://127.0.0.1:9/v1", max_retries=1
+    )
     with pytest.raises(WandbConnectionError):
         refused.invoke("hi")
     assert len(sleeps) == 1
 
 
-def test_image_to_text_only_model_is_refused_before_network(emulator: WandbEmulator, make: Factory) -> None:
+def test_image_to_text_only_model_is_refused_before_network(
+    emulator: WandbEmulator, make: Factory
+) -> None:
     image = HumanMessage(
         content=[
             {"type": "text", "text": "describe"},
@@ -349,7 +415,9 @@ def test_cost_on_invoke_and_final_stream_chunk(make: Factory) -> None:
     chunks = list(llm.stream("hello"))
     priced = [c for c in chunks if "cost_usd" in c.response_metadata]
     assert len(priced) == 1 and priced[0].usage_metadata is not None
-    assert sum(c.response_metadata.get("cost_usd", 0) for c in chunks) == pytest.approx(expected)
+    assert sum(c.response_metadata.get("cost_usd", 0) for c in chunks) == pytest.approx(
+        expected
+    )
 
 
 def test_cached_tokens_use_cache_price(emulator: WandbEmulator, make: Factory) -> None:
@@ -357,7 +425,9 @@ def test_cached_tokens_use_cache_price(emulator: WandbEmulator, make: Factory) -
     msg = make("deepseek-ai/DeepSeek-V4-Flash").invoke("hello there my friend")
     usage = msg.usage_metadata
     assert usage is not None and usage["input_token_details"]["cache_read"] == 4
-    expected = ((usage["input_tokens"] - 4) * 0.14 + 4 * 0.07 + usage["output_tokens"] * 0.28) / 1e6
+    expected = (
+        (usage["input_tokens"] - 4) * 0.14 + 4 * 0.07 + usage["output_tokens"] * 0.28
+    ) / 1e6
     assert msg.response_metadata["cost_usd"] == pytest.approx(expected)
 
 
@@ -368,7 +438,10 @@ def test_unknown_price_means_no_cost(emulator: WandbEmulator, make: Factory) -> 
 
 
 def test_key_never_in_logs_errors_or_metadata(
-    emulator: WandbEmulator, make: Factory, caplog: pytest.LogCaptureFixture, sleeps: list[float]
+    emulator: WandbEmulator,
+    make: Factory,
+    caplog: pytest.LogCaptureFixture,
+    sleeps: list[float],
 ) -> None:
     caplog.set_level(logging.DEBUG)
     for name in ("httpx", "httpcore", "langchain_wandb_router"):
@@ -379,6 +452,12 @@ def test_key_never_in_logs_errors_or_metadata(
     emulator.fault(status=401)
     with pytest.raises(WandbAuthenticationError) as info:
         llm.invoke("hi")
-    text = caplog.text + str(info.value) + repr(info.value) + str(msg.response_metadata) + repr(llm)
+    text = (
+        caplog.text
+        + str(info.value)
+        + repr(info.value)
+        + str(msg.response_metadata)
+        + repr(llm)
+    )
     assert "retry 1/2" in caplog.text  # the log did record the retry...
     assert emulator.api_key not in text  # ...but never the key

@@ -30,16 +30,26 @@ MASTRA_TEN = {
 
 
 @pytest.mark.parametrize(("model_id", "facts"), sorted(MASTRA_TEN.items()))
-def test_all_ten_mastra_models_are_kept_with_their_data(model_id: str, facts: tuple) -> None:
+def test_all_ten_mastra_models_are_kept_with_their_data(
+    model_id: str, facts: tuple
+) -> None:
     info = get_model_info(f"wandb/{model_id}")
     assert info is not None
-    assert (info.context_window, info.max_output_tokens, info.pricing.input, info.pricing.output) == facts
+    assert (
+        info.context_window,
+        info.max_output_tokens,
+        info.pricing.input,
+        info.pricing.output,
+    ) == facts
     assert info.tool_calling
 
 
 def test_retired_models_name_dates_and_successors() -> None:
     expected = {
-        "meta-llama/Llama-4-Scout-17B-16E-Instruct": ("2026-04-21", "Qwen/Qwen3.5-35B-A3B"),
+        "meta-llama/Llama-4-Scout-17B-16E-Instruct": (
+            "2026-04-21",
+            "Qwen/Qwen3.5-35B-A3B",
+        ),
         "moonshotai/Kimi-K2-Instruct": ("2026-03-04", "moonshotai/Kimi-K2.5"),
         "deepseek-ai/DeepSeek-V3-0324": ("2026-03-04", "deepseek-ai/DeepSeek-V3.1"),
         "deepseek-ai/DeepSeek-R1-0528": ("2026-03-04", None),
@@ -58,7 +68,9 @@ def test_retired_models_name_dates_and_successors() -> None:
 def test_status_follows_the_dates() -> None:
     phi = get_model_info("microsoft/Phi-4-mini-instruct")
     assert phi is not None
-    assert phi.status(date(2026, 6, 1)) == "deprecated"  # announced, not yet deprecated date
+    assert (
+        phi.status(date(2026, 6, 1)) == "deprecated"
+    )  # announced, not yet deprecated date
     assert phi.status(date(2026, 7, 1)) == "deprecated"
     assert phi.status(date(2026, 7, 20)) == "retired"
     qwen = get_model_info("Qwen/Qwen3-235B-A22B-Instruct-2507")
@@ -86,8 +98,12 @@ def test_reasoning_modes_match_wandb() -> None:
 
 def test_vision_models() -> None:
     vision = {m.id for m in list_models(include_retired=True) if m.vision}
-    assert {"moonshotai/Kimi-K2.5", "Qwen/Qwen3.5-35B-A3B", "google/gemma-4-31B-it",
-            "meta-llama/Llama-4-Scout-17B-16E-Instruct"} <= vision
+    assert {
+        "moonshotai/Kimi-K2.5",
+        "Qwen/Qwen3.5-35B-A3B",
+        "google/gemma-4-31B-it",
+        "meta-llama/Llama-4-Scout-17B-16E-Instruct",
+    } <= vision
     assert "Qwen/Qwen3-235B-A22B-Instruct-2507" not in vision
 
 
@@ -118,7 +134,9 @@ def test_profile_shape() -> None:
 
 def test_register_model_for_lora() -> None:
     lora = "wandb-artifact:///team/proj/my-lora:v2"
-    register_model(ModelInfo(id=f"wandb/{lora}", context_window=32000, pricing=Pricing(0.1, 0.2)))
+    register_model(
+        ModelInfo(id=f"wandb/{lora}", context_window=32000, pricing=Pricing(0.1, 0.2))
+    )
     info = get_model_info(lora)
     assert info is not None and info.context_window == 32000
 

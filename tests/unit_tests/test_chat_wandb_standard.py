@@ -23,7 +23,9 @@ class TestChatWandbUnit(ChatModelUnitTests):
         return {"model": MODEL, "api_key": "test-key-not-real"}
 
     @property
-    def init_from_env_params(self) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
+    def init_from_env_params(
+        self,
+    ) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
         return (
             {
                 "WANDB_API_KEY": "env-key",

@@ -33,7 +33,10 @@ M = "Qwen/Qwen3-235B-A22B-Instruct-2507"
 def test_sse_decoder_handles_split_lines_comments_and_done() -> None:
     decoder = _transport._SSEDecoder(M)
     events = []
-    stream = b': keep-alive\n\ndata: {"a": 1}\n\ndata: {"b"' + b': 2}\r\n\r\nevent: x\ndata: [DONE]\n\n'
+    stream = (
+        b': keep-alive\n\ndata: {"a": 1}\n\ndata: {"b"'
+        + b": 2}\r\n\r\nevent: x\ndata: [DONE]\n\n"
+    )
     for i in range(0, len(stream), 7):
         events += decoder.feed(stream[i : i + 7])
     assert events == [{"a": 1}, {"b": 2}]
@@ -77,7 +80,9 @@ def test_status_maps_to_typed_error(status: int, cls: type, core_cls: type) -> N
 
 
 def test_401_hint_mentions_key_and_project() -> None:
-    err = _transport.error_from_status(401, b'{"error":{"message":"Authentication failed"}}', {}, M)
+    err = _transport.error_from_status(
+        401, b'{"error":{"message":"Authentication failed"}}', {}, M
+    )
     assert "WANDB_API_KEY" in str(err) and "team/project" in str(err)
 
 
@@ -87,21 +92,29 @@ def test_404_names_successor_of_retired_model() -> None:
 
 
 def test_fastapi_detail_bodies() -> None:
-    err = _transport.error_from_status(422, b'{"detail": "logprobs is not supported"}', {}, M)
+    err = _transport.error_from_status(
+        422, b'{"detail": "logprobs is not supported"}', {}, M
+    )
     assert "logprobs is not supported" in str(err)
-    body = json.dumps({"detail": [{"loc": ["body", "top_k"], "msg": "must be int"}]}).encode()
+    body = json.dumps(
+        {"detail": [{"loc": ["body", "top_k"], "msg": "must be int"}]}
+    ).encode()
     err = _transport.error_from_status(422, body, {}, M)
     assert "body.top_k: must be int" in str(err)
 
 
 def test_html_error_page() -> None:
-    err = _transport.error_from_status(502, b"<html><body>Bad Gateway</body></html>", {}, M)
+    err = _transport.error_from_status(
+        502, b"<html><body>Bad Gateway</body></html>", {}, M
+    )
     assert isinstance(err, WandbAPIError)
     assert "HTML error page" in str(err)
 
 
 def test_context_overflow_is_recognised() -> None:
-    body = b'{"error":{"message":"This model\'s maximum context length is 131072 tokens"}}'
+    body = (
+        b'{"error":{"message":"This model\'s maximum context length is 131072 tokens"}}'
+    )
     err = _transport.error_from_status(400, body, {}, M)
     assert isinstance(err, WandbContextOverflowError)
     assert isinstance(err, ContextOverflowError)
