@@ -1,0 +1,327 @@
+"""Routing pieces shared by the sync and async paths of WandbRouter.
+
+Everything here is plain data and decisions: what a route is, what a request
+needs, which routes can serve it, when a model cools down, and whether a failed
+attempt is retried, falls back or surfaces. No I/O happens here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langchain_core.runnables import RunnableConfig
+
+from langchain_wandb_router import _transport
+from langchain_wandb_router._tokens import estimate_message_tokens, has_image_input
+from langchain_wandb_router.catalog import ModelInfo, get_model_info, normalize_model_id
+from langchain_wandb_router.errors import WandbError
+
+logger = logging.getLogger("langchain_wandb_router")
+
+# The RunnableConfig of the call in progress, stashed by WandbRouter's public
+# entry points: BaseChatModel does not hand the config down to _generate.
+CURRENT_CONFIG: ContextVar[RunnableConfig | None] = ContextVar(
+    "wandb_router_config", default=None
+)
+# The agent state, set by WandbRoutingMiddleware around a model call.
+CURRENT_AGENT_STATE: ContextVar[Any] = ContextVar("wandb_router_agent_state", default=None)
+
+FORCE_KEY = "wandb_model"
+
+
+@dataclass(frozen=True)
+class Route:
+    """One candidate model, with per-route settings.
+
+    Attributes:
+        model: A W&B id (``"wandb/org/model"``) or any LangChain chat model
+            (e.g. a non-W&B fallback).
+        max_retries: Router retries on this route before falling back
+            (default: the router's ``max_retries``).
+        headers: Extra headers for this route's requests.
+        model_settings: ChatWandb arguments for this route (``temperature``,
+            ``max_tokens``, ``enable_thinking``…), over the router's.
+    """
+
+    model: str | BaseChatModel
+    max_retries: int | None = None
+    headers: Mapping[str, str] | None = None
+    model_settings: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, str):
+            object.__setattr__(self, "model", normalize_model_id(self.model))
+        elif not isinstance(self.model, BaseChatModel):
+            msg = (
+                "Route.model must be a W&B model id or a LangChain chat model, got "
+                f"{type(self.model).__name__}."
+            )
+            raise TypeError(msg)
+        if self.max_retries is not None and self.max_retries < 0:
+            msg = "Route.max_retries must be >= 0."
+            raise ValueError(msg)
+
+    @property
+    def label(self) -> str:
+        """The model id, or the chat model's class name for foreign models."""
+        if isinstance(self.model, str):
+            return self.model
+        return str(getattr(self.model, "model_name", None) or type(self.model).__name__)
+
+
+RouteLike = str | Route | BaseChatModel
+
+
+def as_routes(spec: RouteLike | Sequence[RouteLike]) -> list[Route]:
+    """Normalize what a user or selector gave into a list of routes."""
+    if isinstance(spec, str | Route | BaseChatModel):
+        items: Sequence[RouteLike] = [spec]
+    elif isinstance(spec, Sequence):
+        items = spec
+    else:
+        msg = (
+            "models must be a model id, a Route, a chat model, a list of those, or "
+            f"a function returning one; got {type(spec).__name__}."
+        )
+        raise TypeError(msg)
+    routes = [item if isinstance(item, Route) else Route(item) for item in items]
+    if not routes:
+        msg = "models is empty: give at least one model, e.g. 'wandb/Qwen/Qwen3-235B-A22B-Instruct-2507'."
+        raise ValueError(msg)
+    return routes
+
+
+@dataclass
+class RoutingContext:
+    """What a model selector sees for one call.
+
+    Attributes:
+        messages: The conversation about to be sent (do not mutate).
+        config: The call's RunnableConfig (``configurable``, ``metadata``, ``tags``).
+        runtime_context: The LangGraph runtime context when running in a graph
+            (e.g. ``create_agent(..., context_schema=...)``), else ``None``.
+        state: The agent state when called through WandbRoutingMiddleware.
+        tools: Tools bound to the router, in OpenAI format.
+        needs_tools: Whether the request carries tools.
+        needs_images: Whether any message has an image.
+        needs_structured_output: Whether ``response_format`` was asked for.
+        estimated_input_tokens: A rough count of the input's tokens.
+    """
+
+    messages: list[BaseMessage]
+    config: RunnableConfig = field(default_factory=lambda: RunnableConfig())
+    runtime_context: Any = None
+    state: Any = None
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    needs_tools: bool = False
+    needs_images: bool = False
+    needs_structured_output: bool = False
+    estimated_input_tokens: int = 0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Look ``key`` up in the LangGraph context, then ``configurable``, then ``metadata``."""
+        ctx = self.runtime_context
+        if ctx is not None:
+            if isinstance(ctx, Mapping):
+                if key in ctx:
+                    return ctx[key]
+            elif hasattr(ctx, key):
+                return getattr(ctx, key)
+        for section in ("configurable", "metadata"):
+            values = self.config.get(section) or {}
+            if key in values:
+                return values[key]
+        return default
+
+
+def _langgraph_context() -> Any:
+    """The LangGraph runtime context of the graph run we are in, if any."""
+    try:
+        from langgraph.runtime import get_runtime
+    except ImportError:
+        return None
+    try:
+        runtime = get_runtime()
+    except (RuntimeError, KeyError):
+        return None
+    return getattr(runtime, "context", None)
+
+
+def build_context(messages: list[BaseMessage], kwargs: Mapping[str, Any]) -> RoutingContext:
+    """Describe a call for the selector and the capability filter."""
+    config = CURRENT_CONFIG.get() or RunnableConfig()
+    tools = list(kwargs.get("tools") or [])
+    return RoutingContext(
+        messages=messages,
+        config=config,
+        runtime_context=_langgraph_context(),
+        state=CURRENT_AGENT_STATE.get(),
+        tools=tools,
+        needs_tools=bool(tools),
+        needs_images=has_image_input(messages),
+        needs_structured_output=kwargs.get("response_format") is not None,
+        estimated_input_tokens=estimate_message_tokens(messages),
+    )
+
+
+def forced_model(ctx: RoutingContext, kwargs: Mapping[str, Any]) -> str | None:
+    """A model forced for this call by ``model=`` or ``configurable.wandb_model``."""
+    forced = kwargs.get("model") or (ctx.config.get("configurable") or {}).get(FORCE_KEY)
+    return str(forced) if forced else None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A route that passed the capability filter, with why it was chosen."""
+
+    route: Route
+    reason: str
+
+    @property
+    def label(self) -> str:
+        return self.route.label
+
+
+def exclusion_reason(
+    info: ModelInfo | None, ctx: RoutingContext, profile: Mapping[str, Any] | None = None
+) -> str | None:
+    """Why a model cannot serve ``ctx``, or ``None`` if it can."""
+    if info is None and profile is None:
+        return None  # unknown: let W&B decide
+    tool_ok = info.tool_calling if info else profile.get("tool_calling", True)  # type: ignore[union-attr]
+    vision = info.vision if info else profile.get("image_inputs", True)  # type: ignore[union-attr]
+    structured = info.structured_output if info else profile.get("structured_output", True)  # type: ignore[union-attr]
+    window = info.context_window if info else profile.get("max_input_tokens")  # type: ignore[union-attr]
+    if ctx.needs_tools and not tool_ok:
+        return "does not call tools"
+    if ctx.needs_images and not vision:
+        return "does not accept images"
+    if ctx.needs_structured_output and not structured:
+        return "does not support structured output"
+    if window is not None and ctx.estimated_input_tokens > window:
+        return f"input of ~{ctx.estimated_input_tokens} tokens exceeds its {window}-token context window"
+    return None
+
+
+_warned_retired: set[str] = set()
+
+
+def filter_routes(
+    routes: list[Route], ctx: RoutingContext, *, upgrade_retired: bool, reason: str
+) -> tuple[list[Candidate], dict[str, str]]:
+    """Split routes into usable candidates and excluded ones with reasons."""
+    candidates: list[Candidate] = []
+    excluded: dict[str, str] = {}
+    for route in routes:
+        why = reason if not candidates else "fallback"
+        if isinstance(route.model, BaseChatModel):
+            problem = exclusion_reason(None, ctx, route.model.profile)
+            if problem:
+                excluded[route.label] = problem
+            else:
+                candidates.append(Candidate(route, why))
+            continue
+        info = get_model_info(route.model)
+        if info is not None and info.is_retired():
+            if upgrade_retired and info.successor:
+                why = f"upgraded from retired {route.label}"
+                route = Route(
+                    info.successor, route.max_retries, route.headers, route.model_settings
+                )
+                info = get_model_info(info.successor)
+            else:
+                excluded[route.label] = info.retirement_message()
+                if route.label not in _warned_retired:
+                    _warned_retired.add(route.label)
+                    logger.warning("Skipping route: %s", info.retirement_message())
+                continue
+        problem = exclusion_reason(info, ctx)
+        if problem:
+            excluded[route.label] = problem
+        else:
+            candidates.append(Candidate(route, why))
+    return candidates, excluded
+
+
+class Cooldown:
+    """Skips a model for a while after consecutive failures.
+
+    Thread- and asyncio-safe: the lock guards only short dictionary updates and
+    is never held across I/O or an ``await``.
+    """
+
+    def __init__(self, threshold: int, seconds: float) -> None:
+        self.threshold = threshold
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._failures: dict[str, int] = {}
+        self._until: dict[str, float] = {}
+
+    def cooling(self, key: str, now: float | None = None) -> float | None:
+        """Seconds left of ``key``'s cooldown, or ``None`` if it may be used."""
+        until = self._until.get(key)
+        if until is None:
+            return None
+        left = until - (now if now is not None else time.monotonic())
+        return left if left > 0 else None
+
+    def failure(self, key: str) -> None:
+        if self.threshold <= 0:
+            return
+        with self._lock:
+            count = self._failures.get(key, 0) + 1
+            self._failures[key] = count
+            if count >= self.threshold:
+                self._until[key] = time.monotonic() + self.seconds
+                self._failures[key] = 0
+                logger.info("Cooling down %s for %.1fs after %d failures", key, self.seconds, count)
+
+    def success(self, key: str) -> None:
+        if key in self._failures or key in self._until:
+            with self._lock:
+                self._failures.pop(key, None)
+                self._until.pop(key, None)
+
+    def order(self, candidates: list[Candidate]) -> tuple[list[Candidate], dict[str, str]]:
+        """Drop cooling candidates; if all are cooling, keep them, soonest first."""
+        now = time.monotonic()
+        ready = [c for c in candidates if self.cooling(c.label, now) is None]
+        if ready:
+            skipped = {
+                c.label: f"cooling down ({self.cooling(c.label, now):.1f}s left)"
+                for c in candidates
+                if c not in ready
+            }
+            return ready, skipped
+        # Never leave a caller with nothing: try the one that recovers first.
+        return sorted(candidates, key=lambda c: self._until.get(c.label, 0.0)), {}
+
+
+def should_fall_back(error: BaseException, fallback_statuses: frozenset[int]) -> bool:
+    """Whether a non-retryable error should still move on to the next route."""
+    status = getattr(error, "status_code", None)
+    return status is not None and status in fallback_statuses
+
+
+def retry_after(error: BaseException) -> float | None:
+    """The server's ``Retry-After`` hint carried by a typed error."""
+    return error.retry_after if isinstance(error, WandbError) else None
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether the same route may succeed if asked again."""
+    return _transport.is_retryable(error)
+
+
+def describe(error: BaseException) -> str:
+    """A one-line description of an attempt's failure (never the key)."""
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {text}"[:300]
