@@ -136,7 +136,7 @@ class RoutingContext:
             elif hasattr(ctx, key):
                 return getattr(ctx, key)
         for section in ("configurable", "metadata"):
-            values = self.config.get(section) or {}
+            values: Mapping[str, Any] = self.config.get(section) or {}  # type: ignore[assignment]
             if key in values:
                 return values[key]
         return default

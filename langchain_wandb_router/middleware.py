@@ -24,7 +24,7 @@ from langchain_wandb_router.router import WandbRouter
 __all__ = ["WandbRoutingMiddleware"]
 
 
-class WandbRoutingMiddleware(AgentMiddleware):  # type: ignore[type-arg]
+class WandbRoutingMiddleware(AgentMiddleware):
     """Choose the W&B model for every model call of an agent.
 
     The selector sees the agent's state (``ctx.state``), its runtime context
@@ -74,9 +74,9 @@ class WandbRoutingMiddleware(AgentMiddleware):  # type: ignore[type-arg]
 
     def wrap_model_call(
         self,
-        request: ModelRequest,  # type: ignore[type-arg]
-        handler: Callable[[ModelRequest], ModelResponse],  # type: ignore[type-arg]
-    ) -> ModelResponse:  # type: ignore[type-arg]
+        request: ModelRequest,
+        handler: Callable[[ModelRequest], ModelResponse],
+    ) -> ModelResponse:
         """Route this model call through the router."""
         token = CURRENT_AGENT_STATE.set(request.state)
         try:
@@ -86,9 +86,9 @@ class WandbRoutingMiddleware(AgentMiddleware):  # type: ignore[type-arg]
 
     async def awrap_model_call(
         self,
-        request: ModelRequest,  # type: ignore[type-arg]
-        handler: Callable[[ModelRequest], Awaitable[ModelResponse]],  # type: ignore[type-arg]
-    ) -> ModelResponse:  # type: ignore[type-arg]
+        request: ModelRequest,
+        handler: Callable[[ModelRequest], Awaitable[ModelResponse]],
+    ) -> ModelResponse:
         """Async :meth:`wrap_model_call`."""
         token = CURRENT_AGENT_STATE.set(request.state)
         try:

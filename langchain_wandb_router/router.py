@@ -228,6 +228,7 @@ class WandbRouter(BaseChatModel):
         routes = as_routes(self.models)
         profiles: list[Mapping[str, Any]] = []
         for route in routes:
+            prof: Mapping[str, Any] | None
             if isinstance(route.model, BaseChatModel):
                 prof = route.model.profile
             else:
@@ -247,7 +248,7 @@ class WandbRouter(BaseChatModel):
                 elif mine != theirs:
                     del merged[key]
         merged["name"] = " | ".join(r.label for r in routes)
-        return ModelProfile(**merged)  # type: ignore[typeddict-item]
+        return ModelProfile(**merged)  # type: ignore[typeddict-item,no-any-return]
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = LangSmithParams(ls_provider="wandb", ls_model_type="chat")
@@ -358,7 +359,7 @@ class WandbRouter(BaseChatModel):
             kwargs["tool_choice"] = _tool_choice(tool_choice)
         return self.bind(tools=formatted, **kwargs)
 
-    def with_structured_output(  # type: ignore[override]
+    def with_structured_output(
         self,
         schema: dict[str, Any] | type,
         *,
@@ -398,7 +399,7 @@ class WandbRouter(BaseChatModel):
             **kwargs,
         )
         parser: Runnable[Any, Any] = (
-            PydanticOutputParser(pydantic_object=schema)  # type: ignore[arg-type]
+            PydanticOutputParser(pydantic_object=schema)
             if is_pydantic
             else JsonOutputParser()
         )
