@@ -1,0 +1,297 @@
+"""The ``wandb-router`` command: ``models``, ``chat`` and ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+from langchain_wandb_router._config import API_KEY_ENV
+from langchain_wandb_router.catalog import ModelInfo, list_models, refresh_models
+
+DEFAULT_MODEL = "wandb/Qwen/Qwen3-235B-A22B-Instruct-2507"
+
+
+class _Style:
+    """ANSI styling only when writing to a terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.on = stream.isatty() and os.environ.get("NO_COLOR") is None
+
+    def _wrap(self, code: str, text: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.on else text
+
+    def dim(self, text: str) -> str:
+        return self._wrap("2", text)
+
+    def bold(self, text: str) -> str:
+        return self._wrap("1", text)
+
+
+def _fmt_int(value: int | None) -> str:
+    return f"{value:,}" if value is not None else "?"
+
+
+def _fmt_price(value: float | None) -> str:
+    return f"{value:.2f}" if value is not None else "?"
+
+
+def _lifecycle(info: ModelInfo) -> str:
+    status = info.status()
+    if status == "active":
+        return "active"
+    when = info.retirement_date.isoformat() if info.retirement_date else ""
+    succ = f" -> {info.successor}" if info.successor else ""
+    return f"{status} {when}{succ}".strip()
+
+
+def _table(models: Sequence[ModelInfo], live: bool) -> str:
+    headers = ["model", "context", "max out", "$in/1M", "$out/1M", "tools", "vision", "reasoning", "lifecycle"]
+    if live:
+        headers.append("live")
+    rows = []
+    for m in models:
+        row = [
+            m.id,
+            _fmt_int(m.context_window),
+            _fmt_int(m.max_output_tokens),
+            _fmt_price(m.pricing.input),
+            _fmt_price(m.pricing.output),
+            "yes" if m.tool_calling else "no",
+            "yes" if m.vision else "no",
+            m.reasoning,
+            _lifecycle(m),
+        ]
+        if live:
+            row.append({True: "yes", False: "no", None: "?"}[m.live])
+        rows.append(row)
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)) for row in rows]
+    return "\n".join(lines)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """List the catalog, optionally merged with W&B's live list."""
+    note = ""
+    if args.live:
+        result = refresh_models(project=args.project)
+        if not result.known:
+            note = "W&B listed no models (treated as unknown, not as retired)."
+        elif result.new_ids:
+            note = "Live but not in the catalog: " + ", ".join(result.new_ids)
+    models = list_models(include_retired=args.all)
+    if args.json:
+        print(json.dumps([m.to_dict() for m in models], indent=2))
+        return 0
+    print(_table(models, args.live))
+    if note:
+        print(f"\n{note}")
+    return 0
+
+
+def _stream_answer(model: Any, prompt: Any, out: TextIO, style: _Style, config: dict[str, Any] | None = None) -> Any:
+    """Stream to ``out``, reasoning dimmed (or marked), and return the aggregate."""
+    full = None
+    thinking = False
+    for chunk in model.stream(prompt, config=config):
+        reasoning = chunk.additional_kwargs.get("reasoning_content")
+        if reasoning:
+            if not thinking:
+                out.write(style.dim("[thinking] ") if style.on else "[thinking] ")
+                thinking = True
+            out.write(style.dim(reasoning))
+        if chunk.text:
+            if thinking:
+                out.write("\n" if style.on else "\n[answer] ")
+                thinking = False
+            out.write(chunk.text)
+        out.flush()
+        full = chunk if full is None else full + chunk
+    out.write("\n")
+    return full
+
+
+def _usage_line(message: Any) -> str:
+    usage = message.usage_metadata or {}
+    meta = message.response_metadata
+    cost = meta.get("cost_usd")
+    price = f"${cost:.6f}" if cost is not None else "cost unknown"
+    return (
+        f"[{meta.get('model_name', '?')}] {usage.get('input_tokens', 0)} in / "
+        f"{usage.get('output_tokens', 0)} out tokens, {price}"
+    )
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    """Stream one answer from W&B."""
+    from langchain_wandb_router import ChatWandb, WandbRouter
+
+    style = _Style(sys.stdout)
+    model: Any
+    if args.router:
+        routes = [args.model] if args.model == DEFAULT_MODEL else [args.model, DEFAULT_MODEL]
+        model = WandbRouter(models=routes, project=args.project)
+    else:
+        model = ChatWandb(model=args.model, project=args.project)
+    full = _stream_answer(model, args.prompt, sys.stdout, style)
+    if full is not None:
+        print(style.dim(_usage_line(full)))
+    return 0
+
+
+@contextmanager
+def _demo_target() -> Iterator[tuple[dict[str, Any], str]]:
+    """W&B itself when a key is set; otherwise the bundled emulator."""
+    if os.environ.get(API_KEY_ENV):
+        yield {}, "W&B Inference (WANDB_API_KEY is set)"
+        return
+    from langchain_wandb_router.testing import WandbEmulator
+
+    with WandbEmulator() as emu:
+        yield (
+            {"api_key": emu.api_key, "base_url": emu.base_url},
+            f"the bundled W&B emulator at {emu.base_url} (set WANDB_API_KEY to use W&B)",
+        )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """A tour: streamed chain, tools, structured output, routing, fallback, cost."""
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_core.tools import tool
+    from pydantic import BaseModel, Field
+
+    from langchain_wandb_router import ChatWandb, WandbRouter, get_wandb_cost_callback
+
+    style = _Style(sys.stdout)
+
+    def section(title: str) -> None:
+        print("\n" + style.bold(f"== {title} =="))
+
+    @tool
+    def get_weather(location: str) -> str:
+        """Get the current weather for a location."""
+        return f"It is 21°C and sunny in {location}."
+
+    class Joke(BaseModel):
+        """A joke."""
+
+        setup: str = Field(description="the question")
+        punchline: str = Field(description="the answer")
+
+    with _demo_target() as (creds, where), get_wandb_cost_callback() as cost:
+        print(f"langchain-wandb-router demo against {where}")
+        llm = ChatWandb(model=DEFAULT_MODEL, project=args.project, **creds)
+
+        section("1. A streamed chain (prompt | ChatWandb | parser)")
+        chain = ChatPromptTemplate.from_messages([("system", "Answer in one sentence."), ("user", "{q}")]) | llm | StrOutputParser()
+        for piece in chain.stream({"q": "What is W&B Inference?"}):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        print()
+
+        section("2. Tool calling")
+        call = llm.bind_tools([get_weather]).invoke("What is the weather in Tokyo?")
+        for tc in call.tool_calls:
+            print(f"tool call: {tc['name']}({json.dumps(tc['args'], ensure_ascii=False)})")
+            print(f"tool result: {get_weather.invoke(tc['args'])}")
+
+        section("3. Structured output")
+        joke = llm.with_structured_output(Joke).invoke("Tell me a joke about cats.")
+        print(repr(joke))
+
+        section("4. Dynamic routing by context (the Mastra example)")
+        router = WandbRouter(
+            models=lambda ctx: "wandb/moonshotai/Kimi-K2.5"
+            if ctx.get("task") == "complex"
+            else "wandb/Qwen/Qwen3-235B-A22B-Instruct-2507",
+            project=args.project,
+            **creds,
+        )
+        for task in ("simple", "complex"):
+            msg = router.invoke("Say hi in five words.", config={"configurable": {"task": task}})
+            reasoning = msg.additional_kwargs.get("reasoning_content")
+            extra = f" (thought first: {len(reasoning)} chars)" if reasoning else ""
+            print(f"task={task:<7} -> served by {msg.response_metadata['model_name']}{extra}")
+
+        section("5. A fallback")
+        fallback = WandbRouter(
+            models=["wandb/acme/model-that-does-not-exist", DEFAULT_MODEL],
+            fallback_statuses={404},
+            project=args.project,
+            **creds,
+        )
+        msg = fallback.invoke("Say hello.")
+        routing = msg.response_metadata["routing"]
+        for attempt in routing["attempts"]:
+            print(f"  tried {attempt['model']}: {attempt['error'] or 'ok'}")
+        print(f"served by {routing['model']}: {msg.text}")
+
+        section("6. Cost")
+        for model, usd in sorted(cost.cost_by_model.items()):
+            print(f"  {model:<45} {'unknown' if usd is None else f'${usd:.6f}'}")
+        print(f"  total: ${cost.total_cost_usd:.6f} over {cost.calls} calls, "
+              f"{cost.input_tokens} input / {cost.output_tokens} output tokens")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wandb-router",
+        description="W&B Inference from the command line (env: WANDB_API_KEY, "
+        "WANDB_INFERENCE_BASE_URL, WANDB_INFERENCE_PROJECT).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    models = sub.add_parser("models", help="list the model catalog")
+    models.add_argument("--all", action="store_true", help="include retired models")
+    models.add_argument("--live", action="store_true", help="merge W&B's /v1/models (needs a key)")
+    models.add_argument("--json", action="store_true", help="print JSON")
+    models.add_argument("--project", help="team/project")
+    models.set_defaults(func=cmd_models)
+    chat = sub.add_parser("chat", help="stream an answer")
+    chat.add_argument("prompt")
+    chat.add_argument("--model", default=DEFAULT_MODEL)
+    chat.add_argument("--router", action="store_true", help=f"route with a fallback to {DEFAULT_MODEL}")
+    chat.add_argument("--project", help="team/project")
+    chat.set_defaults(func=cmd_chat)
+    demo = sub.add_parser("demo", help="a tour (offline on the bundled emulator without a key)")
+    demo.add_argument("--project", help="team/project")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _one_line(exc: Exception) -> str:
+    """The useful part of an error: pydantic's own messages, not its header."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: errors print one line and exit non-zero, no traceback."""
+    from langchain_wandb_router.errors import WandbError
+
+    args = _parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except WandbError as exc:
+        print(f"wandb-router: error: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, TypeError) as exc:
+        print(f"wandb-router: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
