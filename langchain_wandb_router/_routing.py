@@ -32,7 +32,9 @@ CURRENT_CONFIG: ContextVar[RunnableConfig | None] = ContextVar(
     "wandb_router_config", default=None
 )
 # The agent state, set by WandbRoutingMiddleware around a model call.
-CURRENT_AGENT_STATE: ContextVar[Any] = ContextVar("wandb_router_agent_state", default=None)
+CURRENT_AGENT_STATE: ContextVar[Any] = ContextVar(
+    "wandb_router_agent_state", default=None
+)
 
 FORCE_KEY = "wandb_model"
 
@@ -155,7 +157,9 @@ def _langgraph_context() -> Any:
     return getattr(runtime, "context", None)
 
 
-def build_context(messages: list[BaseMessage], kwargs: Mapping[str, Any]) -> RoutingContext:
+def build_context(
+    messages: list[BaseMessage], kwargs: Mapping[str, Any]
+) -> RoutingContext:
     """Describe a call for the selector and the capability filter."""
     config = CURRENT_CONFIG.get() or RunnableConfig()
     tools = list(kwargs.get("tools") or [])
@@ -174,7 +178,9 @@ def build_context(messages: list[BaseMessage], kwargs: Mapping[str, Any]) -> Rou
 
 def forced_model(ctx: RoutingContext, kwargs: Mapping[str, Any]) -> str | None:
     """A model forced for this call by ``model=`` or ``configurable.wandb_model``."""
-    forced = kwargs.get("model") or (ctx.config.get("configurable") or {}).get(FORCE_KEY)
+    forced = kwargs.get("model") or (ctx.config.get("configurable") or {}).get(
+        FORCE_KEY
+    )
     return str(forced) if forced else None
 
 
@@ -191,14 +197,18 @@ class Candidate:
 
 
 def exclusion_reason(
-    info: ModelInfo | None, ctx: RoutingContext, profile: Mapping[str, Any] | None = None
+    info: ModelInfo | None,
+    ctx: RoutingContext,
+    profile: Mapping[str, Any] | None = None,
 ) -> str | None:
     """Why a model cannot serve ``ctx``, or ``None`` if it can."""
     if info is None and profile is None:
         return None  # unknown: let W&B decide
     tool_ok = info.tool_calling if info else profile.get("tool_calling", True)  # type: ignore[union-attr]
     vision = info.vision if info else profile.get("image_inputs", True)  # type: ignore[union-attr]
-    structured = info.structured_output if info else profile.get("structured_output", True)  # type: ignore[union-attr]
+    structured = (
+        info.structured_output if info else profile.get("structured_output", True)
+    )  # type: ignore[union-attr]
     window = info.context_window if info else profile.get("max_input_tokens")  # type: ignore[union-attr]
     if ctx.needs_tools and not tool_ok:
         return "does not call tools"
@@ -234,7 +244,10 @@ def filter_routes(
             if upgrade_retired and info.successor:
                 why = f"upgraded from retired {route.label}"
                 route = Route(
-                    info.successor, route.max_retries, route.headers, route.model_settings
+                    info.successor,
+                    route.max_retries,
+                    route.headers,
+                    route.model_settings,
                 )
                 info = get_model_info(info.successor)
             else:
@@ -282,7 +295,12 @@ class Cooldown:
             if count >= self.threshold:
                 self._until[key] = time.monotonic() + self.seconds
                 self._failures[key] = 0
-                logger.info("Cooling down %s for %.1fs after %d failures", key, self.seconds, count)
+                logger.info(
+                    "Cooling down %s for %.1fs after %d failures",
+                    key,
+                    self.seconds,
+                    count,
+                )
 
     def success(self, key: str) -> None:
         if key in self._failures or key in self._until:
@@ -290,7 +308,9 @@ class Cooldown:
                 self._failures.pop(key, None)
                 self._until.pop(key, None)
 
-    def order(self, candidates: list[Candidate]) -> tuple[list[Candidate], dict[str, str]]:
+    def order(
+        self, candidates: list[Candidate]
+    ) -> tuple[list[Candidate], dict[str, str]]:
         """Drop cooling candidates; if all are cooling, keep them, soonest first."""
         now = time.monotonic()
         ready = [c for c in candidates if self.cooling(c.label, now) is None]

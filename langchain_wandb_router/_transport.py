@@ -358,11 +358,14 @@ async def apost_json(client: httpx.AsyncClient, req: Request) -> dict[str, Any]:
 class _SSEDecoder:
     """Turns raw byte pieces into decoded ``data:`` JSON events."""
 
-    __slots__ = ("_buf", "done", "model")
+    __slots__ = ("_buf", "done", "finished", "model")
 
     def __init__(self, model: str) -> None:
         self._buf = b""
         self.done = False
+        # A finish_reason or the usage chunk arrived: the answer is complete
+        # even if a proxy swallows the closing [DONE].
+        self.finished = False
         self.model = model
 
     def feed(self, piece: bytes) -> list[dict[str, Any]]:
@@ -398,6 +401,10 @@ class _SSEDecoder:
                 if isinstance(err, dict) and isinstance(err.get("code"), int):
                     status = err["code"]
                 raise error_from_status(status, data, None, self.model)
+            if event.get("usage") or any(
+                c.get("finish_reason") for c in event.get("choices") or ()
+            ):
+                self.finished = True
             events.append(event)
         return events
 
@@ -434,17 +441,20 @@ def stream_events(client: httpx.Client, req: Request) -> Iterator[dict[str, Any]
                     )
                 decoder = _SSEDecoder(req.model)
                 for piece in resp.iter_bytes():
+                    # After [DONE], keep reading to the end of the body: a
+                    # response left unread closes its connection instead of
+                    # returning it to the pool.
+                    if decoder.done:
+                        continue
                     for event in decoder.feed(piece):
                         yielded = True
                         yield event
-                    if decoder.done:
-                        return
                 if not decoder.done and not yielded:
                     raise WandbConnectionError(
                         f"The stream from '{req.model}' ended before any data.",
                         model=req.model,
                     )
-                if not decoder.done:
+                if not (decoder.done or decoder.finished):
                     raise httpx.RemoteProtocolError("stream ended without [DONE]")
                 return
         except httpx.HTTPError as exc:
@@ -485,17 +495,17 @@ async def astream_events(
                     )
                 decoder = _SSEDecoder(req.model)
                 async for piece in resp.aiter_bytes():
+                    if decoder.done:
+                        continue  # drain to the end; see stream_events
                     for event in decoder.feed(piece):
                         yielded = True
                         yield event
-                    if decoder.done:
-                        return
                 if not decoder.done and not yielded:
                     raise WandbConnectionError(
                         f"The stream from '{req.model}' ended before any data.",
                         model=req.model,
                     )
-                if not decoder.done:
+                if not (decoder.done or decoder.finished):
                     raise httpx.RemoteProtocolError("stream ended without [DONE]")
                 return
         except httpx.HTTPError as exc:

@@ -424,15 +424,23 @@ def refresh_models(
         try:
             resp = httpx.get(url, headers=headers, timeout=timeout)
         except httpx.TimeoutException as exc:
-            raise errors.WandbTimeoutError(f"W&B did not list models in {timeout}s.") from exc
+            raise errors.WandbTimeoutError(
+                f"W&B did not list models in {timeout}s."
+            ) from exc
         except httpx.HTTPError as exc:
             msg = f"Could not reach W&B to list models: {type(exc).__name__}."
             raise errors.WandbConnectionError(msg) from exc
         if resp.status_code >= 400:
-            raise _transport.error_from_status(resp.status_code, resp.content, resp.headers, "models")
+            raise _transport.error_from_status(
+                resp.status_code, resp.content, resp.headers, "models"
+            )
         try:
             data = resp.json().get("data") or []
-            ids = [str(item["id"]) for item in data if isinstance(item, dict) and "id" in item]
+            ids = [
+                str(item["id"])
+                for item in data
+                if isinstance(item, dict) and "id" in item
+            ]
         except (ValueError, AttributeError) as exc:
             msg = "W&B's model list was not valid JSON."
             raise errors.WandbAPIError(msg) from exc

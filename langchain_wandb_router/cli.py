@@ -6,8 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from langchain_wandb_router._config import API_KEY_ENV
@@ -50,7 +49,17 @@ def _lifecycle(info: ModelInfo) -> str:
 
 
 def _table(models: Sequence[ModelInfo], live: bool) -> str:
-    headers = ["model", "context", "max out", "$in/1M", "$out/1M", "tools", "vision", "reasoning", "lifecycle"]
+    headers = [
+        "model",
+        "context",
+        "max out",
+        "$in/1M",
+        "$out/1M",
+        "tools",
+        "vision",
+        "reasoning",
+        "lifecycle",
+    ]
     if live:
         headers.append("live")
     rows = []
@@ -69,10 +78,15 @@ def _table(models: Sequence[ModelInfo], live: bool) -> str:
         if live:
             row.append({True: "yes", False: "no", None: "?"}[m.live])
         rows.append(row)
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
+    widths = [
+        max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)
+    ]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False))]
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)) for row in rows]
+    lines += [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False))
+        for row in rows
+    ]
     return "\n".join(lines)
 
 
@@ -95,7 +109,13 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stream_answer(model: Any, prompt: Any, out: TextIO, style: _Style, config: dict[str, Any] | None = None) -> Any:
+def _stream_answer(
+    model: Any,
+    prompt: Any,
+    out: TextIO,
+    style: _Style,
+    config: dict[str, Any] | None = None,
+) -> Any:
     """Stream to ``out``, reasoning dimmed (or marked), and return the aggregate."""
     full = None
     thinking = False
@@ -135,7 +155,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
     style = _Style(sys.stdout)
     model: Any
     if args.router:
-        routes = [args.model] if args.model == DEFAULT_MODEL else [args.model, DEFAULT_MODEL]
+        routes = (
+            [args.model] if args.model == DEFAULT_MODEL else [args.model, DEFAULT_MODEL]
+        )
         model = WandbRouter(models=routes, project=args.project)
     else:
         model = ChatWandb(model=args.model, project=args.project)
@@ -143,21 +165,6 @@ def cmd_chat(args: argparse.Namespace) -> int:
     if full is not None:
         print(style.dim(_usage_line(full)))
     return 0
-
-
-@contextmanager
-def _demo_target() -> Iterator[tuple[dict[str, Any], str]]:
-    """W&B itself when a key is set; otherwise the bundled emulator."""
-    if os.environ.get(API_KEY_ENV):
-        yield {}, "W&B Inference (WANDB_API_KEY is set)"
-        return
-    from langchain_wandb_router.testing import WandbEmulator
-
-    with WandbEmulator() as emu:
-        yield (
-            {"api_key": emu.api_key, "base_url": emu.base_url},
-            f"the bundled W&B emulator at {emu.base_url} (set WANDB_API_KEY to use W&B)",
-        )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -168,6 +175,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from pydantic import BaseModel, Field
 
     from langchain_wandb_router import ChatWandb, WandbRouter, get_wandb_cost_callback
+    from langchain_wandb_router.testing import offline_unless_key
 
     style = _Style(sys.stdout)
 
@@ -185,12 +193,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
         setup: str = Field(description="the question")
         punchline: str = Field(description="the answer")
 
-    with _demo_target() as (creds, where), get_wandb_cost_callback() as cost:
+    with offline_unless_key() as emu, get_wandb_cost_callback() as cost:
+        where = (
+            "W&B Inference (WANDB_API_KEY is set)"
+            if emu is None
+            else f"the bundled W&B emulator at {emu.base_url} (set WANDB_API_KEY to use W&B)"
+        )
         print(f"langchain-wandb-router demo against {where}")
-        llm = ChatWandb(model=DEFAULT_MODEL, project=args.project, **creds)
+        llm = ChatWandb(model=DEFAULT_MODEL, project=args.project)
 
         section("1. A streamed chain (prompt | ChatWandb | parser)")
-        chain = ChatPromptTemplate.from_messages([("system", "Answer in one sentence."), ("user", "{q}")]) | llm | StrOutputParser()
+        chain = (
+            ChatPromptTemplate.from_messages(
+                [("system", "Answer in one sentence."), ("user", "{q}")]
+            )
+            | llm
+            | StrOutputParser()
+        )
         for piece in chain.stream({"q": "What is W&B Inference?"}):
             sys.stdout.write(piece)
             sys.stdout.flush()
@@ -199,7 +218,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         section("2. Tool calling")
         call = llm.bind_tools([get_weather]).invoke("What is the weather in Tokyo?")
         for tc in call.tool_calls:
-            print(f"tool call: {tc['name']}({json.dumps(tc['args'], ensure_ascii=False)})")
+            print(
+                f"tool call: {tc['name']}({json.dumps(tc['args'], ensure_ascii=False)})"
+            )
             print(f"tool result: {get_weather.invoke(tc['args'])}")
 
         section("3. Structured output")
@@ -208,24 +229,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         section("4. Dynamic routing by context (the Mastra example)")
         router = WandbRouter(
-            models=lambda ctx: "wandb/moonshotai/Kimi-K2.5"
-            if ctx.get("task") == "complex"
-            else "wandb/Qwen/Qwen3-235B-A22B-Instruct-2507",
+            models=lambda ctx: (
+                "wandb/moonshotai/Kimi-K2.5"
+                if ctx.get("task") == "complex"
+                else "wandb/Qwen/Qwen3-235B-A22B-Instruct-2507"
+            ),
             project=args.project,
-            **creds,
         )
         for task in ("simple", "complex"):
-            msg = router.invoke("Say hi in five words.", config={"configurable": {"task": task}})
+            msg = router.invoke(
+                "Say hi in five words.", config={"configurable": {"task": task}}
+            )
             reasoning = msg.additional_kwargs.get("reasoning_content")
             extra = f" (thought first: {len(reasoning)} chars)" if reasoning else ""
-            print(f"task={task:<7} -> served by {msg.response_metadata['model_name']}{extra}")
+            print(
+                f"task={task:<7} -> served by {msg.response_metadata['model_name']}{extra}"
+            )
 
         section("5. A fallback")
         fallback = WandbRouter(
             models=["wandb/acme/model-that-does-not-exist", DEFAULT_MODEL],
             fallback_statuses={404},
             project=args.project,
-            **creds,
         )
         msg = fallback.invoke("Say hello.")
         routing = msg.response_metadata["routing"]
@@ -236,8 +261,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         section("6. Cost")
         for model, usd in sorted(cost.cost_by_model.items()):
             print(f"  {model:<45} {'unknown' if usd is None else f'${usd:.6f}'}")
-        print(f"  total: ${cost.total_cost_usd:.6f} over {cost.calls} calls, "
-              f"{cost.input_tokens} input / {cost.output_tokens} output tokens")
+        print(
+            f"  total: ${cost.total_cost_usd:.6f} over {cost.calls} calls, "
+            f"{cost.input_tokens} input / {cost.output_tokens} output tokens"
+        )
     return 0
 
 
@@ -250,17 +277,25 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     models = sub.add_parser("models", help="list the model catalog")
     models.add_argument("--all", action="store_true", help="include retired models")
-    models.add_argument("--live", action="store_true", help="merge W&B's /v1/models (needs a key)")
+    models.add_argument(
+        "--live", action="store_true", help="merge W&B's /v1/models (needs a key)"
+    )
     models.add_argument("--json", action="store_true", help="print JSON")
     models.add_argument("--project", help="team/project")
     models.set_defaults(func=cmd_models)
     chat = sub.add_parser("chat", help="stream an answer")
     chat.add_argument("prompt")
     chat.add_argument("--model", default=DEFAULT_MODEL)
-    chat.add_argument("--router", action="store_true", help=f"route with a fallback to {DEFAULT_MODEL}")
+    chat.add_argument(
+        "--router",
+        action="store_true",
+        help=f"route with a fallback to {DEFAULT_MODEL}",
+    )
     chat.add_argument("--project", help="team/project")
     chat.set_defaults(func=cmd_chat)
-    demo = sub.add_parser("demo", help="a tour (offline on the bundled emulator without a key)")
+    demo = sub.add_parser(
+        "demo", help="a tour (offline on the bundled emulator without a key)"
+    )
     demo.add_argument("--project", help="team/project")
     demo.set_defaults(func=cmd_demo)
     return parser
@@ -271,7 +306,9 @@ def _one_line(exc: Exception) -> str:
     from pydantic import ValidationError
 
     if isinstance(exc, ValidationError):
-        return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        return "; ".join(
+            str(e["msg"]).removeprefix("Value error, ") for e in exc.errors()
+        )
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
@@ -291,6 +328,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `wandb-router models | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -57,7 +57,11 @@ class WandbCostCallbackHandler(BaseCallbackHandler):
         return not self.unpriced_models
 
     def __repr__(self) -> str:
-        unknown = f", unpriced: {sorted(self.unpriced_models)}" if self.unpriced_models else ""
+        unknown = (
+            f", unpriced: {sorted(self.unpriced_models)}"
+            if self.unpriced_models
+            else ""
+        )
         return (
             f"Cost: ${self.total_cost_usd:.6f} over {self.calls} call(s), "
             f"{self.input_tokens} input / {self.output_tokens} output tokens{unknown}"
@@ -68,7 +72,9 @@ class WandbCostCallbackHandler(BaseCallbackHandler):
         default_model = (response.llm_output or {}).get("model_name")
         for generations in response.generations:
             for generation in generations:
-                if isinstance(generation, ChatGeneration) and isinstance(generation.message, AIMessage):
+                if isinstance(generation, ChatGeneration) and isinstance(
+                    generation.message, AIMessage
+                ):
                     self._add(generation.message, default_model)
 
     def _add(self, message: AIMessage, default_model: str | None) -> None:
@@ -94,7 +100,9 @@ class WandbCostCallbackHandler(BaseCallbackHandler):
                 return
             self.total_cost_usd += cost
             if model not in self.unpriced_models:
-                self.cost_by_model[model] = (self.cost_by_model.get(model) or 0.0) + cost
+                self.cost_by_model[model] = (
+                    self.cost_by_model.get(model) or 0.0
+                ) + cost
 
 
 _cost_callback: ContextVar[WandbCostCallbackHandler | None] = ContextVar(

@@ -59,7 +59,10 @@ class WandbRoutingMiddleware(AgentMiddleware):
 
     def __init__(
         self,
-        router_or_selector: WandbRouter | Callable[[RoutingContext], Any] | str | list[Any],
+        router_or_selector: WandbRouter
+        | Callable[[RoutingContext], Any]
+        | str
+        | list[Any],
         **router_kwargs: Any,
     ) -> None:
         """Wrap a router, or build one from a selector/model list and router kwargs."""

@@ -87,7 +87,11 @@ class _Attempts:
 
     def succeeded(self, label: str, started: float) -> None:
         self.records.append(
-            {"model": label, "error": None, "seconds": round(time.monotonic() - started, 4)}
+            {
+                "model": label,
+                "error": None,
+                "seconds": round(time.monotonic() - started, 4),
+            }
         )
 
 
@@ -192,7 +196,9 @@ class WandbRouter(BaseChatModel):
     def _validate_router(self) -> Self:
         if not callable(self.models) or isinstance(self.models, BaseChatModel):
             self._static = as_routes(self.models)
-        needs_key = self._static is None or any(isinstance(r.model, str) for r in self._static)
+        needs_key = self._static is None or any(
+            isinstance(r.model, str) for r in self._static
+        )
         if needs_key and (self.api_key is None or not self.api_key.get_secret_value()):
             raise missing_key_error()
         self.base_url = resolve_base_url(self.base_url)
@@ -250,7 +256,9 @@ class WandbRouter(BaseChatModel):
         merged["name"] = " | ".join(r.label for r in routes)
         return ModelProfile(**merged)  # type: ignore[typeddict-item,no-any-return]
 
-    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+    def _get_ls_params(
+        self, stop: list[str] | None = None, **kwargs: Any
+    ) -> LangSmithParams:
         params = LangSmithParams(ls_provider="wandb", ls_model_type="chat")
         forced = kwargs.get("model")
         if forced:
@@ -373,7 +381,9 @@ class WandbRouter(BaseChatModel):
         when parsing fails.
         """
         if method == "function_calling":
-            return super().with_structured_output(schema, include_raw=include_raw, **kwargs)
+            return super().with_structured_output(
+                schema, include_raw=include_raw, **kwargs
+            )
         is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
         if method == "json_mode":
             response_format: Any = {"type": "json_object"}
@@ -421,7 +431,11 @@ class WandbRouter(BaseChatModel):
             return route.model
         headers = {**(self.default_headers or {}), **(route.headers or {})}
         settings = {**self.model_settings, **(route.model_settings or {})}
-        key = (route.model, tuple(sorted(headers.items())), repr(sorted(settings.items())))
+        key = (
+            route.model,
+            tuple(sorted(headers.items())),
+            repr(sorted(settings.items())),
+        )
         model = self._chat_models.get(key)
         if model is None:
             with self._build_lock:
@@ -442,7 +456,9 @@ class WandbRouter(BaseChatModel):
                         # The router owns the one retry loop.
                         "max_retries": 0,
                     }
-                    model = ChatWandb(**{k: v for k, v in params.items() if v is not None})
+                    model = ChatWandb(
+                        **{k: v for k, v in params.items() if v is not None}
+                    )
                     self._chat_models[key] = model
         return model
 
@@ -475,7 +491,9 @@ class WandbRouter(BaseChatModel):
             )
             raise BudgetExceededError(msg)
 
-    def _charge(self, label: str, message: BaseMessage, cost: float | None = None) -> None:
+    def _charge(
+        self, label: str, message: BaseMessage, cost: float | None = None
+    ) -> None:
         if cost is None:
             cost = message.response_metadata.get("cost_usd")
         if cost is None and isinstance(message, AIMessage):
@@ -484,7 +502,9 @@ class WandbRouter(BaseChatModel):
             with self._spent_lock:
                 self._spent += cost
 
-    def _call_kwargs(self, model: BaseChatModel, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    def _call_kwargs(
+        self, model: BaseChatModel, kwargs: Mapping[str, Any]
+    ) -> dict[str, Any]:
         call = {k: v for k, v in kwargs.items() if k != "model"}
         if not isinstance(model, ChatWandb) and call.get("tools"):
             tools = call.pop("tools")
@@ -494,7 +514,13 @@ class WandbRouter(BaseChatModel):
         return call
 
     def _after_failure(
-        self, cand: Candidate, attempt: int, retries: int, error: Exception, run: _Attempts, started: float
+        self,
+        cand: Candidate,
+        attempt: int,
+        retries: int,
+        error: Exception,
+        run: _Attempts,
+        started: float,
     ) -> float | None:
         """Record a failure; return a delay to retry, ``None`` to fall back, or raise."""
         run.failed(cand.label, error, started)
@@ -508,13 +534,20 @@ class WandbRouter(BaseChatModel):
             return _transport.retry_delay(attempt + 1, _routing.retry_after(error))
         return None
 
-    def _record(self, cand: Candidate, run: _Attempts, started: float) -> dict[str, Any]:
+    def _record(
+        self, cand: Candidate, run: _Attempts, started: float
+    ) -> dict[str, Any]:
         run.succeeded(cand.label, started)
         self._cooldown.success(cand.label)
         reason = cand.reason
         if len(run.records) > 1 and run.records[-2]["error"]:
             reason = f"{reason}; after {run.records[-2]['model']} failed"
-        return {"model": cand.label, "reason": reason, "attempts": run.records, "excluded": run.excluded}
+        return {
+            "model": cand.label,
+            "reason": reason,
+            "attempts": run.records,
+            "excluded": run.excluded,
+        }
 
     def _exhausted(self, run: _Attempts) -> BaseException:
         if run.last_error is not None:
@@ -523,7 +556,9 @@ class WandbRouter(BaseChatModel):
         msg = "No W&B model could be tried."
         return NoRouteAvailableError(msg, reasons=run.excluded)
 
-    def _annotate(self, result: ChatResult, cand: Candidate, record: dict[str, Any]) -> None:
+    def _annotate(
+        self, result: ChatResult, cand: Candidate, record: dict[str, Any]
+    ) -> None:
         for generation in result.generations:
             meta = generation.message.response_metadata
             meta.setdefault("model_name", cand.label)
@@ -553,7 +588,9 @@ class WandbRouter(BaseChatModel):
                 try:
                     result = model._generate(messages, stop=stop, **call)
                 except Exception as exc:  # noqa: BLE001 - classified in _after_failure
-                    delay = self._after_failure(cand, attempt, retries, exc, run, started)
+                    delay = self._after_failure(
+                        cand, attempt, retries, exc, run, started
+                    )
                     if delay is None:
                         break
                     _transport._sleep(delay)
@@ -582,7 +619,9 @@ class WandbRouter(BaseChatModel):
                 try:
                     result = await model._agenerate(messages, stop=stop, **call)
                 except Exception as exc:  # noqa: BLE001 - classified in _after_failure
-                    delay = self._after_failure(cand, attempt, retries, exc, run, started)
+                    delay = self._after_failure(
+                        cand, attempt, retries, exc, run, started
+                    )
                     if delay is None:
                         break
                     await _transport._asleep(delay)
@@ -615,15 +654,21 @@ class WandbRouter(BaseChatModel):
                     self._record(cand, run, started)
                     return
                 except Exception as exc:  # noqa: BLE001 - classified in _after_failure
-                    delay = self._after_failure(cand, attempt, retries, exc, run, started)
+                    delay = self._after_failure(
+                        cand, attempt, retries, exc, run, started
+                    )
                     if delay is None:
                         break
                     _transport._sleep(delay)
                     continue
                 # Committed to this model: from here on, no fallback and no retry.
-                first.message.response_metadata["routing"] = self._record(cand, run, started)
+                first.message.response_metadata["routing"] = self._record(
+                    cand, run, started
+                )
                 tally = _StreamTally(self, cand)
-                for chunk in _guard(tally.see(first), chunks, cand, self._cooldown, tally):
+                for chunk in _guard(
+                    tally.see(first), chunks, cand, self._cooldown, tally
+                ):
                     if run_manager:
                         run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                     yield chunk
@@ -656,12 +701,16 @@ class WandbRouter(BaseChatModel):
                     return
                 except Exception as exc:  # noqa: BLE001 - classified in _after_failure
                     await _aclose(chunks)
-                    delay = self._after_failure(cand, attempt, retries, exc, run, started)
+                    delay = self._after_failure(
+                        cand, attempt, retries, exc, run, started
+                    )
                     if delay is None:
                         break
                     await _transport._asleep(delay)
                     continue
-                first.message.response_metadata["routing"] = self._record(cand, run, started)
+                first.message.response_metadata["routing"] = self._record(
+                    cand, run, started
+                )
                 tally = _StreamTally(self, cand)
                 yield tally.see(first)
                 try:
@@ -678,7 +727,11 @@ class WandbRouter(BaseChatModel):
         raise self._exhausted(run)
 
     def _retries(self, cand: Candidate) -> int:
-        return cand.route.max_retries if cand.route.max_retries is not None else self.max_retries
+        return (
+            cand.route.max_retries
+            if cand.route.max_retries is not None
+            else self.max_retries
+        )
 
     def _select(self, ctx: RoutingContext) -> Any:
         if self._static is not None or _routing.forced_model(ctx, {}) is not None:

@@ -14,11 +14,20 @@ without a key or a network:
         assert llm.invoke("hi").content
 """
 
+import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from langchain_wandb_router.testing._server import Fault, RecordedRequest, WandbEmulator
 
-__all__ = ["Fault", "RecordedRequest", "WandbEmulator", "shared_emulator"]
+__all__ = [
+    "Fault",
+    "RecordedRequest",
+    "WandbEmulator",
+    "offline_unless_key",
+    "shared_emulator",
+]
 
 _shared: WandbEmulator | None = None
 _shared_lock = threading.Lock()
@@ -36,3 +45,32 @@ def shared_emulator() -> WandbEmulator:
         if _shared is None:
             _shared = WandbEmulator().start()
         return _shared
+
+
+_ENV_VARS = ("WANDB_API_KEY", "WANDB_INFERENCE_BASE_URL")
+
+
+@contextmanager
+def offline_unless_key() -> Iterator[WandbEmulator | None]:
+    """Run against W&B when ``WANDB_API_KEY`` is set, else against an emulator.
+
+    Without a key, starts an emulator and points ``WANDB_API_KEY`` and
+    ``WANDB_INFERENCE_BASE_URL`` at it for the duration of the block, so code
+    inside reads exactly as it would against W&B. Yields the emulator, or
+    ``None`` when the real service is used.
+    """
+    if os.environ.get("WANDB_API_KEY"):
+        yield None
+        return
+    saved = {name: os.environ.get(name) for name in _ENV_VARS}
+    with WandbEmulator() as emu:
+        os.environ["WANDB_API_KEY"] = emu.api_key
+        os.environ["WANDB_INFERENCE_BASE_URL"] = emu.base_url
+        try:
+            yield emu
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value

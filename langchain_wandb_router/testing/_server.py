@@ -91,6 +91,8 @@ class RecordedRequest:
     headers: dict[str, str]
     json: dict[str, Any] | None
     model: str | None
+    client_port: int = 0
+    """The client's source port: equal ports mean a reused connection."""
 
 
 @dataclass
@@ -451,6 +453,14 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
     emulator: WandbEmulator
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up (cancelled calls, dropped pools) are normal here."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -498,6 +508,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     # --------------------------------------------------------------- handling
+
+    def _headers(self) -> dict[str, str]:
+        return {k.lower(): v for k, v in self.headers.items()}
 
     def _authorized(self) -> bool:
         emu = self.server.emulator

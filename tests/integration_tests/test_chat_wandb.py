@@ -88,6 +88,16 @@ def test_request_carries_bare_id_auth_project_and_custom_headers(
     assert sent.path == "/v1/chat/completions"
 
 
+def test_connections_are_reused_across_calls_and_streams(emulator: WandbEmulator, make: Factory) -> None:
+    llm = make()
+    llm.invoke("one")
+    _collect(llm.stream("two"))
+    _collect(llm.stream("three"))
+    llm.invoke("four")
+    ports = {r.client_port for r in emulator.chat_requests()}
+    assert len(ports) == 1  # one pooled keep-alive connection served all four
+
+
 def test_stream_always_requests_usage(emulator: WandbEmulator, make: Factory) -> None:
     full = _collect(make(stream_usage=False).stream("hi"))
     assert emulator.chat_requests()[-1].json["stream_options"] == {
