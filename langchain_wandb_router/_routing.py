@@ -70,13 +70,15 @@ class Route:
         if self.max_retries is not None and self.max_retries < 0:
             msg = "Route.max_retries must be >= 0."
             raise ValueError(msg)
-
-    @property
-    def label(self) -> str:
-        """The model id, or the chat model's class name for foreign models."""
+        # Computed once: the label is read several times on every call.
         if isinstance(self.model, str):
-            return self.model
-        return str(getattr(self.model, "model_name", None) or type(self.model).__name__)
+            label = self.model
+        else:
+            label = str(getattr(self.model, "model_name", None) or type(self.model).__name__)
+        object.__setattr__(self, "label", label)
+
+    label: str = field(init=False, repr=False, compare=False)
+    """The model id, or the chat model's name for foreign models."""
 
 
 RouteLike = str | Route | BaseChatModel
@@ -190,10 +192,10 @@ class Candidate:
 
     route: Route
     reason: str
+    label: str = field(init=False, compare=False)
 
-    @property
-    def label(self) -> str:
-        return self.route.label
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "label", self.route.label)
 
 
 def exclusion_reason(

@@ -384,26 +384,27 @@ class _SSEDecoder:
             if not data:
                 continue
             try:
-                event = json.loads(data)
+                # str, not bytes: json.loads would sniff the encoding per line.
+                event = json.loads(data.decode())
             except ValueError:
                 raise WandbAPIError(
                     f"W&B sent a malformed stream line for '{self.model}': "
                     f"{data[:80].decode('utf-8', 'replace')!r}",
                     model=self.model,
                 ) from None
-            if (
-                isinstance(event, dict)
-                and event.get("error")
-                and not event.get("choices")
-            ):
+            if not isinstance(event, dict):
+                continue
+            choices = event.get("choices")
+            if choices:
+                if choices[0].get("finish_reason"):
+                    self.finished = True
+            elif event.get("error"):
                 status = 500
                 err = event["error"]
                 if isinstance(err, dict) and isinstance(err.get("code"), int):
                     status = err["code"]
                 raise error_from_status(status, data, None, self.model)
-            if event.get("usage") or any(
-                c.get("finish_reason") for c in event.get("choices") or ()
-            ):
+            elif event.get("usage"):
                 self.finished = True
             events.append(event)
         return events

@@ -7,7 +7,9 @@ network except :func:`refresh_models`, which is only ever called explicitly.
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -45,6 +47,10 @@ def strip_prefix(model: str) -> str:
     return model
 
 
+_BARE_ID_RE = re.compile(r"^[^/\s\x00-\x1f\x7f]+/[^/\s\x00-\x1f\x7f]+$")
+
+
+@functools.lru_cache(maxsize=1024)
 def normalize_model_id(model: str) -> str:
     """Return the bare W&B model id for ``model``.
 
@@ -78,13 +84,8 @@ def normalize_model_id(model: str) -> str:
             )
             raise ValueError(msg)
         return bare
-    parts = bare.split("/")
-    if (
-        not bare
-        or len(parts) != 2
-        or not all(parts)
-        or any(ch.isspace() or ord(ch) < 32 or ch == "\x7f" for ch in bare)
-    ):
+    # Cached: this runs several times per call (payload, catalog, pricing).
+    if not _BARE_ID_RE.match(bare):
         msg = (
             f"Malformed W&B model id {model!r}: expected '<org>/<model>', optionally "
             "prefixed with 'wandb/' (e.g. 'wandb/Qwen/Qwen3-235B-A22B-Instruct-2507'). "
