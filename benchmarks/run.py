@@ -24,7 +24,13 @@ MODEL = "Qwen/Qwen3-235B-A22B-Instruct-2507"
 
 def start_emulator() -> tuple[subprocess.Popen[str], str, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "langchain_wandb_router.testing", "--reply-words", str(REPLY_WORDS)],
+        [
+            sys.executable,
+            "-m",
+            "langchain_wandb_router.testing",
+            "--reply-words",
+            str(REPLY_WORDS),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -71,7 +77,9 @@ def measure(
     return results
 
 
-def build_clients(base_url: str, key: str) -> dict[str, dict[str, Callable[[], object]]]:
+def build_clients(
+    base_url: str, key: str
+) -> dict[str, dict[str, Callable[[], object]]]:
     import httpx
     import openai
     from langchain_openai import ChatOpenAI
@@ -80,12 +88,19 @@ def build_clients(base_url: str, key: str) -> dict[str, dict[str, Callable[[], o
 
     url = f"{base_url}/chat/completions"
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    body = {"model": MODEL, "messages": [{"role": "user", "content": "Tell me a story"}]}
-    stream_body = json.dumps({**body, "stream": True, "stream_options": {"include_usage": True}})
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "Tell me a story"}],
+    }
+    stream_body = json.dumps(
+        {**body, "stream": True, "stream_options": {"include_usage": True}}
+    )
     client = httpx.Client()
 
     def raw_invoke() -> object:
-        return json.loads(client.post(url, content=json.dumps(body), headers=headers).content)
+        return json.loads(
+            client.post(url, content=json.dumps(body), headers=headers).content
+        )
 
     def raw_stream() -> object:
         out = []
@@ -103,13 +118,20 @@ def build_clients(base_url: str, key: str) -> dict[str, dict[str, Callable[[], o
     def sdk_stream() -> object:
         return list(
             sdk.chat.completions.create(
-                model=MODEL, messages=body["messages"], stream=True, stream_options={"include_usage": True}  # type: ignore[arg-type]
+                model=MODEL,
+                messages=body["messages"],
+                stream=True,
+                stream_options={"include_usage": True},  # type: ignore[arg-type]
             )
         )
 
-    chat_openai = ChatOpenAI(model=MODEL, api_key=key, base_url=base_url, stream_usage=True, max_retries=0)  # type: ignore[arg-type]
+    chat_openai = ChatOpenAI(
+        model=MODEL, api_key=key, base_url=base_url, stream_usage=True, max_retries=0
+    )  # type: ignore[arg-type]
     wandb = ChatWandb(model=MODEL, api_key=key, base_url=base_url, max_retries=0)
-    router = WandbRouter(models=[MODEL, "deepseek-ai/DeepSeek-V3.1"], api_key=key, base_url=base_url)
+    router = WandbRouter(
+        models=[MODEL, "deepseek-ai/DeepSeek-V3.1"], api_key=key, base_url=base_url
+    )
     prompt = "Tell me a story"
 
     def drain(model: object) -> Callable[[], object]:
@@ -154,7 +176,9 @@ def main() -> None:
         f"Client CPU per call (ms), median of {args.rounds} interleaved rounds x "
         f"{args.calls} calls; stream = {REPLY_WORDS + 4} chunks"
     )
-    print(f"{'client':<12} {'invoke':>8} {'x ChatOpenAI':>13} {'stream':>8} {'x ChatOpenAI':>13}")
+    print(
+        f"{'client':<12} {'invoke':>8} {'x ChatOpenAI':>13} {'stream':>8} {'x ChatOpenAI':>13}"
+    )
     for name, r in results.items():
         print(
             f"{name:<12} {r['invoke'] * 1e3:8.3f} {r['invoke'] / base['invoke']:13.2f} "
@@ -173,8 +197,14 @@ def main() -> None:
     for label, stmt in [
         ("python -c pass", "pass"),
         ("import langchain_wandb_router", "import langchain_wandb_router"),
-        ("from langchain_wandb_router import ChatWandb", "from langchain_wandb_router import ChatWandb"),
-        ("from langchain_openai import ChatOpenAI", "from langchain_openai import ChatOpenAI"),
+        (
+            "from langchain_wandb_router import ChatWandb",
+            "from langchain_wandb_router import ChatWandb",
+        ),
+        (
+            "from langchain_openai import ChatOpenAI",
+            "from langchain_openai import ChatOpenAI",
+        ),
     ]:
         print(f"  {label:<46} {import_time(stmt):.3f}")
 

@@ -14,7 +14,9 @@ def get_weather(location: str) -> str:
 
 
 with offline_unless_key():
-    llm = ChatWandb(model="wandb/Qwen/Qwen3-235B-A22B-Instruct-2507").bind_tools([get_weather])
+    llm = ChatWandb(model="wandb/Qwen/Qwen3-235B-A22B-Instruct-2507").bind_tools(
+        [get_weather]
+    )
     messages = [HumanMessage("What is the weather in Paris?")]
     ai = llm.invoke(messages)
     messages.append(ai)

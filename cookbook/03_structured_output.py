@@ -19,5 +19,7 @@ with offline_unless_key():
     print(type(joke).__name__, joke.setup, "/", joke.punchline)
 
     # include_raw keeps the model's message even if parsing fails.
-    result = llm.with_structured_output(Joke, include_raw=True).invoke("A joke about dogs.")
+    result = llm.with_structured_output(Joke, include_raw=True).invoke(
+        "A joke about dogs."
+    )
     print(result["parsed"], result["parsing_error"])

@@ -12,4 +12,7 @@ with offline_unless_key():
 
     # Models that think by default can be told not to.
     quick = ChatWandb(model="wandb/zai-org/GLM-5.1", enable_thinking=False)
-    print("GLM without thinking:", "reasoning_content" in quick.invoke("Hi").additional_kwargs)
+    print(
+        "GLM without thinking:",
+        "reasoning_content" in quick.invoke("Hi").additional_kwargs,
+    )

@@ -27,7 +27,10 @@ class Context:
 def choose(ctx):
     if ctx.get("task") == "complex":
         return "wandb/moonshotai/Kimi-K2.5"
-    return ["wandb/Qwen/Qwen3-235B-A22B-Instruct-2507", "wandb/deepseek-ai/DeepSeek-V3.1"]
+    return [
+        "wandb/Qwen/Qwen3-235B-A22B-Instruct-2507",
+        "wandb/deepseek-ai/DeepSeek-V3.1",
+    ]
 
 
 with offline_unless_key():
@@ -38,7 +41,8 @@ with offline_unless_key():
         context_schema=Context,
     )
     result = agent.invoke(
-        {"messages": [("user", "What is the weather in Lisbon?")]}, context=Context(task="complex")
+        {"messages": [("user", "What is the weather in Lisbon?")]},
+        context=Context(task="complex"),
     )
     for message in result["messages"]:
         model = message.response_metadata.get("model_name", "")
@@ -47,7 +51,11 @@ with offline_unless_key():
     # The same choice made by middleware, which also sees the agent's state.
     def by_state(ctx):
         done_tools = any(m.type == "tool" for m in ctx.state["messages"])
-        return "wandb/openai/gpt-oss-120b" if done_tools else "wandb/Qwen/Qwen3-235B-A22B-Instruct-2507"
+        return (
+            "wandb/openai/gpt-oss-120b"
+            if done_tools
+            else "wandb/Qwen/Qwen3-235B-A22B-Instruct-2507"
+        )
 
     agent = create_agent(
         model=WandbRouter(models="wandb/Qwen/Qwen3-235B-A22B-Instruct-2507"),
@@ -55,4 +63,10 @@ with offline_unless_key():
         middleware=[WandbRoutingMiddleware(by_state)],
     )
     result = agent.invoke({"messages": [("user", "What is the weather in Oslo?")]})
-    print([m.response_metadata["model_name"] for m in result["messages"] if m.type == "ai"])
+    print(
+        [
+            m.response_metadata["model_name"]
+            for m in result["messages"]
+            if m.type == "ai"
+        ]
+    )

@@ -74,7 +74,9 @@ class Route:
         if isinstance(self.model, str):
             label = self.model
         else:
-            label = str(getattr(self.model, "model_name", None) or type(self.model).__name__)
+            label = str(
+                getattr(self.model, "model_name", None) or type(self.model).__name__
+            )
         object.__setattr__(self, "label", label)
 
     label: str = field(init=False, repr=False, compare=False)
@@ -98,7 +100,10 @@ def as_routes(spec: RouteLike | Sequence[RouteLike]) -> list[Route]:
         raise TypeError(msg)
     routes = [item if isinstance(item, Route) else Route(item) for item in items]
     if not routes:
-        msg = "models is empty: give at least one model, e.g. 'wandb/Qwen/Qwen3-235B-A22B-Instruct-2507'."
+        msg = (
+            "models is empty: give at least one model, e.g. "
+            "'wandb/Qwen/Qwen3-235B-A22B-Instruct-2507'."
+        )
         raise ValueError(msg)
     return routes
 
@@ -131,7 +136,7 @@ class RoutingContext:
     estimated_input_tokens: int = 0
 
     def get(self, key: str, default: Any = None) -> Any:
-        """Look ``key`` up in the LangGraph context, then ``configurable``, then ``metadata``."""
+        """Look ``key`` up in the LangGraph context, configurable, then metadata."""
         ctx = self.runtime_context
         if ctx is not None:
             if isinstance(ctx, Mapping):
@@ -198,6 +203,26 @@ class Candidate:
         object.__setattr__(self, "label", self.route.label)
 
 
+def _capabilities(
+    info: ModelInfo | None, profile: Mapping[str, Any] | None
+) -> tuple[bool, bool, bool, int | None]:
+    """(tools, vision, structured output, context window) from catalog or profile."""
+    if info is not None:
+        return (
+            info.tool_calling,
+            info.vision,
+            info.structured_output,
+            info.context_window,
+        )
+    p = profile or {}
+    return (
+        bool(p.get("tool_calling", True)),
+        bool(p.get("image_inputs", True)),
+        bool(p.get("structured_output", True)),
+        p.get("max_input_tokens"),
+    )
+
+
 def exclusion_reason(
     info: ModelInfo | None,
     ctx: RoutingContext,
@@ -206,20 +231,18 @@ def exclusion_reason(
     """Why a model cannot serve ``ctx``, or ``None`` if it can."""
     if info is None and profile is None:
         return None  # unknown: let W&B decide
-    tool_ok = info.tool_calling if info else profile.get("tool_calling", True)  # type: ignore[union-attr]
-    vision = info.vision if info else profile.get("image_inputs", True)  # type: ignore[union-attr]
-    structured = (
-        info.structured_output if info else profile.get("structured_output", True)
-    )  # type: ignore[union-attr]
-    window = info.context_window if info else profile.get("max_input_tokens")  # type: ignore[union-attr]
-    if ctx.needs_tools and not tool_ok:
+    tools, vision, structured, window = _capabilities(info, profile)
+    if ctx.needs_tools and not tools:
         return "does not call tools"
     if ctx.needs_images and not vision:
         return "does not accept images"
     if ctx.needs_structured_output and not structured:
         return "does not support structured output"
     if window is not None and ctx.estimated_input_tokens > window:
-        return f"input of ~{ctx.estimated_input_tokens} tokens exceeds its {window}-token context window"
+        return (
+            f"input of ~{ctx.estimated_input_tokens} tokens exceeds its "
+            f"{window}-token context window"
+        )
     return None
 
 

@@ -9,7 +9,6 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from langchain_wandb_router._config import API_KEY_ENV
 from langchain_wandb_router.catalog import ModelInfo, list_models, refresh_models
 
 DEFAULT_MODEL = "wandb/Qwen/Qwen3-235B-A22B-Instruct-2507"
@@ -160,7 +159,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         )
         model = WandbRouter(models=routes, project=args.project)
     else:
-        model = ChatWandb(model=args.model, project=args.project)
+        model = ChatWandb(model=args.model, project=args.project)  # type: ignore[call-arg]
     full = _stream_answer(model, args.prompt, sys.stdout, style)
     if full is not None:
         print(style.dim(_usage_line(full)))
@@ -197,10 +196,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         where = (
             "W&B Inference (WANDB_API_KEY is set)"
             if emu is None
-            else f"the bundled W&B emulator at {emu.base_url} (set WANDB_API_KEY to use W&B)"
+            else f"the bundled W&B emulator at {emu.base_url} "
+            "(set WANDB_API_KEY to use W&B)"
         )
         print(f"langchain-wandb-router demo against {where}")
-        llm = ChatWandb(model=DEFAULT_MODEL, project=args.project)
+        llm = ChatWandb(model=DEFAULT_MODEL, project=args.project)  # type: ignore[call-arg]
 
         section("1. A streamed chain (prompt | ChatWandb | parser)")
         chain = (
@@ -243,7 +243,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             reasoning = msg.additional_kwargs.get("reasoning_content")
             extra = f" (thought first: {len(reasoning)} chars)" if reasoning else ""
             print(
-                f"task={task:<7} -> served by {msg.response_metadata['model_name']}{extra}"
+                f"task={task:<7} -> served by "
+                f"{msg.response_metadata['model_name']}{extra}"
             )
 
         section("5. A fallback")

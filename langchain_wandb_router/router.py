@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
-from typing import Any
+from typing import Any, Self
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
@@ -35,7 +35,6 @@ from langchain_core.utils import secret_from_env
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import Field, PrivateAttr, SecretStr, model_validator
-from typing_extensions import Self
 
 from langchain_wandb_router import _routing, _transport
 from langchain_wandb_router._config import (
@@ -145,7 +144,8 @@ class WandbRouter(BaseChatModel):
     Force a model for one call:
         .. code-block:: python
 
-            router.invoke("hi", config={"configurable": {"wandb_model": "wandb/openai/gpt-oss-120b"}})
+            forced = {"configurable": {"wandb_model": "wandb/openai/gpt-oss-120b"}}
+            router.invoke("hi", config=forced)
     """
 
     models: Any
@@ -277,7 +277,7 @@ class WandbRouter(BaseChatModel):
 
     def invoke(
         self,
-        input: LanguageModelInput,  # noqa: A002
+        input: LanguageModelInput,
         config: RunnableConfig | None = None,
         *,
         stop: list[str] | None = None,
@@ -293,7 +293,7 @@ class WandbRouter(BaseChatModel):
 
     async def ainvoke(
         self,
-        input: LanguageModelInput,  # noqa: A002
+        input: LanguageModelInput,
         config: RunnableConfig | None = None,
         *,
         stop: list[str] | None = None,
@@ -309,13 +309,13 @@ class WandbRouter(BaseChatModel):
 
     def stream(
         self,
-        input: LanguageModelInput,  # noqa: A002
+        input: LanguageModelInput,
         config: RunnableConfig | None = None,
         *,
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> Iterator[AIMessageChunk]:
-        """Stream; routing is decided (with the config in view) before the first chunk."""
+        """Stream; the route is chosen (config in view) before the first chunk."""
         config = ensure_config(config)
         iterator = super().stream(input, config, stop=stop, **kwargs)
         # Set and reset within one step of this generator, so the context is
@@ -332,7 +332,7 @@ class WandbRouter(BaseChatModel):
 
     async def astream(
         self,
-        input: LanguageModelInput,  # noqa: A002
+        input: LanguageModelInput,
         config: RunnableConfig | None = None,
         *,
         stop: list[str] | None = None,
@@ -361,7 +361,7 @@ class WandbRouter(BaseChatModel):
         tool_choice: dict[str, Any] | str | bool | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, AIMessage]:
-        """Bind tools; they go to whichever model serves the call, fallbacks included."""
+        """Bind tools; they go to whichever model serves the call, fallbacks too."""
         formatted = [convert_to_openai_tool(tool) for tool in tools]
         if tool_choice is not None and tool_choice is not False:
             kwargs["tool_choice"] = _tool_choice(tool_choice)
@@ -376,8 +376,10 @@ class WandbRouter(BaseChatModel):
         strict: bool | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, Any]:
-        """Structured output through the router (``json_schema``, ``json_mode`` or
-        ``function_calling``); ``include_raw=True`` keeps the raw message even
+        """Structured output through the router, whichever model serves.
+
+        ``method`` is ``json_schema`` (default), ``json_mode`` or
+        ``function_calling``; ``include_raw=True`` keeps the raw message even
         when parsing fails.
         """
         if method == "function_calling":
@@ -398,7 +400,10 @@ class WandbRouter(BaseChatModel):
                     "json_schema": _schema_spec(schema, strict),
                 }
         else:
-            msg = f"Unknown method {method!r}: use 'json_schema', 'json_mode' or 'function_calling'."
+            msg = (
+                f"Unknown method {method!r}: use 'json_schema', 'json_mode' or "
+                "'function_calling'."
+            )
             raise ValueError(msg)
         llm = self.bind(
             response_format=response_format,
@@ -522,7 +527,7 @@ class WandbRouter(BaseChatModel):
         run: _Attempts,
         started: float,
     ) -> float | None:
-        """Record a failure; return a delay to retry, ``None`` to fall back, or raise."""
+        """Record a failure; return a retry delay, ``None`` to fall back, or raise."""
         run.failed(cand.label, error, started)
         self._cooldown.failure(cand.label)
         if not _routing.is_retryable(error):
@@ -587,7 +592,7 @@ class WandbRouter(BaseChatModel):
                 started = time.monotonic()
                 try:
                     result = model._generate(messages, stop=stop, **call)
-                except Exception as exc:  # noqa: BLE001 - classified in _after_failure
+                except Exception as exc:
                     delay = self._after_failure(
                         cand, attempt, retries, exc, run, started
                     )
@@ -618,7 +623,7 @@ class WandbRouter(BaseChatModel):
                 started = time.monotonic()
                 try:
                     result = await model._agenerate(messages, stop=stop, **call)
-                except Exception as exc:  # noqa: BLE001 - classified in _after_failure
+                except Exception as exc:
                     delay = self._after_failure(
                         cand, attempt, retries, exc, run, started
                     )
@@ -653,7 +658,7 @@ class WandbRouter(BaseChatModel):
                 except StopIteration:
                     self._record(cand, run, started)
                     return
-                except Exception as exc:  # noqa: BLE001 - classified in _after_failure
+                except Exception as exc:
                     delay = self._after_failure(
                         cand, attempt, retries, exc, run, started
                     )
@@ -699,7 +704,7 @@ class WandbRouter(BaseChatModel):
                 except StopAsyncIteration:
                     self._record(cand, run, started)
                     return
-                except Exception as exc:  # noqa: BLE001 - classified in _after_failure
+                except Exception as exc:
                     await _aclose(chunks)
                     delay = self._after_failure(
                         cand, attempt, retries, exc, run, started
@@ -740,7 +745,10 @@ class WandbRouter(BaseChatModel):
         if inspect.isawaitable(selected):
             if hasattr(selected, "close"):
                 selected.close()
-            msg = "The model selector is async: call ainvoke/astream, or make it a plain function."
+            msg = (
+                "The model selector is async: call ainvoke/astream, or make it a "
+                "plain function."
+            )
             raise TypeError(msg)
         return selected
 
