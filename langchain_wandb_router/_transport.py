@@ -205,6 +205,17 @@ def error_from_status(
     status: int, body: bytes, headers: Mapping[str, str] | None, model: str
 ) -> WandbError:
     """Map a W&B error response to a typed error that says what to do."""
+    if 300 <= status < 400:
+        # Never followed: the Authorization header must reach the configured
+        # base URL and nothing else.
+        location = (headers or {}).get("location", "?")
+        return WandbAPIError(
+            f"W&B answered '{model}' with a redirect ({status}) to {location}; "
+            "redirects are not followed so the API key stays with base_url. "
+            "Check WANDB_INFERENCE_BASE_URL.",
+            status_code=status,
+            model=model,
+        )
     detail = _error_text(body)
     retry_after = parse_retry_after((headers or {}).get("retry-after"))
     kw: dict[str, Any] = {
@@ -315,7 +326,7 @@ def post_json(client: httpx.Client, req: Request) -> dict[str, Any]:
         except httpx.HTTPError as exc:
             error: WandbError = _transport_error(exc, req)
         else:
-            if resp.status_code < 400:
+            if resp.status_code < 300:
                 return _decode_json(resp.content, req)
             error = error_from_status(
                 resp.status_code, resp.content, resp.headers, req.model
@@ -339,7 +350,7 @@ async def apost_json(client: httpx.AsyncClient, req: Request) -> dict[str, Any]:
         except httpx.HTTPError as exc:
             error: WandbError = _transport_error(exc, req)
         else:
-            if resp.status_code < 400:
+            if resp.status_code < 300:
                 return _decode_json(resp.content, req)
             error = error_from_status(
                 resp.status_code, resp.content, resp.headers, req.model
@@ -435,7 +446,7 @@ def stream_events(client: httpx.Client, req: Request) -> Iterator[dict[str, Any]
                 headers=req.headers,
                 timeout=req.timeout,
             ) as resp:
-                if resp.status_code >= 400:
+                if resp.status_code >= 300:
                     resp.read()
                     raise error_from_status(
                         resp.status_code, resp.content, resp.headers, req.model
@@ -489,7 +500,7 @@ async def astream_events(
                 headers=req.headers,
                 timeout=req.timeout,
             ) as resp:
-                if resp.status_code >= 400:
+                if resp.status_code >= 300:
                     await resp.aread()
                     raise error_from_status(
                         resp.status_code, resp.content, resp.headers, req.model

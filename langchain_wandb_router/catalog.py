@@ -431,7 +431,7 @@ def refresh_models(
         except httpx.HTTPError as exc:
             msg = f"Could not reach W&B to list models: {type(exc).__name__}."
             raise errors.WandbConnectionError(msg) from exc
-        if resp.status_code >= 400:
+        if resp.status_code >= 300:
             raise _transport.error_from_status(
                 resp.status_code, resp.content, resp.headers, "models"
             )

@@ -36,3 +36,20 @@ def live_api_key() -> str:
     if not LIVE_API_KEY:
         pytest.skip("WANDB_API_KEY is not set; live W&B tests skipped")
     return LIVE_API_KEY
+
+
+# Figures reliability tests report (peak concurrency, retries...), printed at the end.
+REPORT: list[str] = []
+
+
+@pytest.fixture
+def report() -> list[str]:
+    """Append a line here to have it printed in the test run's summary."""
+    return REPORT
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if REPORT:
+        terminalreporter.section("reliability figures")
+        for line in REPORT:
+            terminalreporter.write_line(line)

@@ -66,6 +66,7 @@ class Fault:
             for JSON, send half the body and close.
         malformed_after: For streams, send a non-JSON ``data:`` line after this
             many events.
+        chunk_delay: For streams, seconds to wait before each event.
         truncate: Send a JSON body cut in half with a correct length.
         times: How many requests this fault applies to (``None``: all).
         model: Only requests for this bare model id (``"*"``: any).
@@ -77,6 +78,7 @@ class Fault:
     delay: float = 0.0
     drop_after: int | None = None
     malformed_after: int | None = None
+    chunk_delay: float = 0.0
     truncate: bool = False
     times: int | None = 1
     model: str = "*"
@@ -656,6 +658,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         for sent, event in enumerate(emu._events(model, reply, n)):
+            if fault is not None and fault.chunk_delay:
+                time.sleep(fault.chunk_delay)
             if (
                 fault is not None
                 and fault.drop_after is not None
