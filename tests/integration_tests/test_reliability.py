@@ -267,7 +267,7 @@ def test_failed_call_does_not_mutate_messages(emulator: WandbEmulator) -> None:
     assert messages == before
 
 
-class socket_free_port:  # noqa: N801 - used as a context manager
+class socket_free_port:
     """A port nothing listens on (bound, then released)."""
 
     def __enter__(self) -> int:
