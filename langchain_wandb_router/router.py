@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from operator import itemgetter
 from typing import Any, Self
 
 from langchain_core.callbacks import (
@@ -21,22 +19,26 @@ from langchain_core.language_models import (
     ModelProfile,
 )
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import (
     Runnable,
     RunnableConfig,
-    RunnableMap,
-    RunnablePassthrough,
     ensure_config,
 )
 from langchain_core.tools import BaseTool
 from langchain_core.utils import secret_from_env
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import Field, PrivateAttr, SecretStr, model_validator
 
 from langchain_wandb_router import _routing, _transport
+from langchain_wandb_router._attempts import (
+    Attempts,
+    StreamTally,
+    aclose,
+    guard,
+    interrupted,
+    note_attempts,
+)
 from langchain_wandb_router._config import (
     check_headers,
     missing_key_error,
@@ -51,47 +53,20 @@ from langchain_wandb_router._routing import (
     RoutingContext,
     as_routes,
 )
+from langchain_wandb_router._structured import (
+    json_structured_output,
+    normalize_tool_choice,
+)
 from langchain_wandb_router.catalog import get_model_info, strip_prefix
-from langchain_wandb_router.chat_model import ChatWandb, _response_format_dict
+from langchain_wandb_router.chat_model import ChatWandb
 from langchain_wandb_router.errors import (
     BudgetExceededError,
     NoRouteAvailableError,
-    StreamInterruptedError,
 )
 
 __all__ = ["Route", "RoutingContext", "WandbRouter"]
 
 Selector = Callable[[RoutingContext], Any]
-
-
-class _Attempts:
-    """What happened on the way to an answer (becomes ``routing.attempts``)."""
-
-    __slots__ = ("excluded", "last_error", "records")
-
-    def __init__(self, excluded: dict[str, str]) -> None:
-        self.excluded = excluded
-        self.records: list[dict[str, Any]] = []
-        self.last_error: BaseException | None = None
-
-    def failed(self, label: str, error: BaseException, started: float) -> None:
-        self.last_error = error
-        self.records.append(
-            {
-                "model": label,
-                "error": _routing.describe(error),
-                "seconds": round(time.monotonic() - started, 4),
-            }
-        )
-
-    def succeeded(self, label: str, started: float) -> None:
-        self.records.append(
-            {
-                "model": label,
-                "error": None,
-                "seconds": round(time.monotonic() - started, 4),
-            }
-        )
 
 
 class WandbRouter(BaseChatModel):
@@ -364,7 +339,7 @@ class WandbRouter(BaseChatModel):
         """Bind tools; they go to whichever model serves the call, fallbacks too."""
         formatted = [convert_to_openai_tool(tool) for tool in tools]
         if tool_choice is not None and tool_choice is not False:
-            kwargs["tool_choice"] = _tool_choice(tool_choice)
+            kwargs["tool_choice"] = normalize_tool_choice(tool_choice)
         return self.bind(tools=formatted, **kwargs)
 
     def with_structured_output(
@@ -386,47 +361,14 @@ class WandbRouter(BaseChatModel):
             return super().with_structured_output(
                 schema, include_raw=include_raw, **kwargs
             )
-        is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
-        if method == "json_mode":
-            response_format: Any = {"type": "json_object"}
-        elif method == "json_schema":
-            if isinstance(schema, type):
-                response_format = _response_format_dict(schema, strict)
-            elif "json_schema" in schema:
-                response_format = schema
-            else:
-                response_format = {
-                    "type": "json_schema",
-                    "json_schema": _schema_spec(schema, strict),
-                }
-        else:
-            msg = (
-                f"Unknown method {method!r}: use 'json_schema', 'json_mode' or "
-                "'function_calling'."
-            )
-            raise ValueError(msg)
-        llm = self.bind(
-            response_format=response_format,
-            ls_structured_output_format={
-                "kwargs": {"method": method, "strict": strict},
-                "schema": convert_to_openai_tool(schema),
-            },
+        return json_structured_output(
+            self,
+            schema,
+            method=method,
+            include_raw=include_raw,
+            strict=strict,
             **kwargs,
         )
-        parser: Runnable[Any, Any] = (
-            PydanticOutputParser(pydantic_object=schema)
-            if is_pydantic
-            else JsonOutputParser()
-        )
-        if include_raw:
-            parsed = RunnablePassthrough.assign(
-                parsed=itemgetter("raw") | parser, parsing_error=lambda _: None
-            )
-            none = RunnablePassthrough.assign(parsed=lambda _: None)
-            return RunnableMap(raw=llm) | parsed.with_fallbacks(
-                [none], exception_key="parsing_error"
-            )
-        return llm | parser
 
     # ------------------------------------------------------------------ routes
 
@@ -496,13 +438,14 @@ class WandbRouter(BaseChatModel):
             )
             raise BudgetExceededError(msg)
 
-    def _charge(
-        self, label: str, message: BaseMessage, cost: float | None = None
-    ) -> None:
-        if cost is None:
-            cost = message.response_metadata.get("cost_usd")
+    def _charge(self, label: str, message: BaseMessage) -> None:
+        """Count one answer's cost (its own figure, else the catalog's)."""
+        cost = message.response_metadata.get("cost_usd")
         if cost is None and isinstance(message, AIMessage):
             cost = call_cost_usd(label, message.usage_metadata)
+        self._add_spend(cost)
+
+    def _add_spend(self, cost: float | None) -> None:
         if cost:
             with self._spent_lock:
                 self._spent += cost
@@ -524,7 +467,7 @@ class WandbRouter(BaseChatModel):
         attempt: int,
         retries: int,
         error: Exception,
-        run: _Attempts,
+        run: Attempts,
         started: float,
     ) -> float | None:
         """Record a failure; return a retry delay, ``None`` to fall back, or raise."""
@@ -533,15 +476,13 @@ class WandbRouter(BaseChatModel):
         if not _routing.is_retryable(error):
             if _routing.should_fall_back(error, self.fallback_statuses):
                 return None
-            _note_attempts(error, run)
+            note_attempts(error, run)
             raise error
         if attempt < retries:
             return _transport.retry_delay(attempt + 1, _routing.retry_after(error))
         return None
 
-    def _record(
-        self, cand: Candidate, run: _Attempts, started: float
-    ) -> dict[str, Any]:
+    def _record(self, cand: Candidate, run: Attempts, started: float) -> dict[str, Any]:
         run.succeeded(cand.label, started)
         self._cooldown.success(cand.label)
         reason = cand.reason
@@ -554,9 +495,9 @@ class WandbRouter(BaseChatModel):
             "excluded": run.excluded,
         }
 
-    def _exhausted(self, run: _Attempts) -> BaseException:
+    def _exhausted(self, run: Attempts) -> BaseException:
         if run.last_error is not None:
-            _note_attempts(run.last_error, run)
+            note_attempts(run.last_error, run)
             return run.last_error
         msg = "No W&B model could be tried."
         return NoRouteAvailableError(msg, reasons=run.excluded)
@@ -583,7 +524,7 @@ class WandbRouter(BaseChatModel):
         self._check_budget()
         ctx = _routing.build_context(messages, kwargs)
         candidates, excluded = self._plan(ctx, kwargs, self._select(ctx))
-        run = _Attempts(excluded)
+        run = Attempts(excluded)
         for cand in candidates:
             model = self._chat_model(cand.route)
             call = self._call_kwargs(model, kwargs)
@@ -614,7 +555,7 @@ class WandbRouter(BaseChatModel):
         self._check_budget()
         ctx = _routing.build_context(messages, kwargs)
         candidates, excluded = self._plan(ctx, kwargs, await self._aselect(ctx))
-        run = _Attempts(excluded)
+        run = Attempts(excluded)
         for cand in candidates:
             model = self._chat_model(cand.route)
             call = self._call_kwargs(model, kwargs)
@@ -645,7 +586,7 @@ class WandbRouter(BaseChatModel):
         self._check_budget()
         ctx = _routing.build_context(messages, kwargs)
         candidates, excluded = self._plan(ctx, kwargs, self._select(ctx))
-        run = _Attempts(excluded)
+        run = Attempts(excluded)
         for cand in candidates:
             model = self._chat_model(cand.route)
             call = self._call_kwargs(model, kwargs)
@@ -670,8 +611,8 @@ class WandbRouter(BaseChatModel):
                 first.message.response_metadata["routing"] = self._record(
                     cand, run, started
                 )
-                tally = _StreamTally(self, cand)
-                for chunk in _guard(
+                tally = StreamTally(self._add_spend)
+                for chunk in guard(
                     tally.see(first), chunks, cand, self._cooldown, tally
                 ):
                     if run_manager:
@@ -691,7 +632,7 @@ class WandbRouter(BaseChatModel):
         self._check_budget()
         ctx = _routing.build_context(messages, kwargs)
         candidates, excluded = self._plan(ctx, kwargs, await self._aselect(ctx))
-        run = _Attempts(excluded)
+        run = Attempts(excluded)
         for cand in candidates:
             model = self._chat_model(cand.route)
             call = self._call_kwargs(model, kwargs)
@@ -705,7 +646,7 @@ class WandbRouter(BaseChatModel):
                     self._record(cand, run, started)
                     return
                 except Exception as exc:
-                    await _aclose(chunks)
+                    await aclose(chunks)
                     delay = self._after_failure(
                         cand, attempt, retries, exc, run, started
                     )
@@ -716,7 +657,7 @@ class WandbRouter(BaseChatModel):
                 first.message.response_metadata["routing"] = self._record(
                     cand, run, started
                 )
-                tally = _StreamTally(self, cand)
+                tally = StreamTally(self._add_spend)
                 yield tally.see(first)
                 try:
                     async for chunk in chunks:
@@ -725,8 +666,8 @@ class WandbRouter(BaseChatModel):
                             await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                         yield chunk
                 except BaseException as exc:
-                    await _aclose(chunks)
-                    raise _interrupted(cand, exc, tally, self._cooldown) from exc
+                    await aclose(chunks)
+                    raise interrupted(cand, exc, tally, self._cooldown) from exc
                 tally.close()
                 return
         raise self._exhausted(run)
@@ -759,87 +700,3 @@ class WandbRouter(BaseChatModel):
         if inspect.isawaitable(selected):
             selected = await selected
         return selected
-
-
-class _StreamTally:
-    """Counts a committed stream's text and cost, for errors and the budget."""
-
-    __slots__ = ("_cand", "_cost", "_router", "text")
-
-    def __init__(self, router: WandbRouter, cand: Candidate) -> None:
-        self._router = router
-        self._cand = cand
-        self._cost = 0.0
-        self.text: list[str] = []
-
-    def see(self, chunk: ChatGenerationChunk) -> ChatGenerationChunk:
-        self.text.append(chunk.text)
-        info = chunk.generation_info or {}
-        cost = info.get("cost_usd") or chunk.message.response_metadata.get("cost_usd")
-        if cost:
-            self._cost += cost
-        return chunk
-
-    def close(self) -> None:
-        self._router._charge(self._cand.label, AIMessage(""), self._cost or None)
-
-
-def _interrupted(
-    cand: Candidate, exc: BaseException, tally: _StreamTally, cooldown: Cooldown
-) -> BaseException:
-    if isinstance(exc, GeneratorExit | asyncio.CancelledError | KeyboardInterrupt):
-        return exc
-    cooldown.failure(cand.label)
-    partial = "".join(tally.text)
-    if isinstance(exc, StreamInterruptedError):
-        exc.partial_text = partial
-        return exc
-    return StreamInterruptedError(
-        f"The stream from '{cand.label}' failed after output had been yielded "
-        f"({_routing.describe(exc)}); not falling back, so answers are not spliced.",
-        model=cand.label,
-        partial_text=partial,
-    )
-
-
-def _guard(
-    first: ChatGenerationChunk,
-    rest: Iterator[ChatGenerationChunk],
-    cand: Candidate,
-    cooldown: Cooldown,
-    tally: _StreamTally,
-) -> Iterator[ChatGenerationChunk]:
-    yield first
-    try:
-        for chunk in rest:
-            yield tally.see(chunk)
-    except Exception as exc:
-        raise _interrupted(cand, exc, tally, cooldown) from exc
-
-
-async def _aclose(iterator: AsyncIterator[Any]) -> None:
-    close = getattr(iterator, "aclose", None)
-    if close is not None:
-        await close()
-
-
-def _note_attempts(error: BaseException, run: _Attempts) -> None:
-    if run.records and hasattr(error, "add_note"):
-        lines = [f"{r['model']}: {r['error'] or 'ok'}" for r in run.records]
-        error.add_note("WandbRouter attempts: " + " | ".join(lines))
-
-
-def _tool_choice(choice: dict[str, Any] | str | bool) -> dict[str, Any] | str:
-    if choice is True or choice == "any":
-        return "required"
-    if isinstance(choice, str) and choice not in ("auto", "none", "required"):
-        return {"type": "function", "function": {"name": choice}}
-    return choice  # type: ignore[return-value]
-
-
-def _schema_spec(schema: Mapping[str, Any], strict: bool | None) -> dict[str, Any]:
-    tool = convert_to_openai_tool(schema, strict=strict)["function"]
-    spec: dict[str, Any] = {"name": tool["name"], "schema": tool["parameters"]}
-    if strict is not None:
-        spec["strict"] = strict
-    return spec
