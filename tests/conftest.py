@@ -31,6 +31,21 @@ def emulator() -> Iterator[WandbEmulator]:
 
 
 @pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record retry sleeps instead of sleeping (tests never wait on the clock)."""
+    from langchain_wandb_router import _transport
+
+    recorded: list[float] = []
+
+    async def fake_async_sleep(seconds: float) -> None:
+        recorded.append(seconds)
+
+    monkeypatch.setattr(_transport, "_sleep", recorded.append)
+    monkeypatch.setattr(_transport, "_asleep", fake_async_sleep)
+    return recorded
+
+
+@pytest.fixture
 def live_api_key() -> str:
     """The real key, or skip: live tests run only when WANDB_API_KEY is set."""
     if not LIVE_API_KEY:

@@ -10,7 +10,7 @@ import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
 from langchain_core.tools import tool
 
-from langchain_wandb_router import ChatWandb, _transport
+from langchain_wandb_router import ChatWandb
 from langchain_wandb_router.errors import (
     StreamInterruptedError,
     WandbAPIError,
@@ -40,18 +40,6 @@ def make(emulator: WandbEmulator) -> Factory:
 
     return factory
 
-
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record retry sleeps instead of sleeping (tests never wait on the clock)."""
-    recorded: list[float] = []
-
-    async def fake_async_sleep(seconds: float) -> None:
-        recorded.append(seconds)
-
-    monkeypatch.setattr(_transport, "_sleep", recorded.append)
-    monkeypatch.setattr(_transport, "_asleep", fake_async_sleep)
-    return recorded
 
 
 @tool

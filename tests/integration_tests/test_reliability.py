@@ -93,14 +93,6 @@ async def test_load_with_thirty_percent_faults(emulator: WandbEmulator, report: 
 # ------------------------------------------------------------------ fault matrix
 
 
-@pytest.fixture
-def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
-    async def fake(_: float) -> None:
-        return None
-
-    monkeypatch.setattr(_transport, "_sleep", lambda _: None)
-    monkeypatch.setattr(_transport, "_asleep", fake)
-
 
 def _llm(emu: WandbEmulator, **kwargs: Any) -> ChatWandb:
     return ChatWandb(model=QWEN, api_key=emu.api_key, base_url=emu.base_url, **kwargs)
@@ -129,7 +121,7 @@ def test_slow_stream_within_timeout(emulator: WandbEmulator) -> None:
     assert "".join(c.text for c in _llm(emulator, timeout=5).stream("hi"))
 
 
-def test_html_502_then_recovery(emulator: WandbEmulator, no_sleep: None) -> None:
+def test_html_502_then_recovery(emulator: WandbEmulator, sleeps: list[float]) -> None:
     emulator.fault(status=502, body="<!DOCTYPE html><html><body>502 Bad Gateway</body></html>")
     assert _llm(emulator).invoke("hi").text  # retried, then served
     emulator.fault(status=502, body="<html>bad</html>", times=None)

@@ -16,7 +16,7 @@ from langchain_core.messages import HumanMessage
 from langchain_core.tools import tool
 from pydantic import BaseModel
 
-from langchain_wandb_router import Route, RoutingContext, WandbRouter, _transport
+from langchain_wandb_router import Route, RoutingContext, WandbRouter
 from langchain_wandb_router.catalog import ModelInfo, register_model
 from langchain_wandb_router.errors import (
     BudgetExceededError,
@@ -55,17 +55,6 @@ def make(emulator: WandbEmulator) -> Factory:
 
     return factory
 
-
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    recorded: list[float] = []
-
-    async def fake_async_sleep(seconds: float) -> None:
-        recorded.append(seconds)
-
-    monkeypatch.setattr(_transport, "_sleep", recorded.append)
-    monkeypatch.setattr(_transport, "_asleep", fake_async_sleep)
-    return recorded
 
 
 def served(emulator: WandbEmulator) -> list[str]:
