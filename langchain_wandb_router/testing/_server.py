@@ -2,55 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import random
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
 from langchain_wandb_router.catalog import ModelInfo, list_models
+from langchain_wandb_router.testing._handler import make_server
 from langchain_wandb_router.testing._responder import Reply, build_reply
 
 __all__ = ["Fault", "RecordedRequest", "WandbEmulator"]
 
-_MISSING_BEARER = {
-    "error": {
-        "code": "invalid_api_key",
-        "message": "Missing bearer authentication in header",
-        "type": "invalid_request_error",
-    }
-}
-_STATUS_MESSAGES = {
-    400: "Invalid request",
-    401: "Authentication failed",
-    402: "You exceeded your current quota, please check your plan and billing details.",
-    403: "The inference gateway is not enabled for your organization",
-    404: "The requested resource was not found",
-    429: "concurrency limit reached for requests: per project",
-    500: "The server had an error while processing your request",
-    502: "Bad gateway",
-    503: "The engine is currently overloaded, please try again later",
-}
 _PIECE_RE = re.compile(r"\S+\s*|\s+")
 _ARG_SLICE = 8
-
-
-def error_body(status: int, message: str | None = None) -> dict[str, Any]:
-    """W&B's JSON error body for ``status``."""
-    code = "rate_limit_exceeded" if status == 429 else None
-    return {
-        "error": {
-            "code": code,
-            "message": message or _STATUS_MESSAGES.get(status, "Error"),
-            "type": "invalid_request_error" if status < 500 else "server_error",
-        }
-    }
 
 
 @dataclass
@@ -167,8 +134,7 @@ class WandbEmulator:
         self._counter = 0
         self.in_flight = 0
         self.peak_in_flight = 0
-        self._server = _Server((host, port), _Handler)
-        self._server.emulator = self
+        self._server = make_server((host, port), self)
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------- lifecycle
@@ -305,7 +271,16 @@ class WandbEmulator:
                     return forced
         return None
 
-    def _record(self, req: RecordedRequest) -> int:
+    def _record(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: dict[str, Any] | None,
+        client_port: int,
+    ) -> int:
+        model = body.get("model") if body is not None else None
+        req = RecordedRequest(method, path, headers, body, model, client_port)
         with self._lock:
             self._requests.append(req)
             self._counter += 1
@@ -447,235 +422,3 @@ class WandbEmulator:
                 )
         yield chunk({}, reply.finish_reason)
         yield {**base, "choices": [], "usage": self._usage(reply)}
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 256
-    emulator: WandbEmulator
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients hanging up (cancelled calls, dropped pools) are normal here."""
-        import sys
-
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes; with Nagle on, the second
-    # waits for a delayed ACK (~40 ms per response).
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Stay quiet; tests read :attr:`WandbEmulator.requests` instead."""
-
-    # ---------------------------------------------------------------- writing
-
-    def _send(
-        self,
-        status: int,
-        payload: dict[str, Any] | list[Any] | str | bytes,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        if isinstance(payload, bytes):
-            data, ctype = payload, "application/json"
-        elif isinstance(payload, str):
-            data = payload.encode()
-            ctype = "text/html" if payload.lstrip().startswith("<") else "text/plain"
-        else:
-            data, ctype = (
-                json.dumps(payload, ensure_ascii=False).encode(),
-                "application/json",
-            )
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _drop(self) -> None:
-        self.close_connection = True
-        try:
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def _write_chunk(self, data: bytes) -> None:
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
-
-    # --------------------------------------------------------------- handling
-
-    def _headers(self) -> dict[str, str]:
-        return {k.lower(): v for k, v in self.headers.items()}
-
-    def _authorized(self) -> bool:
-        emu = self.server.emulator
-        auth = self.headers.get("Authorization", "")
-        if not auth.startswith("Bearer "):
-            self._send(401, _MISSING_BEARER)
-            return False
-        if auth[len("Bearer ") :] != emu.api_key:
-            self._send(401, error_body(401))
-            return False
-        project = self.headers.get("OpenAI-Project")
-        if (
-            project is not None
-            and emu.projects is not None
-            and project not in emu.projects
-        ):
-            self._send(
-                401,
-                error_body(
-                    401, f"Authentication failed: project '{project}' not found"
-                ),
-            )
-            return False
-        return True
-
-    def do_GET(self) -> None:
-        """``GET /v1/models``."""
-        emu = self.server.emulator
-        emu._record(
-            RecordedRequest(
-                "GET",
-                self.path,
-                {k.lower(): v for k, v in self.headers.items()},
-                None,
-                None,
-            )
-        )
-        if self.path.rstrip("/") != "/v1/models":
-            self._send(404, error_body(404))
-            return
-        if not self._authorized():
-            return
-        ids = emu.live_models if emu.live_models is not None else sorted(emu._models)
-        data = [
-            {"id": i, "object": "model", "created": 0, "owned_by": "system", "root": i}
-            for i in ids
-        ]
-        self._send(200, {"object": "list", "data": data})
-
-    def do_POST(self) -> None:
-        """``POST /v1/chat/completions``."""
-        emu = self.server.emulator
-        emu._enter()
-        try:
-            self._post(emu)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-        finally:
-            emu._leave()
-
-    def _post(self, emu: WandbEmulator) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        model = body.get("model") if isinstance(body, dict) else None
-        n = emu._record(
-            RecordedRequest(
-                "POST",
-                self.path,
-                {k.lower(): v for k, v in self.headers.items()},
-                body if isinstance(body, dict) else None,
-                model,
-            )
-        )
-        if self.path.rstrip("/") != "/v1/chat/completions":
-            self._send(404, error_body(404))
-            return
-        if not self._authorized():
-            return
-        if (
-            not isinstance(body, dict)
-            or not isinstance(body.get("messages"), list)
-            or not body["messages"]
-        ):
-            detail = [
-                {
-                    "loc": ["body", "messages"],
-                    "msg": "field required",
-                    "type": "value_error.missing",
-                }
-            ]
-            self._send(422, {"detail": detail})
-            return
-        fault = emu._take_fault(model)
-        if fault is not None and fault.delay:
-            time.sleep(fault.delay)
-        if fault is not None and fault.status is not None:
-            payload = fault.body if fault.body is not None else error_body(fault.status)
-            self._send(fault.status, payload, fault.headers)
-            return
-        info = emu._models.get(model or "")
-        if info is None or info.is_retired(date.today()):
-            self._send(404, error_body(404))
-            return
-        reply = emu._reply(info, body, n)
-        if body.get("stream"):
-            self._stream(emu, info.id, reply, n, fault)
-        else:
-            self._json(emu, info.id, reply, n, fault)
-
-    def _json(
-        self, emu: WandbEmulator, model: str, reply: Reply, n: int, fault: Fault | None
-    ) -> None:
-        data = json.dumps(emu._completion(model, reply, n), ensure_ascii=False).encode()
-        if fault is not None and (fault.truncate or fault.drop_after is not None):
-            half = data[: len(data) // 2]
-            if fault.truncate:
-                self._send(200, half)
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(half)
-            self._drop()
-            return
-        self._send(200, data)
-
-    def _stream(
-        self, emu: WandbEmulator, model: str, reply: Reply, n: int, fault: Fault | None
-    ) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        for key, value in (fault.headers if fault else {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        for sent, event in enumerate(emu._events(model, reply, n)):
-            if fault is not None and fault.chunk_delay:
-                time.sleep(fault.chunk_delay)
-            if (
-                fault is not None
-                and fault.drop_after is not None
-                and sent >= fault.drop_after
-            ):
-                self._drop()
-                return
-            if (
-                fault is not None
-                and fault.malformed_after is not None
-                and sent == fault.malformed_after
-            ):
-                self._write_chunk(b"data: {not json\n\n")
-            self._write_chunk(
-                b"data: " + json.dumps(event, ensure_ascii=False).encode() + b"\n\n"
-            )
-        self._write_chunk(b"data: [DONE]\n\n")
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
