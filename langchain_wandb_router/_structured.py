@@ -13,12 +13,19 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
-from langchain_core.utils.function_calling import convert_to_openai_tool
+from langchain_core.utils.function_calling import (
+    convert_to_openai_function,
+    convert_to_openai_tool,
+)
 from langchain_core.utils.pydantic import is_basemodel_subclass
 
-from langchain_wandb_router.chat_model import _response_format_dict
-
-__all__ = ["json_structured_output", "normalize_tool_choice", "schema_spec"]
+__all__ = [
+    "json_structured_output",
+    "normalize_tool_choice",
+    "parse_structured",
+    "response_format_for",
+    "schema_spec",
+]
 
 
 def json_structured_output(
@@ -40,7 +47,7 @@ def json_structured_output(
         response_format: Any = {"type": "json_object"}
     elif method == "json_schema":
         if isinstance(schema, type):
-            response_format = _response_format_dict(schema, strict)
+            response_format = response_format_for(schema, strict)
         elif "json_schema" in schema:
             response_format = schema
         else:
@@ -92,3 +99,22 @@ def schema_spec(schema: Mapping[str, Any], strict: bool | None) -> dict[str, Any
     if strict is not None:
         spec["strict"] = strict
     return spec
+
+
+def response_format_for(schema: type, strict: bool | None) -> dict[str, Any]:
+    """A pydantic class as a Chat Completions ``json_schema`` response format."""
+    function = convert_to_openai_function(schema, strict=strict)
+    spec: dict[str, Any] = {"name": function["name"], "schema": function["parameters"]}
+    if function.get("description"):
+        spec["description"] = function["description"]
+    if strict is not None:
+        spec["strict"] = strict
+    return {"type": "json_schema", "json_schema": spec}
+
+
+def parse_structured(schema: type, text: str) -> Any | None:
+    """The parsed pydantic object, or ``None`` if the text does not fit."""
+    try:
+        return schema.model_validate_json(text)  # type: ignore[attr-defined]
+    except ValueError:
+        return None

@@ -18,7 +18,6 @@ from langchain_core.language_models import (
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.utils import secret_from_env
-from langchain_core.utils.function_calling import convert_to_openai_function
 from langchain_core.utils.pydantic import is_basemodel_subclass
 from langchain_openai.chat_models.base import BaseChatOpenAI
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
@@ -32,6 +31,7 @@ from langchain_wandb_router._config import (
     resolve_project,
 )
 from langchain_wandb_router._pricing import call_cost_usd
+from langchain_wandb_router._structured import parse_structured, response_format_for
 from langchain_wandb_router._tokens import estimate_message_tokens, estimate_text_tokens
 from langchain_wandb_router.catalog import (
     ModelInfo,
@@ -90,25 +90,6 @@ def _has_image_part(messages: list[dict[str, Any]]) -> bool:
         ):
             return True
     return False
-
-
-def _response_format_dict(schema: type, strict: bool | None) -> dict[str, Any]:
-    """A pydantic class as a Chat Completions ``json_schema`` response format."""
-    function = convert_to_openai_function(schema, strict=strict)
-    spec: dict[str, Any] = {"name": function["name"], "schema": function["parameters"]}
-    if function.get("description"):
-        spec["description"] = function["description"]
-    if strict is not None:
-        spec["strict"] = strict
-    return {"type": "json_schema", "json_schema": spec}
-
-
-def _parse_structured(schema: type, text: str) -> Any | None:
-    """The parsed pydantic object, or ``None`` if the text does not fit."""
-    try:
-        return schema.model_validate_json(text)  # type: ignore[attr-defined]
-    except ValueError:
-        return None
 
 
 class ChatWandb(BaseChatOpenAI):
@@ -342,7 +323,7 @@ class ChatWandb(BaseChatOpenAI):
         # neither readable nor serializable, its JSON form is both.
         schema = params.get("response_format")
         if isinstance(schema, type):
-            params["response_format"] = _response_format_dict(
+            params["response_format"] = response_format_for(
                 schema, params.get("strict")
             )
         return params
@@ -408,7 +389,7 @@ class ChatWandb(BaseChatOpenAI):
             payload.pop("stream_options", None)
         schema = payload.get("response_format")
         if isinstance(schema, type):
-            payload["response_format"] = _response_format_dict(
+            payload["response_format"] = response_format_for(
                 schema, kwargs.get("strict")
             )
         payload.pop("strict", None)
@@ -536,7 +517,7 @@ class ChatWandb(BaseChatOpenAI):
         result = self._create_chat_result(response, {})
         if isinstance(schema, type) and is_basemodel_subclass(schema):
             for generation in result.generations:
-                parsed = _parse_structured(schema, generation.message.text)
+                parsed = parse_structured(schema, generation.message.text)
                 if parsed is not None:
                     generation.message.additional_kwargs["parsed"] = parsed
         return result
@@ -632,7 +613,7 @@ class _StreamTracker:
         """A closing chunk carrying ``parsed`` for pydantic structured output."""
         if self._schema is None:
             return None
-        parsed = _parse_structured(self._schema, "".join(self._text))
+        parsed = parse_structured(self._schema, "".join(self._text))
         if parsed is None:
             return None
         return ChatGenerationChunk(
