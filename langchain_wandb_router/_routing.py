@@ -26,10 +26,23 @@ from langchain_wandb_router.errors import WandbError
 
 logger = logging.getLogger("langchain_wandb_router")
 
-# The RunnableConfig of the call in progress, stashed by WandbRouter's public
-# entry points: BaseChatModel does not hand the config down to _generate.
-CURRENT_CONFIG: ContextVar[RunnableConfig | None] = ContextVar(
-    "wandb_router_config", default=None
+
+@dataclass
+class CallState:
+    """The call in progress, stashed by WandbRouter's public entry points.
+
+    BaseChatModel hands neither the config nor the raw input down to
+    ``_get_ls_params``/``_generate``; keeping them here lets the route be
+    planned once, early enough for tracing to name the model.
+    """
+
+    config: RunnableConfig
+    input: Any = None
+    plan: Plan | None = None
+
+
+CURRENT_CALL: ContextVar[CallState | None] = ContextVar(
+    "wandb_router_call", default=None
 )
 # The agent state, set by WandbRoutingMiddleware around a model call.
 CURRENT_AGENT_STATE: ContextVar[Any] = ContextVar(
@@ -168,7 +181,8 @@ def build_context(
     messages: list[BaseMessage], kwargs: Mapping[str, Any]
 ) -> RoutingContext:
     """Describe a call for the selector and the capability filter."""
-    config = CURRENT_CONFIG.get() or RunnableConfig()
+    call = CURRENT_CALL.get()
+    config = call.config if call is not None else RunnableConfig()
     tools = list(kwargs.get("tools") or [])
     return RoutingContext(
         messages=messages,
@@ -221,6 +235,15 @@ def _capabilities(
         bool(p.get("structured_output", True)),
         p.get("max_input_tokens"),
     )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which routes will be tried for a call, in order, and which were excluded."""
+
+    ctx: RoutingContext
+    candidates: list[Candidate]
+    excluded: dict[str, str]
 
 
 def exclusion_reason(

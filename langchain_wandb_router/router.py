@@ -235,8 +235,11 @@ class WandbRouter(BaseChatModel):
         self, stop: list[str] | None = None, **kwargs: Any
     ) -> LangSmithParams:
         params = LangSmithParams(ls_provider="wandb", ls_model_type="chat")
+        plan = self._plan_early(kwargs)
         forced = kwargs.get("model")
-        if forced:
+        if plan is not None:
+            params["ls_model_name"] = plan.candidates[0].label
+        elif forced:
             params["ls_model_name"] = strip_prefix(str(forced))
         elif self._static is not None:
             params["ls_model_name"] = self._static[0].label
@@ -260,11 +263,11 @@ class WandbRouter(BaseChatModel):
     ) -> AIMessage:
         """Invoke; the config is kept so the selector can read it."""
         config = ensure_config(config)
-        token = _routing.CURRENT_CONFIG.set(config)
+        token = _routing.CURRENT_CALL.set(_routing.CallState(config, input))
         try:
             return super().invoke(input, config, stop=stop, **kwargs)
         finally:
-            _routing.CURRENT_CONFIG.reset(token)
+            _routing.CURRENT_CALL.reset(token)
 
     async def ainvoke(
         self,
@@ -276,11 +279,11 @@ class WandbRouter(BaseChatModel):
     ) -> AIMessage:
         """Async invoke; see :meth:`invoke`."""
         config = ensure_config(config)
-        token = _routing.CURRENT_CONFIG.set(config)
+        token = _routing.CURRENT_CALL.set(_routing.CallState(config, input))
         try:
             return await super().ainvoke(input, config, stop=stop, **kwargs)
         finally:
-            _routing.CURRENT_CONFIG.reset(token)
+            _routing.CURRENT_CALL.reset(token)
 
     def stream(
         self,
@@ -295,11 +298,11 @@ class WandbRouter(BaseChatModel):
         iterator = super().stream(input, config, stop=stop, **kwargs)
         # Set and reset within one step of this generator, so the context is
         # the same at both ends even if the caller abandons the stream.
-        token = _routing.CURRENT_CONFIG.set(config)
+        token = _routing.CURRENT_CALL.set(_routing.CallState(config, input))
         try:
             first = next(iterator, None)
         finally:
-            _routing.CURRENT_CONFIG.reset(token)
+            _routing.CURRENT_CALL.reset(token)
         if first is None:
             return
         yield first
@@ -316,11 +319,11 @@ class WandbRouter(BaseChatModel):
         """Async stream; see :meth:`stream`."""
         config = ensure_config(config)
         iterator = super().astream(input, config, stop=stop, **kwargs)
-        token = _routing.CURRENT_CONFIG.set(config)
+        token = _routing.CURRENT_CALL.set(_routing.CallState(config, input))
         try:
             first = await anext(iterator, None)
         finally:
-            _routing.CURRENT_CONFIG.reset(token)
+            _routing.CURRENT_CALL.reset(token)
         if first is None:
             return
         yield first
@@ -409,9 +412,47 @@ class WandbRouter(BaseChatModel):
                     self._chat_models[key] = model
         return model
 
+    def _plan_early(self, kwargs: Mapping[str, Any]) -> _routing.Plan | None:
+        """Plan the call in progress before its run starts, for tracing.
+
+        ``_generate`` then reuses the plan, so the selector runs once. Never
+        raises: a failure here happens again inside the run, where it is traced.
+        """
+        call = _routing.CURRENT_CALL.get()
+        if call is None or call.input is None:
+            return None
+        if call.plan is None:
+            try:
+                messages = self._convert_input(call.input).to_messages()
+                ctx = _routing.build_context(messages, kwargs)
+                call.plan = self._plan(ctx, kwargs, self._select(ctx))
+            except Exception:
+                return None
+        return call.plan
+
+    def _planned(
+        self, messages: list[BaseMessage], kwargs: Mapping[str, Any]
+    ) -> _routing.Plan:
+        call = _routing.CURRENT_CALL.get()
+        if call is not None and call.plan is not None:
+            plan, call.plan = call.plan, None
+            return plan
+        ctx = _routing.build_context(messages, kwargs)
+        return self._plan(ctx, kwargs, self._select(ctx))
+
+    async def _aplanned(
+        self, messages: list[BaseMessage], kwargs: Mapping[str, Any]
+    ) -> _routing.Plan:
+        call = _routing.CURRENT_CALL.get()
+        if call is not None and call.plan is not None:
+            plan, call.plan = call.plan, None
+            return plan
+        ctx = _routing.build_context(messages, kwargs)
+        return self._plan(ctx, kwargs, await self._aselect(ctx))
+
     def _plan(
         self, ctx: RoutingContext, kwargs: Mapping[str, Any], selected: Any
-    ) -> tuple[list[Candidate], dict[str, str]]:
+    ) -> _routing.Plan:
         forced = _routing.forced_model(ctx, kwargs)
         if forced is not None:
             routes, reason = as_routes(forced), "forced for this call"
@@ -428,7 +469,7 @@ class WandbRouter(BaseChatModel):
             detail = "; ".join(f"{k}: {v}" for k, v in excluded.items())
             msg = f"No W&B model can serve this request ({detail})."
             raise NoRouteAvailableError(msg, reasons=excluded)
-        return candidates, excluded
+        return _routing.Plan(ctx, candidates, excluded)
 
     def _check_budget(self) -> None:
         if self.budget_usd is not None and self._spent >= self.budget_usd:
@@ -522,10 +563,9 @@ class WandbRouter(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         self._check_budget()
-        ctx = _routing.build_context(messages, kwargs)
-        candidates, excluded = self._plan(ctx, kwargs, self._select(ctx))
-        run = Attempts(excluded)
-        for cand in candidates:
+        plan = self._planned(messages, kwargs)
+        run = Attempts(plan.excluded)
+        for cand in plan.candidates:
             model = self._chat_model(cand.route)
             call = self._call_kwargs(model, kwargs)
             retries = self._retries(cand)
@@ -553,10 +593,9 @@ class WandbRouter(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         self._check_budget()
-        ctx = _routing.build_context(messages, kwargs)
-        candidates, excluded = self._plan(ctx, kwargs, await self._aselect(ctx))
-        run = Attempts(excluded)
-        for cand in candidates:
+        plan = await self._aplanned(messages, kwargs)
+        run = Attempts(plan.excluded)
+        for cand in plan.candidates:
             model = self._chat_model(cand.route)
             call = self._call_kwargs(model, kwargs)
             retries = self._retries(cand)
@@ -584,10 +623,9 @@ class WandbRouter(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         self._check_budget()
-        ctx = _routing.build_context(messages, kwargs)
-        candidates, excluded = self._plan(ctx, kwargs, self._select(ctx))
-        run = Attempts(excluded)
-        for cand in candidates:
+        plan = self._planned(messages, kwargs)
+        run = Attempts(plan.excluded)
+        for cand in plan.candidates:
             model = self._chat_model(cand.route)
             call = self._call_kwargs(model, kwargs)
             retries = self._retries(cand)
@@ -630,10 +668,9 @@ class WandbRouter(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         self._check_budget()
-        ctx = _routing.build_context(messages, kwargs)
-        candidates, excluded = self._plan(ctx, kwargs, await self._aselect(ctx))
-        run = Attempts(excluded)
-        for cand in candidates:
+        plan = await self._aplanned(messages, kwargs)
+        run = Attempts(plan.excluded)
+        for cand in plan.candidates:
             model = self._chat_model(cand.route)
             call = self._call_kwargs(model, kwargs)
             retries = self._retries(cand)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from langchain_core.callbacks import get_usage_metadata_callback
+from langchain_core.callbacks import BaseCallbackHandler, get_usage_metadata_callback
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import HumanMessage
 from langchain_core.tools import tool
@@ -397,6 +397,36 @@ def test_ls_params_name_the_planned_model(make: Factory) -> None:
     assert params["ls_provider"] == "wandb"
     assert params["ls_model_name"] == QWEN
     assert router._get_ls_params(model="wandb/openai/gpt-oss-20b")["ls_model_name"] == "openai/gpt-oss-20b"
+
+
+class _StartMeta(BaseCallbackHandler):
+    def __init__(self) -> None:
+        self.metadata: list[dict[str, Any]] = []
+
+    def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> None:
+        self.metadata.append(kwargs.get("metadata") or {})
+
+
+def test_tracing_names_the_selected_model_and_selector_runs_once(make: Factory) -> None:
+    calls: list[int] = []
+
+    def select(ctx: RoutingContext) -> str:
+        calls.append(1)
+        return KIMI if ctx.get("task") == "complex" else QWEN
+
+    router = make(select)
+    seen = _StartMeta()
+    cfg: dict[str, Any] = {"callbacks": [seen], "configurable": {"task": "complex"}}
+    msg = router.invoke("hi", config=cfg)
+    list(router.stream("hi", config=cfg))
+    assert [m["ls_model_name"] for m in seen.metadata] == [KIMI, KIMI]
+    assert all(m["ls_provider"] == "wandb" for m in seen.metadata)
+    assert msg.response_metadata["model_name"] == KIMI
+    assert len(calls) == 2  # once per call, not once for tracing and once for routing
+    # Tools bound: the traced model is the first one that can serve the call.
+    tools_router = make([NO_TOOLS, QWEN]).bind_tools([get_weather])
+    tools_router.invoke("weather?", config={"callbacks": [seen]})
+    assert seen.metadata[-1]["ls_model_name"] == QWEN
 
 
 def test_profile_is_the_intersection(make: Factory) -> None:
