@@ -6,6 +6,7 @@ import inspect
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Self
 
 from langchain_core.callbacks import (
@@ -262,12 +263,8 @@ class WandbRouter(BaseChatModel):
         **kwargs: Any,
     ) -> AIMessage:
         """Invoke; the config is kept so the selector can read it."""
-        config = ensure_config(config)
-        token = _routing.CURRENT_CALL.set(_routing.CallState(config, input))
-        try:
-            return super().invoke(input, config, stop=stop, **kwargs)
-        finally:
-            _routing.CURRENT_CALL.reset(token)
+        with _call_scope(input, config) as cfg:
+            return super().invoke(input, cfg, stop=stop, **kwargs)
 
     async def ainvoke(
         self,
@@ -278,12 +275,8 @@ class WandbRouter(BaseChatModel):
         **kwargs: Any,
     ) -> AIMessage:
         """Async invoke; see :meth:`invoke`."""
-        config = ensure_config(config)
-        token = _routing.CURRENT_CALL.set(_routing.CallState(config, input))
-        try:
-            return await super().ainvoke(input, config, stop=stop, **kwargs)
-        finally:
-            _routing.CURRENT_CALL.reset(token)
+        with _call_scope(input, config) as cfg:
+            return await super().ainvoke(input, cfg, stop=stop, **kwargs)
 
     def stream(
         self,
@@ -294,15 +287,11 @@ class WandbRouter(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[AIMessageChunk]:
         """Stream; the route is chosen (config in view) before the first chunk."""
-        config = ensure_config(config)
-        iterator = super().stream(input, config, stop=stop, **kwargs)
-        # Set and reset within one step of this generator, so the context is
-        # the same at both ends even if the caller abandons the stream.
-        token = _routing.CURRENT_CALL.set(_routing.CallState(config, input))
-        try:
+        # The scope opens and closes within one step of this generator, so the
+        # context is the same at both ends even if the caller abandons it.
+        with _call_scope(input, config) as cfg:
+            iterator = super().stream(input, cfg, stop=stop, **kwargs)
             first = next(iterator, None)
-        finally:
-            _routing.CURRENT_CALL.reset(token)
         if first is None:
             return
         yield first
@@ -317,13 +306,9 @@ class WandbRouter(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
         """Async stream; see :meth:`stream`."""
-        config = ensure_config(config)
-        iterator = super().astream(input, config, stop=stop, **kwargs)
-        token = _routing.CURRENT_CALL.set(_routing.CallState(config, input))
-        try:
+        with _call_scope(input, config) as cfg:
+            iterator = super().astream(input, cfg, stop=stop, **kwargs)
             first = await anext(iterator, None)
-        finally:
-            _routing.CURRENT_CALL.reset(token)
         if first is None:
             return
         yield first
@@ -433,22 +418,20 @@ class WandbRouter(BaseChatModel):
     def _planned(
         self, messages: list[BaseMessage], kwargs: Mapping[str, Any]
     ) -> _routing.Plan:
-        call = _routing.CURRENT_CALL.get()
-        if call is not None and call.plan is not None:
-            plan, call.plan = call.plan, None
-            return plan
-        ctx = _routing.build_context(messages, kwargs)
-        return self._plan(ctx, kwargs, self._select(ctx))
+        plan = _take_early_plan()
+        if plan is None:
+            ctx = _routing.build_context(messages, kwargs)
+            plan = self._plan(ctx, kwargs, self._select(ctx))
+        return plan
 
     async def _aplanned(
         self, messages: list[BaseMessage], kwargs: Mapping[str, Any]
     ) -> _routing.Plan:
-        call = _routing.CURRENT_CALL.get()
-        if call is not None and call.plan is not None:
-            plan, call.plan = call.plan, None
-            return plan
-        ctx = _routing.build_context(messages, kwargs)
-        return self._plan(ctx, kwargs, await self._aselect(ctx))
+        plan = _take_early_plan()
+        if plan is None:
+            ctx = _routing.build_context(messages, kwargs)
+            plan = self._plan(ctx, kwargs, await self._aselect(ctx))
+        return plan
 
     def _plan(
         self, ctx: RoutingContext, kwargs: Mapping[str, Any], selected: Any
@@ -737,3 +720,25 @@ class WandbRouter(BaseChatModel):
         if inspect.isawaitable(selected):
             selected = await selected
         return selected
+
+
+@contextmanager
+def _call_scope(
+    input: LanguageModelInput, config: RunnableConfig | None
+) -> Iterator[RunnableConfig]:
+    """Make the call's config and input visible to planning, for its duration."""
+    cfg = ensure_config(config)
+    token = _routing.CURRENT_CALL.set(_routing.CallState(cfg, input))
+    try:
+        yield cfg
+    finally:
+        _routing.CURRENT_CALL.reset(token)
+
+
+def _take_early_plan() -> _routing.Plan | None:
+    """The plan ``_get_ls_params`` made for this call, once."""
+    call = _routing.CURRENT_CALL.get()
+    if call is None or call.plan is None:
+        return None
+    plan, call.plan = call.plan, None
+    return plan
