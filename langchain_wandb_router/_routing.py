@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, ModelProfile
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 
@@ -162,6 +162,37 @@ class RoutingContext:
             if key in values:
                 return values[key]
         return default
+
+
+def common_profile(routes: Sequence[Route]) -> ModelProfile | None:
+    """The intersection of the routes' profiles: what every one of them can do.
+
+    Booleans are and-ed, limits take the minimum, other disagreeing keys are
+    dropped; a route without a known profile makes the whole answer unknown.
+    """
+    profiles: list[Mapping[str, Any]] = []
+    for route in routes:
+        prof: Mapping[str, Any] | None
+        if isinstance(route.model, BaseChatModel):
+            prof = route.model.profile
+        else:
+            info = get_model_info(route.model)
+            prof = info.to_profile() if info else None
+        if prof is None:
+            return None
+        profiles.append(prof)
+    merged: dict[str, Any] = dict(profiles[0])
+    for prof in profiles[1:]:
+        for key in list(merged):
+            mine, theirs = merged[key], prof.get(key)
+            if isinstance(mine, bool):
+                merged[key] = mine and bool(theirs)
+            elif isinstance(mine, int) and isinstance(theirs, int):
+                merged[key] = min(mine, theirs)
+            elif mine != theirs:
+                del merged[key]
+    merged["name"] = " | ".join(r.label for r in routes)
+    return ModelProfile(**merged)  # type: ignore[typeddict-item,no-any-return]
 
 
 def _langgraph_context() -> Any:

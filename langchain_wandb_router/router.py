@@ -58,7 +58,7 @@ from langchain_wandb_router._structured import (
     json_structured_output,
     normalize_tool_choice,
 )
-from langchain_wandb_router.catalog import get_model_info, strip_prefix
+from langchain_wandb_router.catalog import strip_prefix
 from langchain_wandb_router.chat_model import ChatWandb
 from langchain_wandb_router.errors import (
     BudgetExceededError,
@@ -207,30 +207,7 @@ class WandbRouter(BaseChatModel):
         """What every static route can promise: the intersection of their profiles."""
         if callable(self.models) and not isinstance(self.models, BaseChatModel):
             return None  # a selector can pick anything
-        routes = as_routes(self.models)
-        profiles: list[Mapping[str, Any]] = []
-        for route in routes:
-            prof: Mapping[str, Any] | None
-            if isinstance(route.model, BaseChatModel):
-                prof = route.model.profile
-            else:
-                info = get_model_info(route.model)
-                prof = info.to_profile() if info else None
-            if prof is None:
-                return None
-            profiles.append(prof)
-        merged: dict[str, Any] = dict(profiles[0])
-        for prof in profiles[1:]:
-            for key in list(merged):
-                mine, theirs = merged[key], prof.get(key)
-                if isinstance(mine, bool):
-                    merged[key] = mine and bool(theirs)
-                elif isinstance(mine, int) and isinstance(theirs, int):
-                    merged[key] = min(mine, theirs)
-                elif mine != theirs:
-                    del merged[key]
-        merged["name"] = " | ".join(r.label for r in routes)
-        return ModelProfile(**merged)  # type: ignore[typeddict-item,no-any-return]
+        return _routing.common_profile(as_routes(self.models))
 
     def _get_ls_params(
         self, stop: list[str] | None = None, **kwargs: Any

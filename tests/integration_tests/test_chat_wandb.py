@@ -459,3 +459,38 @@ def test_key_never_in_logs_errors_or_metadata(
     )
     assert "retry 1/2" in caplog.text  # the log did record the retry...
     assert emulator.api_key not in text  # ...but never the key
+
+
+# ---------------------------------------------------------------- transport seam
+
+
+def test_explicit_httpx_clients_are_used() -> None:
+    """http_client/http_async_client replace the pool: e.g. an httpx.MockTransport."""
+    import httpx
+
+    seen: list[httpx.Request] = []
+    body = {
+        "id": "x",
+        "model": QWEN,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "mocked"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=body)
+
+    transport = httpx.MockTransport(handler)
+    llm = ChatWandb(
+        model=QWEN,
+        api_key="k",
+        base_url="https://gateway.example/v1",
+        http_client=httpx.Client(transport=transport),
+        http_async_client=httpx.AsyncClient(transport=transport),
+    )
+    assert llm.invoke("hi").text == "mocked"
+    import asyncio
+
+    assert asyncio.run(llm.ainvoke("hi")).text == "mocked"
+    assert [str(r.url) for r in seen] == ["https://gateway.example/v1/chat/completions"] * 2
+    assert seen[0].headers["authorization"] == "Bearer k"
