@@ -159,7 +159,9 @@ def is_retryable(error: BaseException) -> bool:
     if isinstance(error, StreamInterruptedError):
         return False
     if isinstance(error, WandbError) and error.status_code is not None:
-        return error.status_code in RETRYABLE_STATUS
+        # Both must agree: a retryable status (not 4xx/3xx) and a retryable
+        # kind (a 429 that means "quota" or "personal account" is not).
+        return error.status_code in RETRYABLE_STATUS and error.is_retryable
     return bool(getattr(error, "is_retryable", False))
 
 
@@ -264,6 +266,20 @@ def error_from_status(
             f"W&B rejected the request for '{model}' ({status}: {detail}).", **kw
         )
     if status == 429:
+        lowered = detail.lower()
+        # 2025-era W&B answered these with 429 though waiting cannot help.
+        if "quota" in lowered:
+            return WandbQuotaError(
+                f"W&B quota or spend cap reached ({status}: {detail}). Raise the limit "
+                "in your W&B billing settings; retrying will not help.",
+                **kw,
+            )
+        if "personal account" in lowered:
+            return WandbPermissionError(
+                f"W&B refused the request ({status}: {detail}). Send a team project: "
+                "project='team/project' or WANDB_INFERENCE_PROJECT.",
+                **kw,
+            )
         return WandbRateLimitError(
             f"W&B rate or concurrency limit hit for '{model}' (429: {detail}).", **kw
         )

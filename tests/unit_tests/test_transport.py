@@ -143,3 +143,20 @@ def test_retryability() -> None:
     assert not _transport.is_retryable(_transport.error_from_status(400, b"", {}, M))
     assert not _transport.is_retryable(_transport.error_from_status(401, b"", {}, M))
     assert not _transport.is_retryable(_transport.error_from_status(402, b"", {}, M))
+
+
+def test_2025_style_429s_that_waiting_cannot_fix() -> None:
+    quota = _transport.error_from_status(
+        429, b'{"error":{"message":"You exceeded your current quota, please check your plan"}}', {}, M
+    )
+    assert isinstance(quota, WandbQuotaError)
+    assert not _transport.is_retryable(quota)
+    personal = _transport.error_from_status(
+        429, b'{"error":{"message":"W&B Inference isn\'t available for personal accounts."}}', {}, M
+    )
+    assert isinstance(personal, WandbPermissionError)
+    assert "WANDB_INFERENCE_PROJECT" in str(personal)
+    assert not _transport.is_retryable(personal)
+    busy = _transport.error_from_status(429, b'{"error":{"message":"concurrency limit reached"}}', {}, M)
+    assert isinstance(busy, WandbRateLimitError)
+    assert _transport.is_retryable(busy)
