@@ -89,15 +89,6 @@ def async_client(base_url: str) -> httpx.AsyncClient:
     return client
 
 
-def close_pools() -> None:
-    """Close every pooled sync client (async ones close with their loop)."""
-    with _sync_lock:
-        clients = list(_sync_clients.values())
-        _sync_clients.clear()
-    for client in clients:
-        client.close()
-
-
 # ------------------------------------------------------------------------ request
 
 
