@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import struct
 import zlib
+from typing import Any
+
+import httpx
+import pytest
 
 
 def tiny_png() -> bytes:
@@ -21,3 +25,32 @@ def tiny_png() -> bytes:
         + chunk(b"IDAT", pixels)
         + chunk(b"IEND", b"")
     )
+
+
+class WandbSuiteSettings:
+    """What the W&B models in our standard-suite classes share (put it first in the bases)."""
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return True
+
+    @property
+    def supports_model_override(self) -> bool:
+        return True
+
+    @property
+    def model_override_value(self) -> str:
+        return "Qwen/Qwen3-30B-A3B-Instruct-2507"
+
+    @property
+    def supported_usage_metadata_details(self) -> dict[str, list[Any]]:
+        return {"invoke": [], "stream": []}
+
+    @pytest.fixture(autouse=True)
+    def _offline_image(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """test_image_inputs downloads a PNG; serve one made here instead."""
+        png = tiny_png()
+        monkeypatch.setattr(
+            "langchain_tests.integration_tests.chat_models.httpx.get",
+            lambda *a, **k: httpx.Response(200, content=png),
+        )

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-import pytest
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
 from langchain_wandb_router import ChatWandb
 from langchain_wandb_router.testing import shared_emulator
-from tests.helpers import tiny_png
+from tests.helpers import WandbSuiteSettings
 
 
-class TestChatWandbIntegration(ChatModelIntegrationTests):
+class TestChatWandbIntegration(WandbSuiteSettings, ChatModelIntegrationTests):
     """A tool-calling, non-reasoning model."""
 
     @property
@@ -28,22 +26,6 @@ class TestChatWandbIntegration(ChatModelIntegrationTests):
             "api_key": emu.api_key,
             "base_url": emu.base_url,
         }
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @property
-    def supports_model_override(self) -> bool:
-        return True
-
-    @property
-    def model_override_value(self) -> str:
-        return "Qwen/Qwen3-30B-A3B-Instruct-2507"
-
-    @property
-    def supported_usage_metadata_details(self) -> dict[str, list[Any]]:
-        return {"invoke": [], "stream": []}
 
 
 class TestChatWandbVisionReasoningIntegration(TestChatWandbIntegration):
@@ -60,12 +42,3 @@ class TestChatWandbVisionReasoningIntegration(TestChatWandbIntegration):
     @property
     def supports_image_urls(self) -> bool:
         return True
-
-    @pytest.fixture(autouse=True)
-    def _offline_image(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """test_image_inputs downloads a PNG; serve one made here instead."""
-        png = tiny_png()
-        monkeypatch.setattr(
-            "langchain_tests.integration_tests.chat_models.httpx.get",
-            lambda *a, **k: httpx.Response(200, content=png),
-        )

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-import pytest
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
 from langchain_wandb_router import WandbRouter
 from langchain_wandb_router.testing import shared_emulator
-from tests.helpers import tiny_png
+from tests.helpers import WandbSuiteSettings
 
 
-class TestWandbRouterIntegration(ChatModelIntegrationTests):
+class TestWandbRouterIntegration(WandbSuiteSettings, ChatModelIntegrationTests):
     """A fallback list of two tool-calling models."""
 
     @property
@@ -31,22 +29,6 @@ class TestWandbRouterIntegration(ChatModelIntegrationTests):
             "api_key": emu.api_key,
             "base_url": emu.base_url,
         }
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @property
-    def supports_model_override(self) -> bool:
-        return True
-
-    @property
-    def model_override_value(self) -> str:
-        return "Qwen/Qwen3-30B-A3B-Instruct-2507"
-
-    @property
-    def supported_usage_metadata_details(self) -> dict[str, list[Any]]:
-        return {"invoke": [], "stream": []}
 
 
 class TestWandbRouterSelectorIntegration(TestWandbRouterIntegration):
@@ -68,12 +50,3 @@ class TestWandbRouterSelectorIntegration(TestWandbRouterIntegration):
     @property
     def supports_image_urls(self) -> bool:
         return True
-
-    @pytest.fixture(autouse=True)
-    def _offline_image(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """test_image_inputs downloads a PNG; serve one made here instead."""
-        png = tiny_png()
-        monkeypatch.setattr(
-            "langchain_tests.integration_tests.chat_models.httpx.get",
-            lambda *a, **k: httpx.Response(200, content=png),
-        )

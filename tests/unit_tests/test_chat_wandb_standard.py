@@ -9,11 +9,12 @@ from langchain_tests.unit_tests import ChatModelUnitTests
 from syrupy.assertion import SnapshotAssertion
 
 from langchain_wandb_router import ChatWandb
+from tests.helpers import WandbSuiteSettings
 
 MODEL = "wandb/Qwen/Qwen3-235B-A22B-Instruct-2507"
 
 
-class TestChatWandbUnit(ChatModelUnitTests):
+class TestChatWandbUnit(WandbSuiteSettings, ChatModelUnitTests):
     @property
     def chat_model_class(self) -> type[ChatWandb]:
         return ChatWandb
@@ -39,14 +40,6 @@ class TestChatWandbUnit(ChatModelUnitTests):
                 "project": "team/project",
             },
         )
-
-    @property
-    def supports_model_override(self) -> bool:
-        return True
-
-    @property
-    def model_override_value(self) -> str:
-        return "Qwen/Qwen3-30B-A3B-Instruct-2507"
 
     @pytest.mark.xfail(
         reason=(
