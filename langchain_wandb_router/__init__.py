@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         WandbRateLimitError,
         WandbTimeoutError,
     )
+    from langchain_wandb_router._retry import RetryPolicy
     from langchain_wandb_router.router import Route, RoutingContext, WandbRouter
 
 __version__ = "0.1.0"
@@ -49,6 +50,7 @@ _EXPORTS: dict[str, str] = {
     "WandbRouter": "router",
     "Route": "router",
     "RoutingContext": "router",
+    "RetryPolicy": "_retry",
     "ModelInfo": "catalog",
     "get_model_info": "catalog",
     "list_models": "catalog",
@@ -79,6 +81,7 @@ __all__ = [
     "ChatWandb",
     "ModelInfo",
     "NoRouteAvailableError",
+    "RetryPolicy",
     "Route",
     "RoutingContext",
     "StreamInterruptedError",

@@ -19,10 +19,8 @@ from langchain_core.language_models import BaseChatModel, ModelProfile
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 
-from langchain_wandb_router import _transport
 from langchain_wandb_router._tokens import estimate_message_tokens, has_image_input
 from langchain_wandb_router.catalog import ModelInfo, get_model_info, normalize_model_id
-from langchain_wandb_router.errors import WandbError
 
 logger = logging.getLogger("langchain_wandb_router")
 
@@ -408,16 +406,6 @@ def should_fall_back(error: BaseException, fallback_statuses: frozenset[int]) ->
     """Whether a non-retryable error should still move on to the next route."""
     status = getattr(error, "status_code", None)
     return status is not None and status in fallback_statuses
-
-
-def retry_after(error: BaseException) -> float | None:
-    """The server's ``Retry-After`` hint carried by a typed error."""
-    return error.retry_after if isinstance(error, WandbError) else None
-
-
-def is_retryable(error: BaseException) -> bool:
-    """Whether the same route may succeed if asked again."""
-    return _transport.is_retryable(error)
 
 
 def describe(error: BaseException) -> str:

@@ -1,10 +1,11 @@
-"""HTTP transport for W&B Inference: pooled httpx clients, retries, SSE, errors.
+"""HTTP transport for W&B Inference: pooled httpx clients, SSE, errors.
 
 The openai SDK is deliberately not on this path. Requests are built from the
 payload dict LangChain already made, responses are parsed with ``json.loads``
 and handed to the parent class's dict converters. Streams are split into SSE
 ``data:`` lines by hand on raw bytes, which is what keeps the per-chunk client
-cost low.
+cost low. Each function sends once: retrying is the caller's decision, made
+by :class:`~langchain_wandb_router._retry.RetryPolicy`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import asyncio
 import email.utils
 import json
 import logging
-import random
 import threading
 import time
 import weakref
@@ -40,15 +40,7 @@ from langchain_wandb_router.errors import (
 
 logger = logging.getLogger("langchain_wandb_router")
 
-RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
-_BACKOFF_BASE = 0.5
-_BACKOFF_CAP = 8.0
-_RETRY_AFTER_CAP = 60.0
 _LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=64)
-
-# Test seams: tests swap these to record backoff without waiting on the clock.
-_sleep = time.sleep
-_asleep = asyncio.sleep
 
 
 # --------------------------------------------------------------------------- pools
@@ -102,7 +94,6 @@ class Request:
         body: The encoded JSON body.
         model: The bare model id (for error messages).
         timeout: Seconds, an ``httpx.Timeout``, or ``None`` for no limit.
-        max_retries: Extra attempts after the first, on retryable failures.
     """
 
     url: str
@@ -110,24 +101,11 @@ class Request:
     body: bytes
     model: str
     timeout: Any
-    max_retries: int
 
 
 def encode_body(payload: Mapping[str, Any]) -> bytes:
     """Encode a payload compactly; non-ASCII stays UTF-8 (W&B accepts it)."""
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def retry_delay(attempt: int, retry_after: float | None) -> float:
-    """Seconds to wait before retry number ``attempt`` (1-based).
-
-    ``Retry-After`` wins when W&B sends it (capped, so a bad header cannot park
-    a caller for hours); otherwise exponential backoff with full jitter.
-    """
-    if retry_after is not None:
-        return min(max(retry_after, 0.0), _RETRY_AFTER_CAP)
-    ceiling = min(_BACKOFF_CAP, _BACKOFF_BASE * (2 ** (attempt - 1)))
-    return random.uniform(0.0, ceiling)  # noqa: S311 - jitter, not crypto
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -143,17 +121,6 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-def is_retryable(error: BaseException) -> bool:
-    """Whether a failed attempt may succeed if sent again."""
-    if isinstance(error, StreamInterruptedError):
-        return False
-    if isinstance(error, WandbError) and error.status_code is not None:
-        # Both must agree: a retryable status (not 4xx/3xx) and a retryable
-        # kind (a 429 that means "quota" or "personal account" is not).
-        return error.status_code in RETRYABLE_STATUS and error.is_retryable
-    return bool(getattr(error, "is_retryable", False))
 
 
 # ------------------------------------------------------------------------- errors
@@ -308,66 +275,33 @@ def _decode_json(content: bytes, req: Request) -> dict[str, Any]:
     return data
 
 
-def _log_retry(req: Request, attempt: int, error: WandbError, delay: float) -> None:
-    logger.info(
-        "W&B call to %s failed (%s); retry %d/%d in %.2fs",
-        req.model,
-        type(error).__name__,
-        attempt,
-        req.max_retries,
-        delay,
-    )
-
-
 # ------------------------------------------------------------------ JSON requests
 
 
 def post_json(client: httpx.Client, req: Request) -> dict[str, Any]:
-    """Send ``req`` and return the decoded body, retrying retryable failures."""
-    attempt = 0
-    while True:
-        try:
-            resp = client.post(
-                req.url, content=req.body, headers=req.headers, timeout=req.timeout
-            )
-        except httpx.HTTPError as exc:
-            error: WandbError = _transport_error(exc, req)
-        else:
-            if resp.status_code < 300:
-                return _decode_json(resp.content, req)
-            error = error_from_status(
-                resp.status_code, resp.content, resp.headers, req.model
-            )
-        attempt += 1
-        if attempt > req.max_retries or not is_retryable(error):
-            raise error
-        delay = retry_delay(attempt, error.retry_after)
-        _log_retry(req, attempt, error, delay)
-        _sleep(delay)
+    """Send ``req`` once and return the decoded body, or raise a typed error."""
+    try:
+        resp = client.post(
+            req.url, content=req.body, headers=req.headers, timeout=req.timeout
+        )
+    except httpx.HTTPError as exc:
+        raise _transport_error(exc, req) from None
+    if resp.status_code >= 300:
+        raise error_from_status(resp.status_code, resp.content, resp.headers, req.model)
+    return _decode_json(resp.content, req)
 
 
 async def apost_json(client: httpx.AsyncClient, req: Request) -> dict[str, Any]:
     """Async :func:`post_json`."""
-    attempt = 0
-    while True:
-        try:
-            resp = await client.post(
-                req.url, content=req.body, headers=req.headers, timeout=req.timeout
-            )
-        except httpx.HTTPError as exc:
-            error: WandbError = _transport_error(exc, req)
-        else:
-            if resp.status_code < 300:
-                return _decode_json(resp.content, req)
-            error = error_from_status(
-                resp.status_code, resp.content, resp.headers, req.model
-            )
-        attempt += 1
-        if attempt > req.max_retries or not is_retryable(error):
-            raise error
-        delay = retry_delay(attempt, error.retry_after)
-        _log_retry(req, attempt, error, delay)
-        await _asleep(delay)
+    try:
+        resp = await client.post(
+            req.url, content=req.body, headers=req.headers, timeout=req.timeout
+        )
+    except httpx.HTTPError as exc:
+        raise _transport_error(exc, req) from None
+    if resp.status_code >= 300:
+        raise error_from_status(resp.status_code, resp.content, resp.headers, req.model)
+    return _decode_json(resp.content, req)
 
 
 # ------------------------------------------------------------------------- SSE
@@ -441,103 +375,71 @@ def _interrupted(
 
 
 def stream_events(client: httpx.Client, req: Request) -> Iterator[dict[str, Any]]:
-    """Yield SSE events for ``req``; retry only until the first event is yielded."""
-    attempt = 0
-    while True:
-        yielded = False
-        try:
-            with client.stream(
-                "POST",
-                req.url,
-                content=req.body,
-                headers=req.headers,
-                timeout=req.timeout,
-            ) as resp:
-                if resp.status_code >= 300:
-                    resp.read()
-                    raise error_from_status(
-                        resp.status_code, resp.content, resp.headers, req.model
-                    )
-                decoder = _SSEDecoder(req.model)
-                for piece in resp.iter_bytes():
-                    # After [DONE], keep reading to the end of the body: a
-                    # response left unread closes its connection instead of
-                    # returning it to the pool.
-                    if decoder.done:
-                        continue
-                    for event in decoder.feed(piece):
-                        yielded = True
-                        yield event
-                if not decoder.done and not yielded:
-                    raise WandbConnectionError(
-                        f"The stream from '{req.model}' ended before any data.",
-                        model=req.model,
-                    )
-                if not (decoder.done or decoder.finished):
-                    raise httpx.RemoteProtocolError("stream ended without [DONE]")
-                return
-        except httpx.HTTPError as exc:
-            if yielded:
-                raise _interrupted(req, exc, "") from exc
-            error: WandbError = _transport_error(exc, req)
-        except WandbError as exc:
-            if yielded:
-                raise
-            error = exc
-        attempt += 1
-        if attempt > req.max_retries or not is_retryable(error):
-            raise error
-        delay = retry_delay(attempt, error.retry_after)
-        _log_retry(req, attempt, error, delay)
-        _sleep(delay)
+    """Send ``req`` once and yield its SSE events.
+
+    A failure before the first event raises the typed error (the caller may
+    retry); after it, :class:`StreamInterruptedError`, which is never retried.
+    """
+    yielded = False
+    try:
+        with client.stream(
+            "POST", req.url, content=req.body, headers=req.headers, timeout=req.timeout
+        ) as resp:
+            if resp.status_code >= 300:
+                resp.read()
+                raise error_from_status(
+                    resp.status_code, resp.content, resp.headers, req.model
+                )
+            decoder = _SSEDecoder(req.model)
+            for piece in resp.iter_bytes():
+                # After [DONE], keep reading to the end of the body: a response
+                # left unread closes its connection instead of returning it to
+                # the pool.
+                if decoder.done:
+                    continue
+                for event in decoder.feed(piece):
+                    yielded = True
+                    yield event
+            _check_end(decoder, yielded, req)
+    except httpx.HTTPError as exc:
+        if yielded:
+            raise _interrupted(req, exc, "") from exc
+        raise _transport_error(exc, req) from None
 
 
 async def astream_events(
     client: httpx.AsyncClient, req: Request
 ) -> AsyncIterator[dict[str, Any]]:
     """Async :func:`stream_events`."""
-    attempt = 0
-    while True:
-        yielded = False
-        try:
-            async with client.stream(
-                "POST",
-                req.url,
-                content=req.body,
-                headers=req.headers,
-                timeout=req.timeout,
-            ) as resp:
-                if resp.status_code >= 300:
-                    await resp.aread()
-                    raise error_from_status(
-                        resp.status_code, resp.content, resp.headers, req.model
-                    )
-                decoder = _SSEDecoder(req.model)
-                async for piece in resp.aiter_bytes():
-                    if decoder.done:
-                        continue  # drain to the end; see stream_events
-                    for event in decoder.feed(piece):
-                        yielded = True
-                        yield event
-                if not decoder.done and not yielded:
-                    raise WandbConnectionError(
-                        f"The stream from '{req.model}' ended before any data.",
-                        model=req.model,
-                    )
-                if not (decoder.done or decoder.finished):
-                    raise httpx.RemoteProtocolError("stream ended without [DONE]")
-                return
-        except httpx.HTTPError as exc:
-            if yielded:
-                raise _interrupted(req, exc, "") from exc
-            error: WandbError = _transport_error(exc, req)
-        except WandbError as exc:
-            if yielded:
-                raise
-            error = exc
-        attempt += 1
-        if attempt > req.max_retries or not is_retryable(error):
-            raise error
-        delay = retry_delay(attempt, error.retry_after)
-        _log_retry(req, attempt, error, delay)
-        await _asleep(delay)
+    yielded = False
+    try:
+        async with client.stream(
+            "POST", req.url, content=req.body, headers=req.headers, timeout=req.timeout
+        ) as resp:
+            if resp.status_code >= 300:
+                await resp.aread()
+                raise error_from_status(
+                    resp.status_code, resp.content, resp.headers, req.model
+                )
+            decoder = _SSEDecoder(req.model)
+            async for piece in resp.aiter_bytes():
+                if decoder.done:
+                    continue  # drain to the end; see stream_events
+                for event in decoder.feed(piece):
+                    yielded = True
+                    yield event
+            _check_end(decoder, yielded, req)
+    except httpx.HTTPError as exc:
+        if yielded:
+            raise _interrupted(req, exc, "") from exc
+        raise _transport_error(exc, req) from None
+
+
+def _check_end(decoder: _SSEDecoder, yielded: bool, req: Request) -> None:
+    """A body that ended early: nothing at all, or no [DONE] and no finish."""
+    if not decoder.done and not yielded:
+        raise WandbConnectionError(
+            f"The stream from '{req.model}' ended before any data.", model=req.model
+        )
+    if not (decoder.done or decoder.finished):
+        raise httpx.RemoteProtocolError("stream ended without [DONE]")

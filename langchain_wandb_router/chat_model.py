@@ -31,6 +31,7 @@ from langchain_wandb_router._config import (
     resolve_project,
 )
 from langchain_wandb_router._pricing import call_cost_usd
+from langchain_wandb_router._retry import DEFAULT_POLICY, RetryPolicy
 from langchain_wandb_router._structured import parse_structured, response_format_for
 from langchain_wandb_router._tokens import estimate_message_tokens, estimate_text_tokens
 from langchain_wandb_router.catalog import (
@@ -209,7 +210,10 @@ class ChatWandb(BaseChatOpenAI):
     """``chat_template_kwargs.enable_thinking`` for default-on/off reasoning models."""
 
     max_retries: int = 2
-    """Transport-level retries for retryable failures."""
+    """Retries for retryable failures (429, 5xx, timeouts, connection errors)."""
+
+    retry_policy: RetryPolicy = Field(default=DEFAULT_POLICY, exclude=True)
+    """Backoff, ``Retry-After`` handling and the sleep functions (a test seam)."""
 
     stream_usage: bool | None = True
     """W&B reports usage on every stream; it is always requested."""
@@ -417,7 +421,6 @@ class ChatWandb(BaseChatOpenAI):
             timeout=self.request_timeout
             if self.request_timeout is not None
             else _DEFAULT_TIMEOUT,
-            max_retries=self.max_retries,
         )
 
     def _sync_http(self) -> httpx.Client:
@@ -497,7 +500,10 @@ class ChatWandb(BaseChatOpenAI):
         **kwargs: Any,
     ) -> ChatResult:
         payload = self._get_request_payload(messages, stop=stop, **kwargs)
-        response = _transport.post_json(self._sync_http(), self._request(payload))
+        req, client = self._request(payload), self._sync_http()
+        response = self.retry_policy.call(
+            lambda: _transport.post_json(client, req), self.max_retries, req.model
+        )
         return self._finish_result(response, kwargs.get("response_format"))
 
     async def _agenerate(
@@ -508,8 +514,9 @@ class ChatWandb(BaseChatOpenAI):
         **kwargs: Any,
     ) -> ChatResult:
         payload = self._get_request_payload(messages, stop=stop, **kwargs)
-        response = await _transport.apost_json(
-            self._async_http(), self._request(payload)
+        req, client = self._request(payload), self._async_http()
+        response = await self.retry_policy.acall(
+            lambda: _transport.apost_json(client, req), self.max_retries, req.model
         )
         return self._finish_result(response, kwargs.get("response_format"))
 
@@ -546,9 +553,11 @@ class ChatWandb(BaseChatOpenAI):
     ) -> Iterator[ChatGenerationChunk]:
         payload = self._stream_payload(messages, stop, stream_usage, kwargs)
         tracker = _StreamTracker(self, kwargs.get("response_format"))
-        for event in _transport.stream_events(
-            self._sync_http(), self._request(payload)
-        ):
+        req, client = self._request(payload), self._sync_http()
+        events = self.retry_policy.stream(
+            lambda: _transport.stream_events(client, req), self.max_retries, req.model
+        )
+        for event in events:
             chunk = tracker.convert(event)
             if chunk is None:
                 continue
@@ -570,7 +579,10 @@ class ChatWandb(BaseChatOpenAI):
     ) -> AsyncIterator[ChatGenerationChunk]:
         payload = self._stream_payload(messages, stop, stream_usage, kwargs)
         tracker = _StreamTracker(self, kwargs.get("response_format"))
-        events = _transport.astream_events(self._async_http(), self._request(payload))
+        req, client = self._request(payload), self._async_http()
+        events = self.retry_policy.astream(
+            lambda: _transport.astream_events(client, req), self.max_retries, req.model
+        )
         async for event in events:
             chunk = tracker.convert(event)
             if chunk is None:

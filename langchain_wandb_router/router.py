@@ -31,7 +31,7 @@ from langchain_core.utils import secret_from_env
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field, PrivateAttr, SecretStr, model_validator
 
-from langchain_wandb_router import _routing, _transport
+from langchain_wandb_router import _routing
 from langchain_wandb_router._attempts import (
     Attempts,
     StreamTally,
@@ -47,6 +47,7 @@ from langchain_wandb_router._config import (
     resolve_project,
 )
 from langchain_wandb_router._pricing import call_cost_usd
+from langchain_wandb_router._retry import DEFAULT_POLICY, RetryPolicy
 from langchain_wandb_router._routing import (
     Candidate,
     Cooldown,
@@ -149,6 +150,9 @@ class WandbRouter(BaseChatModel):
     streaming: bool = False
     model_settings: dict[str, Any] = Field(default_factory=dict)
     """More ChatWandb arguments for every route (e.g. ``enable_thinking``)."""
+
+    retry_policy: RetryPolicy = Field(default=DEFAULT_POLICY, exclude=True)
+    """Backoff, ``Retry-After`` handling and the sleep functions (a test seam)."""
 
     upgrade_retired: bool = False
     """Replace a retired route by its successor instead of skipping it."""
@@ -474,13 +478,13 @@ class WandbRouter(BaseChatModel):
         """Record a failure; return a retry delay, ``None`` to fall back, or raise."""
         run.failed(cand.label, error, started)
         self._cooldown.failure(cand.label)
-        if not _routing.is_retryable(error):
+        if not self.retry_policy.is_retryable(error):
             if _routing.should_fall_back(error, self.fallback_statuses):
                 return None
             note_attempts(error, run)
             raise error
         if attempt < retries:
-            return _transport.retry_delay(attempt + 1, _routing.retry_after(error))
+            return self.retry_policy.delay(attempt + 1, error)
         return None
 
     def _record(self, cand: Candidate, run: Attempts, started: float) -> dict[str, Any]:
@@ -539,7 +543,7 @@ class WandbRouter(BaseChatModel):
                     )
                     if delay is None:
                         break
-                    _transport._sleep(delay)
+                    self.retry_policy.sleep(delay)
                     continue
                 self._annotate(result, cand, self._record(cand, run, started))
                 return result
@@ -569,7 +573,7 @@ class WandbRouter(BaseChatModel):
                     )
                     if delay is None:
                         break
-                    await _transport._asleep(delay)
+                    await self.retry_policy.asleep(delay)
                     continue
                 self._annotate(result, cand, self._record(cand, run, started))
                 return result
@@ -603,7 +607,7 @@ class WandbRouter(BaseChatModel):
                     )
                     if delay is None:
                         break
-                    _transport._sleep(delay)
+                    self.retry_policy.sleep(delay)
                     continue
                 # Committed to this model: from here on, no fallback and no retry.
                 first.message.response_metadata["routing"] = self._record(
@@ -649,7 +653,7 @@ class WandbRouter(BaseChatModel):
                     )
                     if delay is None:
                         break
-                    await _transport._asleep(delay)
+                    await self.retry_policy.asleep(delay)
                     continue
                 first.message.response_metadata["routing"] = self._record(
                     cand, run, started

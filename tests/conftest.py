@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from langchain_wandb_router import RetryPolicy
 from langchain_wandb_router.testing import WandbEmulator
 
 # Read once, before any test scrubs the environment: the live suite needs it.
@@ -31,18 +32,19 @@ def emulator() -> Iterator[WandbEmulator]:
 
 
 @pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record retry sleeps instead of sleeping (tests never wait on the clock)."""
-    from langchain_wandb_router import _transport
+def sleeps() -> list[float]:
+    """The retry waits ``retry_policy`` recorded instead of sleeping."""
+    return []
 
-    recorded: list[float] = []
 
-    async def fake_async_sleep(seconds: float) -> None:
-        recorded.append(seconds)
+@pytest.fixture
+def retry_policy(sleeps: list[float]) -> RetryPolicy:
+    """A retry policy whose sleeps are recorded: tests never wait on the clock."""
 
-    monkeypatch.setattr(_transport, "_sleep", recorded.append)
-    monkeypatch.setattr(_transport, "_asleep", fake_async_sleep)
-    return recorded
+    async def record(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    return RetryPolicy(sleep=sleeps.append, asleep=record)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
 from langchain_core.tools import tool
 
-from langchain_wandb_router import ChatWandb
+from langchain_wandb_router import ChatWandb, RetryPolicy
 from langchain_wandb_router.errors import (
     StreamInterruptedError,
     WandbAPIError,
@@ -32,8 +32,9 @@ Factory = Callable[..., ChatWandb]
 
 
 @pytest.fixture
-def make(emulator: WandbEmulator) -> Factory:
+def make(emulator: WandbEmulator, retry_policy: RetryPolicy) -> Factory:
     def factory(model: str = QWEN, **kwargs: Any) -> ChatWandb:
+        kwargs.setdefault("retry_policy", retry_policy)
         return ChatWandb(
             model=model, api_key=emulator.api_key, base_url=emulator.base_url, **kwargs
         )
@@ -365,7 +366,7 @@ def test_detail_body_400(emulator: WandbEmulator, make: Factory) -> None:
 
 
 def test_timeout_and_connection_errors(
-    emulator: WandbEmulator, sleeps: list[float]
+    emulator: WandbEmulator, sleeps: list[float], retry_policy: RetryPolicy
 ) -> None:
     emulator.fault(delay=1.0)
     slow = ChatWandb(
@@ -378,7 +379,11 @@ def test_timeout_and_connection_errors(
     with pytest.raises(WandbTimeoutError):
         slow.invoke("hi")
     refused = ChatWandb(
-        model=QWEN, api_key="k", base_url="http://127.0.0.1:9/v1", max_retries=1
+        model=QWEN,
+        api_key="k",
+        base_url="http://127.0.0.1:9/v1",
+        max_retries=1,
+        retry_policy=retry_policy,
     )
     with pytest.raises(WandbConnectionError):
         refused.invoke("hi")

@@ -11,7 +11,7 @@ import pytest
 from langchain_core.messages import HumanMessage
 from langchain_core.tools import tool
 
-from langchain_wandb_router import ChatWandb, WandbRouter, _transport
+from langchain_wandb_router import ChatWandb, RetryPolicy, WandbRouter, _transport
 from langchain_wandb_router.errors import (
     StreamInterruptedError,
     WandbAPIError,
@@ -121,9 +121,9 @@ def test_slow_stream_within_timeout(emulator: WandbEmulator) -> None:
     assert "".join(c.text for c in _llm(emulator, timeout=5).stream("hi"))
 
 
-def test_html_502_then_recovery(emulator: WandbEmulator, sleeps: list[float]) -> None:
+def test_html_502_then_recovery(emulator: WandbEmulator, retry_policy: RetryPolicy) -> None:
     emulator.fault(status=502, body="<!DOCTYPE html><html><body>502 Bad Gateway</body></html>")
-    assert _llm(emulator).invoke("hi").text  # retried, then served
+    assert _llm(emulator, retry_policy=retry_policy).invoke("hi").text  # retried, then served
     emulator.fault(status=502, body="<html>bad</html>", times=None)
     with pytest.raises(WandbAPIError, match="HTML error page"):
         _llm(emulator, max_retries=0).invoke("hi")

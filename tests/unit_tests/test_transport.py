@@ -15,7 +15,7 @@ from langchain_core.exceptions import (
     ModelRateLimitError,
 )
 
-from langchain_wandb_router import _transport
+from langchain_wandb_router import RetryPolicy, _transport
 from langchain_wandb_router.errors import (
     WandbAPIError,
     WandbAuthenticationError,
@@ -131,18 +131,29 @@ def test_retry_after_parsing() -> None:
 
 
 def test_retry_delay_honours_retry_after_and_caps() -> None:
-    assert _transport.retry_delay(1, 2.0) == 2.0
-    assert _transport.retry_delay(1, 10_000.0) == 60.0
+    policy = RetryPolicy()
+    assert policy.delay(1, _transport.error_from_status(429, b"", {"retry-after": "2"}, M)) == 2.0
+    assert policy.delay(1, _transport.error_from_status(429, b"", {"retry-after": "9999"}, M)) == 60.0
     for attempt in range(1, 10):
-        assert 0.0 <= _transport.retry_delay(attempt, None) <= 8.0
+        assert 0.1 <= policy.delay(attempt) <= 8.0
+
+
+def test_backoff_has_a_floor_and_grows() -> None:
+    # Equal jitter: even the unluckiest draw waits half the ceiling, so a
+    # policy's retries are not all spent within a fraction of a second.
+    low = RetryPolicy(jitter=lambda lo, hi: lo)
+    assert [low.delay(n) for n in (1, 2, 3, 4, 5, 6)] == [0.25, 0.5, 1.0, 2.0, 4.0, 4.0]
+    tiny = RetryPolicy(backoff_base=0.01, jitter=lambda lo, hi: lo)
+    assert tiny.delay(1) == 0.1
 
 
 def test_retryability() -> None:
-    assert _transport.is_retryable(_transport.error_from_status(503, b"", {}, M))
-    assert _transport.is_retryable(_transport.error_from_status(429, b"", {}, M))
-    assert not _transport.is_retryable(_transport.error_from_status(400, b"", {}, M))
-    assert not _transport.is_retryable(_transport.error_from_status(401, b"", {}, M))
-    assert not _transport.is_retryable(_transport.error_from_status(402, b"", {}, M))
+    policy = RetryPolicy()
+    assert policy.is_retryable(_transport.error_from_status(503, b"", {}, M))
+    assert policy.is_retryable(_transport.error_from_status(429, b"", {}, M))
+    assert not policy.is_retryable(_transport.error_from_status(400, b"", {}, M))
+    assert not policy.is_retryable(_transport.error_from_status(401, b"", {}, M))
+    assert not policy.is_retryable(_transport.error_from_status(402, b"", {}, M))
 
 
 def test_2025_style_429s_that_waiting_cannot_fix() -> None:
@@ -150,13 +161,13 @@ def test_2025_style_429s_that_waiting_cannot_fix() -> None:
         429, b'{"error":{"message":"You exceeded your current quota, please check your plan"}}', {}, M
     )
     assert isinstance(quota, WandbQuotaError)
-    assert not _transport.is_retryable(quota)
+    assert not RetryPolicy().is_retryable(quota)
     personal = _transport.error_from_status(
         429, b'{"error":{"message":"W&B Inference isn\'t available for personal accounts."}}', {}, M
     )
     assert isinstance(personal, WandbPermissionError)
     assert "WANDB_INFERENCE_PROJECT" in str(personal)
-    assert not _transport.is_retryable(personal)
+    assert not RetryPolicy().is_retryable(personal)
     busy = _transport.error_from_status(429, b'{"error":{"message":"concurrency limit reached"}}', {}, M)
     assert isinstance(busy, WandbRateLimitError)
-    assert _transport.is_retryable(busy)
+    assert RetryPolicy().is_retryable(busy)
