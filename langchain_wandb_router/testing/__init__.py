@@ -12,6 +12,19 @@ without a key or a network:
         llm = ChatWandb(model="wandb/Qwen/Qwen3-235B-A22B-Instruct-2507",
                         api_key=emu.api_key, base_url=emu.base_url)
         assert llm.invoke("hi").content
+
+Load and routing tests can cap requests in flight per project and model (W&B's
+429), hold each request for a service time, declare timed outages and read the
+counters:
+
+.. code-block:: python
+
+    with WandbEmulator(concurrency_limit={"*": 8, "zai-org/GLM-5.2": 1},
+                       service_time=0.2) as emu:
+        emu.outage("deepseek-ai/DeepSeek-V3.1", seconds=5)  # 503 for 5 s
+        ...
+        stats = emu.stats()
+        stats.peak_in_flight_by_model, stats.rejected, stats.responses
 """
 
 import os
@@ -19,10 +32,18 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from langchain_wandb_router.testing._server import Fault, RecordedRequest, WandbEmulator
+from langchain_wandb_router.testing._server import (
+    EmulatorStats,
+    Fault,
+    Outage,
+    RecordedRequest,
+    WandbEmulator,
+)
 
 __all__ = [
+    "EmulatorStats",
     "Fault",
+    "Outage",
     "RecordedRequest",
     "WandbEmulator",
     "offline_unless_key",

@@ -1,7 +1,10 @@
 """Run the emulator in the foreground: ``python -m langchain_wandb_router.testing``.
 
 Prints the base URL and the key on one line each, then serves until killed.
-Benchmarks use this to keep the server's CPU out of the client's process.
+Benchmarks use this to keep the server's CPU out of the client's process, and
+load tests give it W&B's behaviour under pressure with flags such as
+``--concurrency-limit 8 --model-concurrency-limit zai-org/GLM-5.2=1
+--service-time 0.2`` (see ``--help``).
 """
 
 from __future__ import annotations
@@ -9,12 +12,31 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from langchain_wandb_router.testing import WandbEmulator
 
+_N = TypeVar("_N", int, float)
 
-def main() -> None:
-    """Parse ``--port`` and serve."""
+
+def _per_model(kind: Callable[[str], _N]) -> Callable[[str], tuple[str, _N]]:
+    """An argparse type for ``MODEL=VALUE`` (model ids may contain ``/`` and ``:``)."""
+
+    def parse(text: str) -> tuple[str, _N]:
+        model, sep, value = text.rpartition("=")
+        if not sep or not model:
+            raise argparse.ArgumentTypeError(f"expected MODEL=VALUE, got {text!r}")
+        try:
+            return model, kind(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"bad value in {text!r}") from exc
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: port, reply size, and load behaviour."""
     parser = argparse.ArgumentParser(prog="python -m langchain_wandb_router.testing")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument(
@@ -23,11 +45,80 @@ def main() -> None:
         default=0,
         help="answer every request with this many words (streams: one chunk each)",
     )
-    args = parser.parse_args()
-    with WandbEmulator(port=args.port) as emu:
-        if args.reply_words:
-            words = " ".join(f"word{i}" for i in range(args.reply_words))
-            emu.respond_with(content=words, times=None)
+    parser.add_argument(
+        "--concurrency-limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="most chat requests in flight per (project, model); more get W&B's 429",
+    )
+    parser.add_argument(
+        "--model-concurrency-limit",
+        type=_per_model(int),
+        action="append",
+        default=[],
+        metavar="MODEL=N",
+        help="a cap for one model id (repeatable); overrides --concurrency-limit",
+    )
+    parser.add_argument(
+        "--service-time",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="hold each chat request this long (in flight) before replying",
+    )
+    parser.add_argument(
+        "--model-service-time",
+        type=_per_model(float),
+        action="append",
+        default=[],
+        metavar="MODEL=SECONDS",
+        help="a service time for one model id (repeatable)",
+    )
+    parser.add_argument(
+        "--retry-after",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="send Retry-After on concurrency 429s (W&B documents none)",
+    )
+    return parser
+
+
+def emulator_from_args(args: argparse.Namespace) -> WandbEmulator:
+    """An emulator (not started) configured from parsed command-line flags.
+
+    Args:
+        args: What :func:`build_parser` parsed.
+
+    Returns:
+        The emulator, with caps, service times and replies set.
+    """
+    caps: dict[str, int] = dict(args.model_concurrency_limit)
+    if args.concurrency_limit is not None:
+        caps["*"] = args.concurrency_limit
+    service: dict[str, float] = dict(args.model_service_time)
+    service["*"] = args.service_time
+    emu = WandbEmulator(
+        port=args.port,
+        concurrency_limit=caps or None,
+        service_time=service,
+        rate_limit_retry_after=args.retry_after,
+    )
+    if args.reply_words:
+        words = " ".join(f"word{i}" for i in range(args.reply_words))
+        emu.respond_with(content=words, times=None)
+    return emu
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse the flags and serve until interrupted.
+
+    Args:
+        argv: The arguments; ``sys.argv[1:]`` by default.
+    """
+    args = build_parser().parse_args(argv)
+    with emulator_from_args(args) as emu:
         sys.stdout.write(f"{emu.base_url}\n{emu.api_key}\n")
         sys.stdout.flush()
         try:

@@ -10,6 +10,8 @@ from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from langchain_wandb_router.testing._load import concurrency_error_body
+
 if TYPE_CHECKING:
     from langchain_wandb_router.testing._responder import Reply
     from langchain_wandb_router.testing._server import Fault, WandbEmulator
@@ -36,14 +38,23 @@ _STATUS_MESSAGES = {
 
 def error_body(status: int, message: str | None = None) -> dict[str, Any]:
     """W&B's JSON error body for ``status``."""
-    code = "rate_limit_exceeded" if status == 429 else None
+    if status == 429:
+        code, kind = "rate_limit_exceeded", "rate_limit_error"
+    else:
+        code = None
+        kind = "invalid_request_error" if status < 500 else "server_error"
     return {
         "error": {
             "code": code,
             "message": message or _STATUS_MESSAGES.get(status, "Error"),
-            "type": "invalid_request_error" if status < 500 else "server_error",
+            "type": kind,
         }
     }
+
+
+def _seconds_header(seconds: float) -> str:
+    """``Retry-After`` text: whole seconds as an integer, else a decimal."""
+    return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
 
 
 class _Server(ThreadingHTTPServer):
@@ -66,8 +77,21 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: _Server
 
+    # Per request (a kept-alive connection reuses the handler): whether a POST
+    # is still counted in flight, the status line sent, the (project, model)
+    # slot held, and the model key its answer is counted under.
+    _counted: bool = False
+    _status: int | None = None
+    _slot: tuple[str, str] | None = None
+    _model_key: str | None = None
+
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet; tests read :attr:`WandbEmulator.requests` instead."""
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        """Send the status line, remembering the status for the counters."""
+        self._status = code
+        super().send_response(code, message)
 
     # ---------------------------------------------------------------- writing
 
@@ -93,10 +117,24 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
+        self._release()
         self.wfile.write(data)
+
+    def _release(self) -> None:
+        """Stop counting this POST in flight; called before its last bytes go out.
+
+        A client may send its next request as soon as it has read a reply. Were
+        the slot freed after that, a client keeping exactly to the cap would
+        get a 429 now and then, and stats read after a reply could miss it.
+        """
+        if self._counted:
+            self._counted = False
+            emu = self.server.emulator
+            emu._load.leave(self._slot, self._model_key, self._status)
 
     def _drop(self) -> None:
         self.close_connection = True
+        self._release()
         try:
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -155,13 +193,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         """``POST /v1/chat/completions``."""
         emu = self.server.emulator
-        emu._enter()
+        self._status = self._slot = self._model_key = None
+        emu._load.enter()
+        self._counted = True
         try:
             self._post(emu)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         finally:
-            emu._leave()
+            self._release()
 
     def _post(self, emu: WandbEmulator) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -173,12 +213,15 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             body = None
         model = body.get("model") if body is not None else None
+        if not isinstance(model, str):
+            model = None
         n = emu._record(
             "POST", self.path, self._headers(), body, self.client_address[1]
         )
         if self.path.rstrip("/") != "/v1/chat/completions":
             self._send(404, error_body(404))
             return
+        self._model_key = model or ""
         if not self._authorized():
             return
         if (
@@ -195,6 +238,15 @@ class _Handler(BaseHTTPRequestHandler):
             ]
             self._send(422, {"detail": detail})
             return
+        if not self._admit(emu, self._model_key):
+            return
+        outage = emu._load.outage_for(self._model_key)
+        if outage is not None:
+            payload = (
+                outage.body if outage.body is not None else error_body(outage.status)
+            )
+            self._send(outage.status, payload, dict(outage.headers))
+            return
         fault = emu._take_fault(model)
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
@@ -207,10 +259,28 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, error_body(404))
             return
         reply = emu._reply(info, body, n)
+        service_time = emu._load.service_time(self._model_key)
+        if service_time > 0:
+            emu._sleep(service_time)
         if body.get("stream"):
             self._stream(emu, info.id, reply, n, fault)
         else:
             self._json(emu, info.id, reply, n, fault)
+
+    def _admit(self, emu: WandbEmulator, model: str) -> bool:
+        """Take a slot under the cap, or answer W&B's concurrency 429."""
+        project = self.headers.get("OpenAI-Project") or emu.default_project
+        if emu._load.admit(project, model):
+            self._slot = (project, model)
+            return True
+        retry_after = emu.rate_limit_retry_after
+        headers = (
+            None
+            if retry_after is None
+            else {"Retry-After": _seconds_header(retry_after)}
+        )
+        self._send(429, concurrency_error_body(model), headers)
+        return False
 
     def _json(
         self, emu: WandbEmulator, model: str, reply: Reply, n: int, fault: Fault | None
@@ -259,6 +329,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._write_chunk(
                 b"data: " + json.dumps(event, ensure_ascii=False).encode() + b"\n\n"
             )
+        self._release()
         self._write_chunk(b"data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()

@@ -6,15 +6,24 @@ import random
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 from langchain_wandb_router.catalog import ModelInfo, list_models
 from langchain_wandb_router.testing._handler import make_server
+from langchain_wandb_router.testing._load import (
+    DEFAULT_PROJECT,
+    ConcurrencyLimit,
+    EmulatorStats,
+    LoadState,
+    Outage,
+    ServiceTime,
+)
 from langchain_wandb_router.testing._responder import Reply, build_reply
 
-__all__ = ["Fault", "RecordedRequest", "WandbEmulator"]
+__all__ = ["EmulatorStats", "Fault", "Outage", "RecordedRequest", "WandbEmulator"]
 
 _PIECE_RE = re.compile(r"\S+\s*|\s+")
 _ARG_SLICE = 8
@@ -84,6 +93,17 @@ class WandbEmulator:
     ``max_tokens``, answers 404 for unknown or retired models, and misbehaves on
     request (:meth:`fault`, :meth:`chaos`). Replies are deterministic.
 
+    For load and routing tests it also behaves like W&B under pressure: a cap
+    on requests in flight per ``(project, model)`` answered with W&B's 429
+    (:meth:`set_concurrency_limit`), a service time that holds each request in
+    flight (:meth:`set_service_time`), outages that last a while
+    (:meth:`outage`), and counters of it all (:meth:`stats`).
+
+    A chat request goes through these steps, stopping at the first answer: key
+    and project check (401), body check (422), the concurrency cap (429, at
+    once), an outage (its status, at once), a scripted :class:`Fault`, the
+    model lookup (404), the service time, then the reply.
+
     Example:
         .. code-block:: python
 
@@ -92,6 +112,16 @@ class WandbEmulator:
                                 api_key=emu.api_key, base_url=emu.base_url)
                 emu.fault(status=503, times=1)  # the next call fails once
                 llm.invoke("hi")                # ...and the retry succeeds
+
+        Under load:
+
+        .. code-block:: python
+
+            with WandbEmulator(concurrency_limit=3, service_time=0.2) as emu:
+                ...  # 10 calls at once: 3 are admitted, the rest get W&B's 429
+                stats = emu.stats()
+                assert stats.peak_in_flight_by_model[model] <= 3
+                assert stats.rejected_by_model[model] == stats.responses[429]
     """
 
     def __init__(
@@ -103,6 +133,12 @@ class WandbEmulator:
         extra_models: Iterable[ModelInfo | str] = (),
         host: str = "127.0.0.1",
         port: int = 0,
+        concurrency_limit: ConcurrencyLimit = None,
+        service_time: ServiceTime = 0.0,
+        rate_limit_retry_after: float | None = None,
+        default_project: str = DEFAULT_PROJECT,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         """Create an emulator (call :meth:`start` or use it as a context manager).
 
@@ -114,6 +150,24 @@ class WandbEmulator:
             extra_models: More models to serve (LoRA ids, new models).
             host: Interface to bind; loopback by default.
             port: Port to bind; 0 picks a free one.
+            concurrency_limit: Most chat requests in flight per
+                ``(project, model)``: one cap for every model, a mapping of
+                model id to cap (``"*"`` for the others), or ``None`` for no
+                cap. See :meth:`set_concurrency_limit`.
+            service_time: Seconds each chat request is held before its reply:
+                one figure, or a mapping of model id to seconds (``"*"`` for
+                the others). See :meth:`set_service_time`.
+            rate_limit_retry_after: If set, cap 429s carry ``Retry-After``
+                with this many seconds. W&B documents none, so off by default.
+                The attribute of the same name can be changed at any time.
+            default_project: The project counted for requests without an
+                ``OpenAI-Project`` header (W&B uses the key's default entity
+                and a project named ``inference``).
+            clock: Monotonic seconds; outages are timed on it (inject a fake
+                clock to end them without waiting).
+            sleep: How the service time is waited out, in the handling thread
+                (inject a function that blocks on an event to hold requests in
+                flight for as long as a test needs).
         """
         self.api_key = api_key
         self.projects = set(projects) if projects is not None else None
@@ -132,8 +186,11 @@ class WandbEmulator:
         self._chaos: tuple[float, tuple[int, ...], random.Random, str] | None = None
         self._requests: list[RecordedRequest] = []
         self._counter = 0
-        self.in_flight = 0
-        self.peak_in_flight = 0
+        self.rate_limit_retry_after = rate_limit_retry_after
+        self.default_project = default_project
+        self._clock = clock
+        self._sleep = sleep
+        self._load = LoadState(concurrency_limit, service_time, clock)
         self._server = make_server((host, port), self)
         self._thread: threading.Thread | None = None
 
@@ -225,13 +282,142 @@ class WandbEmulator:
             self._models.pop(model_id, None)
 
     def reset(self) -> None:
-        """Forget faults, forced replies, chaos and recorded requests."""
+        """Forget faults, forced replies, chaos, outages and recorded requests.
+
+        Load counters start again: counts go to zero and peaks to what is in
+        flight now. Caps and service times are settings and stay.
+        """
         with self._lock:
             self._faults.clear()
             self._forced.clear()
             self._chaos = None
             self._requests.clear()
-            self.peak_in_flight = self.in_flight
+        self._load.reset()
+
+    # ------------------------------------------------------------------ load
+
+    def set_concurrency_limit(
+        self, limit: ConcurrencyLimit, *, model: str | None = None
+    ) -> None:
+        """Change the cap on chat requests in flight, effective at once.
+
+        W&B counts requests in flight per project (the ``OpenAI-Project``
+        header; :attr:`default_project` without one) and model. A request
+        arriving when its ``(project, model)`` is at the cap is answered at once
+        with 429 and W&B's body, ``{"error": {"code": "rate_limit_exceeded",
+        "message": "concurrency limit reached for requests: <model>-project
+        limit reached", "type": "rate_limit_error"}}``; it never counts as in
+        flight. Lowering a cap does not cut requests already in flight.
+
+        Args:
+            limit: Without ``model``: the whole setting, an int for every
+                model, a mapping of model id to cap (``"*"`` for models not
+                named; uncapped if absent), or ``None`` for no cap at all.
+                With ``model``: that model's cap, or ``None`` to drop its own
+                cap so the ``"*"`` one applies.
+            model: A bare model id (as requests send it), or ``"*"`` for the
+                default cap.
+
+        Raises:
+            ValueError: A cap is negative (0 refuses every request).
+            TypeError: ``model`` is given with a mapping.
+        """
+        self._load.set_concurrency_limit(limit, model=model)
+
+    def set_service_time(
+        self, seconds: ServiceTime, *, model: str | None = None
+    ) -> None:
+        """Change how long each chat request is held before its reply.
+
+        The request counts as in flight while held, in its own server thread,
+        so other requests go on meanwhile. The wait happens after the request
+        is admitted and before the first byte of a successful reply: JSON
+        replies and streams alike (a stream's events then follow without
+        pauses unless a :class:`Fault` sets ``chunk_delay``). Errors (cap 429s,
+        outages, faults, 404s) are answered without it.
+
+        Args:
+            seconds: Without ``model``: one figure for every model, or a
+                mapping of model id to seconds (``"*"`` for the others; 0 if
+                absent). With ``model``: that model's figure.
+            model: A bare model id, or ``"*"`` for the default.
+
+        Raises:
+            ValueError: A figure is negative.
+            TypeError: ``model`` is given with a mapping.
+        """
+        self._load.set_service_time(seconds, model=model)
+
+    def concurrency_limit_for(self, model: str) -> int | None:
+        """The cap on ``model``'s requests in flight per project (``None``: none)."""
+        return self._load.concurrency_limit(model)
+
+    def service_time_for(self, model: str) -> float:
+        """The seconds ``model``'s successful requests are held before replying."""
+        return self._load.service_time(model)
+
+    def outage(
+        self,
+        model: str = "*",
+        *,
+        seconds: float | None,
+        status: int = 503,
+        body: dict[str, Any] | str | bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Outage:
+        """Make ``model``'s chat requests fail with ``status`` for a while.
+
+        Unlike :meth:`fault`, an outage is timed rather than counted: every
+        matching request admitted while it lasts gets the error at once. A new
+        outage for the same ``model`` key replaces the old one; a model's own
+        outage wins over an every-model (``"*"``) one.
+
+        Args:
+            model: A bare model id, or ``"*"`` for every model.
+            seconds: How long, on the emulator's clock; ``None`` lasts until
+                :meth:`end_outage`.
+            status: The HTTP status to answer with; 503 ("overloaded") by
+                default.
+            body: The error body; W&B's body for ``status`` by default.
+            headers: Extra response headers, e.g. ``{"Retry-After": "5"}``.
+
+        Returns:
+            The outage, with the clock reading at which it ends.
+        """
+        until = None if seconds is None else self._clock() + seconds
+        outage = Outage(
+            model, until, status, body, MappingProxyType(dict(headers or {}))
+        )
+        self._load.add_outage(outage)
+        return outage
+
+    def end_outage(self, model: str | None = None) -> None:
+        """End the outage declared for ``model`` now (``None``: every outage).
+
+        Args:
+            model: The same key given to :meth:`outage` (``"*"`` ends only an
+                every-model outage).
+        """
+        self._load.end_outage(model)
+
+    def stats(self) -> EmulatorStats:
+        """A consistent, read-only snapshot of the load counters.
+
+        Returns:
+            Current and peak requests in flight (all, per model, per
+            ``(project, model)``), cap 429s, and answers per model and status.
+        """
+        return self._load.stats()
+
+    @property
+    def in_flight(self) -> int:
+        """``POST`` requests being handled now, whatever their outcome."""
+        return self._load.in_flight
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most ``POST`` requests handled at once since start or reset."""
+        return self._load.peak_in_flight
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -285,15 +471,6 @@ class WandbEmulator:
             self._requests.append(req)
             self._counter += 1
             return self._counter
-
-    def _enter(self) -> None:
-        with self._lock:
-            self.in_flight += 1
-            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-
-    def _leave(self) -> None:
-        with self._lock:
-            self.in_flight -= 1
 
     def _reasoning_on(self, info: ModelInfo, body: dict[str, Any]) -> bool:
         toggle = (body.get("chat_template_kwargs") or {}).get("enable_thinking")
