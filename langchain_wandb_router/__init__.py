@@ -10,6 +10,12 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from langchain_wandb_router._provider import (
+        ProviderRegistrationError,
+        register_provider,
+    )
+    from langchain_wandb_router._retry import RetryPolicy
+    from langchain_wandb_router._weave import register_weave_costs
     from langchain_wandb_router.catalog import (
         ModelInfo,
         get_model_info,
@@ -39,7 +45,6 @@ if TYPE_CHECKING:
         WandbRateLimitError,
         WandbTimeoutError,
     )
-    from langchain_wandb_router._retry import RetryPolicy
     from langchain_wandb_router.router import Route, RoutingContext, WandbRouter
 
 __version__ = "0.1.0"
@@ -74,6 +79,9 @@ _EXPORTS: dict[str, str] = {
     "WandbQuotaError": "errors",
     "WandbRateLimitError": "errors",
     "WandbTimeoutError": "errors",
+    "ProviderRegistrationError": "_provider",
+    "register_provider": "_provider",
+    "register_weave_costs": "_weave",
 }
 
 __all__ = [
@@ -81,6 +89,7 @@ __all__ = [
     "ChatWandb",
     "ModelInfo",
     "NoRouteAvailableError",
+    "ProviderRegistrationError",
     "RetryPolicy",
     "Route",
     "RoutingContext",
@@ -106,6 +115,8 @@ __all__ = [
     "list_models",
     "refresh_models",
     "register_model",
+    "register_provider",
+    "register_weave_costs",
 ]
 
 
