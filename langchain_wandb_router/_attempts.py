@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
-from langchain_core.outputs import ChatGenerationChunk
+from langchain_core.messages import AIMessageChunk
+from langchain_core.messages.ai import UsageMetadata, add_usage
 
 from langchain_wandb_router import _routing
-from langchain_wandb_router._routing import Candidate, Cooldown
 from langchain_wandb_router.errors import StreamInterruptedError
 
-__all__ = ["Attempts", "StreamTally", "aclose", "guard", "interrupted", "note_attempts"]
+__all__ = ["Attempts", "StreamTally", "aclose", "interrupted", "note_attempts"]
 
 
 class Attempts:
@@ -47,59 +47,35 @@ class Attempts:
 
 
 class StreamTally:
-    """Counts a committed stream's text and cost, for errors and the budget."""
+    """A committed stream's text and usage, for errors and the budget."""
 
-    __slots__ = ("_charge", "_cost", "text")
+    __slots__ = ("text", "usage")
 
-    def __init__(self, charge: Callable[[float | None], None]) -> None:
-        self._charge = charge
-        self._cost = 0.0
+    def __init__(self) -> None:
         self.text: list[str] = []
+        self.usage: UsageMetadata | None = None
 
-    def see(self, chunk: ChatGenerationChunk) -> ChatGenerationChunk:
+    def see(self, chunk: AIMessageChunk) -> AIMessageChunk:
         self.text.append(chunk.text)
-        info = chunk.generation_info or {}
-        cost = info.get("cost_usd") or chunk.message.response_metadata.get("cost_usd")
-        if cost:
-            self._cost += cost
+        if chunk.usage_metadata:
+            self.usage = add_usage(self.usage, chunk.usage_metadata)
         return chunk
 
-    def close(self) -> None:
-        """The stream ended: count its cost toward the budget."""
-        self._charge(self._cost or None)
 
-
-def interrupted(
-    cand: Candidate, exc: BaseException, tally: StreamTally, cooldown: Cooldown
-) -> BaseException:
+def interrupted(label: str, exc: BaseException, tally: StreamTally) -> BaseException:
+    """The error a committed stream raises when it breaks: never a splice."""
     if isinstance(exc, GeneratorExit | asyncio.CancelledError | KeyboardInterrupt):
         return exc
-    cooldown.failure(cand.label)
     partial = "".join(tally.text)
     if isinstance(exc, StreamInterruptedError):
         exc.partial_text = partial
         return exc
     return StreamInterruptedError(
-        f"The stream from '{cand.label}' failed after output had been yielded "
+        f"The stream from '{label}' failed after output had been yielded "
         f"({_routing.describe(exc)}); not falling back, so answers are not spliced.",
-        model=cand.label,
+        model=label,
         partial_text=partial,
     )
-
-
-def guard(
-    first: ChatGenerationChunk,
-    rest: Iterator[ChatGenerationChunk],
-    cand: Candidate,
-    cooldown: Cooldown,
-    tally: StreamTally,
-) -> Iterator[ChatGenerationChunk]:
-    yield first
-    try:
-        for chunk in rest:
-            yield tally.see(chunk)
-    except Exception as exc:
-        raise interrupted(cand, exc, tally, cooldown) from exc
 
 
 async def aclose(iterator: AsyncIterator[Any]) -> None:

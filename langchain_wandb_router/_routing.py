@@ -8,10 +8,7 @@ attempt is retried, falls back or surfaces. No I/O happens here.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Mapping, Sequence
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,33 +16,12 @@ from langchain_core.language_models import BaseChatModel, ModelProfile
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 
+from langchain_wandb_router._scope import CURRENT_AGENT_STATE
 from langchain_wandb_router._tokens import estimate_message_tokens, has_image_input
 from langchain_wandb_router.catalog import ModelInfo, get_model_info, normalize_model_id
 
 logger = logging.getLogger("langchain_wandb_router")
 
-
-@dataclass
-class CallState:
-    """The call in progress, stashed by WandbRouter's public entry points.
-
-    BaseChatModel hands neither the config nor the raw input down to
-    ``_get_ls_params``/``_generate``; keeping them here lets the route be
-    planned once, early enough for tracing to name the model.
-    """
-
-    config: RunnableConfig
-    input: Any = None
-    plan: Plan | None = None
-
-
-CURRENT_CALL: ContextVar[CallState | None] = ContextVar(
-    "wandb_router_call", default=None
-)
-# The agent state, set by WandbRoutingMiddleware around a model call.
-CURRENT_AGENT_STATE: ContextVar[Any] = ContextVar(
-    "wandb_router_agent_state", default=None
-)
 
 FORCE_KEY = "wandb_model"
 
@@ -207,11 +183,9 @@ def _langgraph_context() -> Any:
 
 
 def build_context(
-    messages: list[BaseMessage], kwargs: Mapping[str, Any]
+    messages: list[BaseMessage], config: RunnableConfig, kwargs: Mapping[str, Any]
 ) -> RoutingContext:
     """Describe a call for the selector and the capability filter."""
-    call = CURRENT_CALL.get()
-    config = call.config if call is not None else RunnableConfig()
     tools = list(kwargs.get("tools") or [])
     return RoutingContext(
         messages=messages,
@@ -339,73 +313,6 @@ def filter_routes(
         else:
             candidates.append(Candidate(route, why))
     return candidates, excluded
-
-
-class Cooldown:
-    """Skips a model for a while after consecutive failures.
-
-    Thread- and asyncio-safe: the lock guards only short dictionary updates and
-    is never held across I/O or an ``await``.
-    """
-
-    def __init__(self, threshold: int, seconds: float) -> None:
-        self.threshold = threshold
-        self.seconds = seconds
-        self._lock = threading.Lock()
-        self._failures: dict[str, int] = {}
-        self._until: dict[str, float] = {}
-
-    def cooling(self, key: str, now: float | None = None) -> float | None:
-        """Seconds left of ``key``'s cooldown, or ``None`` if it may be used."""
-        until = self._until.get(key)
-        if until is None:
-            return None
-        left = until - (now if now is not None else time.monotonic())
-        return left if left > 0 else None
-
-    def failure(self, key: str) -> None:
-        if self.threshold <= 0:
-            return
-        with self._lock:
-            count = self._failures.get(key, 0) + 1
-            self._failures[key] = count
-            if count >= self.threshold:
-                self._until[key] = time.monotonic() + self.seconds
-                self._failures[key] = 0
-                logger.info(
-                    "Cooling down %s for %.1fs after %d failures",
-                    key,
-                    self.seconds,
-                    count,
-                )
-
-    def success(self, key: str) -> None:
-        if key in self._failures or key in self._until:
-            with self._lock:
-                self._failures.pop(key, None)
-                self._until.pop(key, None)
-
-    def order(
-        self, candidates: list[Candidate]
-    ) -> tuple[list[Candidate], dict[str, str]]:
-        """Drop cooling candidates; if all are cooling, keep them, soonest first."""
-        now = time.monotonic()
-        ready = [c for c in candidates if self.cooling(c.label, now) is None]
-        if ready:
-            skipped = {
-                c.label: f"cooling down ({self.cooling(c.label, now):.1f}s left)"
-                for c in candidates
-                if c not in ready
-            }
-            return ready, skipped
-        # Never leave a caller with nothing: try the one that recovers first.
-        return sorted(candidates, key=lambda c: self._until.get(c.label, 0.0)), {}
-
-
-def should_fall_back(error: BaseException, fallback_statuses: frozenset[int]) -> bool:
-    """Whether a non-retryable error should still move on to the next route."""
-    status = getattr(error, "status_code", None)
-    return status is not None and status in fallback_statuses
 
 
 def describe(error: BaseException) -> str:

@@ -250,7 +250,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         section("5. A fallback")
         fallback = WandbRouter(
             models=["wandb/acme/model-that-does-not-exist", DEFAULT_MODEL],
-            fallback_statuses={404},
             project=args.project,
         )
         msg = fallback.invoke("Say hello.")

@@ -18,7 +18,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     )
     raise ImportError(msg) from exc
 
-from langchain_wandb_router._routing import CURRENT_AGENT_STATE, RoutingContext
+from langchain_wandb_router._routing import RoutingContext
+from langchain_wandb_router._scope import CURRENT_AGENT_STATE
 from langchain_wandb_router.router import WandbRouter
 
 __all__ = ["WandbRoutingMiddleware"]

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import inspect
+import copy
+import difflib
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from typing import Any, Self
 
 from langchain_core.callbacks import (
-    AsyncCallbackManagerForLLMRun,
-    CallbackManagerForLLMRun,
+    BaseCallbackManager,
+    CallbackManager,
 )
 from langchain_core.language_models import (
     BaseChatModel,
@@ -20,58 +19,42 @@ from langchain_core.language_models import (
     ModelProfile,
 )
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from langchain_core.runnables import (
-    Runnable,
-    RunnableConfig,
-    ensure_config,
-)
+from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langchain_core.tools import BaseTool
 from langchain_core.utils import secret_from_env
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field, PrivateAttr, SecretStr, model_validator
 
 from langchain_wandb_router import _routing
-from langchain_wandb_router._attempts import (
-    Attempts,
-    StreamTally,
-    aclose,
-    guard,
-    interrupted,
-    note_attempts,
-)
+from langchain_wandb_router._budget import priced
+from langchain_wandb_router._calls import RoutedCalls
 from langchain_wandb_router._config import (
     check_headers,
     missing_key_error,
     resolve_base_url,
     resolve_project,
 )
-from langchain_wandb_router._pricing import call_cost_usd
 from langchain_wandb_router._retry import DEFAULT_POLICY, RetryPolicy
-from langchain_wandb_router._routing import (
-    Candidate,
-    Cooldown,
-    Route,
-    RoutingContext,
-    as_routes,
+from langchain_wandb_router._routing import Route, RoutingContext, as_routes
+from langchain_wandb_router._runtime import RouterRuntime
+from langchain_wandb_router._state import (
+    HealthSettings,
+    RouterState,
+    state_from,
 )
 from langchain_wandb_router._structured import (
     json_structured_output,
     normalize_tool_choice,
 )
-from langchain_wandb_router.catalog import strip_prefix
-from langchain_wandb_router.chat_model import ChatWandb
-from langchain_wandb_router.errors import (
-    BudgetExceededError,
-    NoRouteAvailableError,
-)
+from langchain_wandb_router._tokens import estimate_message_tokens, estimate_text_tokens
+from langchain_wandb_router.catalog import list_models, strip_prefix
 
 __all__ = ["Route", "RoutingContext", "WandbRouter"]
 
 Selector = Callable[[RoutingContext], Any]
 
 
-class WandbRouter(BaseChatModel):
+class WandbRouter(RoutedCalls, BaseChatModel):
     r"""A chat model that routes each call to a W&B model, with fallbacks.
 
     Setup:
@@ -105,12 +88,14 @@ class WandbRouter(BaseChatModel):
     with ``upgrade_retired=True``). Nothing left raises ``NoRouteAvailableError``
     saying why each route was excluded.
 
-    Retries and fallbacks: one loop, here. Routes built by the router have
-    transport retries off; 429/5xx/timeouts/connection errors are retried
-    ``max_retries`` times per route (backoff, jitter, ``Retry-After``), then the
-    next route is tried. 400/401/402/403 surface at once unless listed in
-    ``fallback_statuses``. A model failing ``cooldown_failures`` times in a row
-    is skipped for ``cooldown_seconds``.
+    Retries and fallbacks: one driver, here. Routes are called through their
+    public ``invoke``/``stream`` (each attempt is its own traced run, named
+    after its model). 5xx, timeouts and connection errors are retried
+    ``max_retries`` times per route, but never while another route can serve
+    now; a 404 or a status in ``fallback_statuses`` moves on; 400/401/402/403
+    surface at once. W&B's concurrency 429 is backpressure: the call waits for
+    a slot (``max_in_flight``, and a limit learned from the 429s). Models that
+    keep failing cool down and are tried last, never dropped.
 
     Streaming: falls back freely before the first chunk; after it, a failure
     raises ``StreamInterruptedError`` — answers are never spliced.
@@ -128,6 +113,9 @@ class WandbRouter(BaseChatModel):
     models: Any
     """A model id, a list of routes, or ``(RoutingContext) -> str | list``."""
 
+    candidates: list[str] | None = None
+    """For a selector: the models it may pick (gives the router a profile)."""
+
     api_key: SecretStr | None = Field(
         default_factory=secret_from_env("WANDB_API_KEY", default=None)
     )
@@ -141,8 +129,16 @@ class WandbRouter(BaseChatModel):
 
     default_headers: dict[str, str] | None = None
     timeout: float | None = None
+    """Seconds per attempt (connect, read); see ``deadline`` for the whole call."""
+
+    deadline: float | None = Field(default=None, gt=0)
+    """Seconds for the whole call, retries, waits and fallbacks included."""
+
     max_retries: int = Field(default=2, ge=0)
     """Router retries per route for retryable errors (2 → up to 3 requests)."""
+
+    retry_policy: RetryPolicy = Field(default=DEFAULT_POLICY, exclude=True)
+    """Backoff, ``Retry-After`` handling and the sleep functions (a test seam)."""
 
     temperature: float | None = None
     max_tokens: int | None = None
@@ -151,9 +147,6 @@ class WandbRouter(BaseChatModel):
     model_settings: dict[str, Any] = Field(default_factory=dict)
     """More ChatWandb arguments for every route (e.g. ``enable_thinking``)."""
 
-    retry_policy: RetryPolicy = Field(default=DEFAULT_POLICY, exclude=True)
-    """Backoff, ``Retry-After`` handling and the sleep functions (a test seam)."""
-
     upgrade_retired: bool = False
     """Replace a retired route by its successor instead of skipping it."""
 
@@ -161,16 +154,44 @@ class WandbRouter(BaseChatModel):
     """Non-retryable statuses that should still fall back (e.g. ``{400, 402}``)."""
 
     cooldown_failures: int = Field(default=3, ge=0)
+    """Server-side failures in the health window that cool a model down."""
     cooldown_seconds: float = Field(default=30.0, ge=0)
+
+    max_in_flight: int | dict[str, int] | None = None
+    """Hard cap of concurrent requests per model (an int, or model id → int)."""
+
+    state: Any = None
+    """Where health, slots and spend live: in-process (default), a
+    ``"redis://host:port/db"`` URL to share them across processes, or a
+    ``RouterState`` object."""
+
     budget_usd: float | None = Field(default=None, ge=0)
     """Refuse calls once this much has been spent through the router."""
 
+    allow_unpriced: bool = False
+    """Under a budget, allow models without a known price (not counted)."""
+
+    budget_scope: str | None = None
+    """Name of the budget to share (default: one per base URL and project)."""
+
     _static: list[Route] | None = PrivateAttr(default=None)
-    _chat_models: dict[tuple[Any, ...], ChatWandb] = PrivateAttr(default_factory=dict)
-    _build_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-    _cooldown: Cooldown = PrivateAttr()
-    _spent: float = PrivateAttr(default=0.0)
-    _spent_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _runtime: RouterRuntime | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_arguments(cls, data: Any) -> Any:
+        """Refuse misspelt arguments instead of ignoring them."""
+        if isinstance(data, Mapping):
+            known = set(cls.model_fields) | {
+                f.alias for f in cls.model_fields.values() if f.alias
+            }
+            for name in data:
+                if name not in known:
+                    close = difflib.get_close_matches(str(name), known, n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else "."
+                    msg = f"WandbRouter got an unexpected argument {name!r}{hint}"
+                    raise TypeError(msg)
+        return data
 
     @model_validator(mode="after")
     def _validate_router(self) -> Self:
@@ -184,7 +205,16 @@ class WandbRouter(BaseChatModel):
         self.base_url = resolve_base_url(self.base_url)
         self.project = resolve_project(self.project)
         self.default_headers = check_headers(self.default_headers) or None
-        self._cooldown = Cooldown(self.cooldown_failures, self.cooldown_seconds)
+        if self.budget_usd is not None and not self.allow_unpriced:
+            unpriced = [r.label for r in self._static or () if not priced(r.label)]
+            if unpriced:
+                msg = (
+                    f"budget_usd is set but these routes have no known price: "
+                    f"{', '.join(unpriced)}. Register prices with "
+                    "register_model(...), or pass allow_unpriced=True to let them "
+                    "run uncounted."
+                )
+                raise ValueError(msg)
         return self
 
     # ------------------------------------------------------------------ identity
@@ -205,23 +235,26 @@ class WandbRouter(BaseChatModel):
     @property
     def spent_usd(self) -> float:
         """What calls through this router have cost so far (known prices only)."""
-        return self._spent
+        return self._rt().state.spent(self._budget_scope()) / 1e6
 
     def _resolve_model_profile(self) -> ModelProfile | None:
-        """What every static route can promise: the intersection of their profiles."""
-        if callable(self.models) and not isinstance(self.models, BaseChatModel):
-            return None  # a selector can pick anything
-        return _routing.common_profile(as_routes(self.models))
+        """What every route can promise: the intersection of their profiles.
+
+        A selector's routes are ``candidates`` if given, else every model of
+        the catalog that is not retired.
+        """
+        # Core resolves the profile before this class's validator has run.
+        if not callable(self.models) or isinstance(self.models, BaseChatModel):
+            return _routing.common_profile(as_routes(self.models))
+        ids = self.candidates or [m.id for m in list_models(include_retired=False)]
+        return _routing.common_profile(as_routes(ids))
 
     def _get_ls_params(
         self, stop: list[str] | None = None, **kwargs: Any
     ) -> LangSmithParams:
         params = LangSmithParams(ls_provider="wandb", ls_model_type="chat")
-        plan = self._plan_early(kwargs)
         forced = kwargs.get("model")
-        if plan is not None:
-            params["ls_model_name"] = plan.candidates[0].label
-        elif forced:
+        if forced:
             params["ls_model_name"] = strip_prefix(str(forced))
         elif self._static is not None:
             params["ls_model_name"] = self._static[0].label
@@ -233,7 +266,12 @@ class WandbRouter(BaseChatModel):
             params["ls_stop"] = stop or self.stop
         return params
 
-    # --------------------------------------------------------- config capture
+    # ------------------------------------------------------------ public calls
+    # core's helpers are typed by the Runnable's input (LanguageModelInput);
+    # the routed paths take the messages already converted and checked here.
+    # The router's own run is a chain run; every attempt is a child model run
+    # labelled with the model that ran it, so usage is traced once, by the
+    # model that produced it.
 
     def invoke(
         self,
@@ -243,9 +281,12 @@ class WandbRouter(BaseChatModel):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> AIMessage:
-        """Invoke; the config is kept so the selector can read it."""
-        with _call_scope(input, config) as cfg:
-            return super().invoke(input, cfg, stop=stop, **kwargs)
+        """Route one call; see the class docstring."""
+        messages = self._messages(input)
+        run: Any = self._invoke_run
+        return self._call_with_config(
+            run, messages, self._with_own(config), stop=stop, **kwargs
+        )
 
     async def ainvoke(
         self,
@@ -255,9 +296,12 @@ class WandbRouter(BaseChatModel):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> AIMessage:
-        """Async invoke; see :meth:`invoke`."""
-        with _call_scope(input, config) as cfg:
-            return await super().ainvoke(input, cfg, stop=stop, **kwargs)
+        """Async :meth:`invoke`."""
+        messages = self._messages(input)
+        run: Any = self._ainvoke_run
+        return await self._acall_with_config(
+            run, messages, self._with_own(config), stop=stop, **kwargs
+        )
 
     def stream(
         self,
@@ -267,16 +311,13 @@ class WandbRouter(BaseChatModel):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> Iterator[AIMessageChunk]:
-        """Stream; the route is chosen (config in view) before the first chunk."""
-        # The scope opens and closes within one step of this generator, so the
-        # context is the same at both ends even if the caller abandons it.
-        with _call_scope(input, config) as cfg:
-            iterator = super().stream(input, cfg, stop=stop, **kwargs)
-            first = next(iterator, None)
-        if first is None:
-            return
-        yield first
-        yield from iterator
+        """Stream one routed call; no fallback once a chunk was yielded."""
+        messages: Any = self._messages(input)
+        run: Any = self._stream_run
+        chunks: Iterator[Any] = self._transform_stream_with_config(
+            iter([messages]), run, self._with_own(config), stop=stop, **kwargs
+        )
+        yield from chunks
 
     async def astream(
         self,
@@ -286,14 +327,18 @@ class WandbRouter(BaseChatModel):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
-        """Async stream; see :meth:`stream`."""
-        with _call_scope(input, config) as cfg:
-            iterator = super().astream(input, cfg, stop=stop, **kwargs)
-            first = await anext(iterator, None)
-        if first is None:
-            return
-        yield first
-        async for chunk in iterator:
+        """Async :meth:`stream`."""
+        messages = self._messages(input)
+
+        async def one() -> AsyncIterator[list[BaseMessage]]:
+            yield messages
+
+        run: Any = self._astream_run
+        inputs: Any = one()
+        chunks: AsyncIterator[Any] = self._atransform_stream_with_config(
+            inputs, run, self._with_own(config), stop=stop, **kwargs
+        )
+        async for chunk in chunks:
             yield chunk
 
     # ------------------------------------------------------------ tools, schema
@@ -322,9 +367,9 @@ class WandbRouter(BaseChatModel):
     ) -> Runnable[LanguageModelInput, Any]:
         """Structured output through the router, whichever model serves.
 
-        ``method`` is ``json_schema`` (default), ``json_mode`` or
-        ``function_calling``; ``include_raw=True`` keeps the raw message even
-        when parsing fails.
+        ``method`` is ``json_schema`` (default, as for ChatWandb),
+        ``json_mode`` or ``function_calling``; ``include_raw=True`` keeps the
+        raw message even when parsing fails.
         """
         if method == "function_calling":
             return super().with_structured_output(
@@ -339,387 +384,124 @@ class WandbRouter(BaseChatModel):
             **kwargs,
         )
 
-    # ------------------------------------------------------------------ routes
+    # ------------------------------------------------------------ token counts
 
-    def _chat_model(self, route: Route) -> BaseChatModel:
-        """The model for a route; W&B ids share one cached ChatWandb each."""
-        if isinstance(route.model, BaseChatModel):
-            return route.model
-        headers = {**(self.default_headers or {}), **(route.headers or {})}
-        settings = {**self.model_settings, **(route.model_settings or {})}
-        key = (
-            route.model,
-            tuple(sorted(headers.items())),
-            repr(sorted(settings.items())),
-        )
-        model = self._chat_models.get(key)
-        if model is None:
-            with self._build_lock:
-                model = self._chat_models.get(key)
-                if model is None:
-                    params: dict[str, Any] = {
-                        "model": route.model,
-                        "api_key": self.api_key,
-                        "base_url": self.base_url,
-                        "project": self.project,
-                        "default_headers": headers or None,
-                        "timeout": self.timeout,
-                        "temperature": self.temperature,
-                        "max_tokens": self.max_tokens,
-                        "stop": self.stop,
-                        "output_version": self.output_version,
-                        **settings,
-                        # The router owns the one retry loop.
-                        "max_retries": 0,
-                    }
-                    model = ChatWandb(
-                        **{k: v for k, v in params.items() if v is not None}
-                    )
-                    self._chat_models[key] = model
-        return model
+    def get_num_tokens(self, text: str) -> int:
+        """Estimate tokens offline (no ``transformers`` download)."""
+        return estimate_text_tokens(text)
 
-    def _plan_early(self, kwargs: Mapping[str, Any]) -> _routing.Plan | None:
-        """Plan the call in progress before its run starts, for tracing.
+    def get_num_tokens_from_messages(
+        self, messages: list[BaseMessage], tools: Any = None
+    ) -> int:
+        """The first route's own estimate (ours for W&B models)."""
+        if self._static is not None and isinstance(
+            self._static[0].model, BaseChatModel
+        ):
+            return self._static[0].model.get_num_tokens_from_messages(messages)
+        return estimate_message_tokens(messages)
 
-        ``_generate`` then reuses the plan, so the selector runs once. Never
-        raises: a failure here happens again inside the run, where it is traced.
-        """
-        call = _routing.CURRENT_CALL.get()
-        if call is None or call.input is None:
-            return None
-        if call.plan is None:
-            try:
-                messages = self._convert_input(call.input).to_messages()
-                ctx = _routing.build_context(messages, kwargs)
-                call.plan = self._plan(ctx, kwargs, self._select(ctx))
-            except Exception:
-                return None
-        return call.plan
+    # ------------------------------------------------------------------ copies
+    # Runtime state (routes built, health, slots, spend) belongs to one router:
+    # a copy starts fresh unless it was given a shared ``state`` on purpose.
 
-    def _planned(
-        self, messages: list[BaseMessage], kwargs: Mapping[str, Any]
-    ) -> _routing.Plan:
-        plan = _take_early_plan()
-        if plan is None:
-            ctx = _routing.build_context(messages, kwargs)
-            plan = self._plan(ctx, kwargs, self._select(ctx))
-        return plan
-
-    async def _aplanned(
-        self, messages: list[BaseMessage], kwargs: Mapping[str, Any]
-    ) -> _routing.Plan:
-        plan = _take_early_plan()
-        if plan is None:
-            ctx = _routing.build_context(messages, kwargs)
-            plan = self._plan(ctx, kwargs, await self._aselect(ctx))
-        return plan
-
-    def _plan(
-        self, ctx: RoutingContext, kwargs: Mapping[str, Any], selected: Any
-    ) -> _routing.Plan:
-        forced = _routing.forced_model(ctx, kwargs)
-        if forced is not None:
-            routes, reason = as_routes(forced), "forced for this call"
-        elif self._static is not None:
-            routes, reason = self._static, "first choice"
-        else:
-            routes, reason = as_routes(selected), "chosen by selector"
-        candidates, excluded = _routing.filter_routes(
-            routes, ctx, upgrade_retired=self.upgrade_retired, reason=reason
-        )
-        candidates, cooling = self._cooldown.order(candidates)
-        excluded.update(cooling)
-        if not candidates:
-            detail = "; ".join(f"{k}: {v}" for k, v in excluded.items())
-            msg = f"No W&B model can serve this request ({detail})."
-            raise NoRouteAvailableError(msg, reasons=excluded)
-        return _routing.Plan(ctx, candidates, excluded)
-
-    def _check_budget(self) -> None:
-        if self.budget_usd is not None and self._spent >= self.budget_usd:
-            msg = (
-                f"Budget of ${self.budget_usd:.4f} reached (spent ${self._spent:.4f}); "
-                "raise budget_usd or use a new router."
+    def model_copy(
+        self, *, update: Mapping[str, Any] | None = None, deep: bool = False
+    ) -> Self:
+        """Copy with ``update`` applied; the copy gets its own runtime state."""
+        copied = super().model_copy(update=update, deep=False)
+        if deep:
+            for name in ("model_settings", "default_headers", "stop", "candidates"):
+                setattr(copied, name, copy.deepcopy(getattr(copied, name)))
+        if update and "models" in update:
+            copied._static = (
+                None if callable(copied.models) else as_routes(copied.models)
             )
-            raise BudgetExceededError(msg)
+        copied._runtime = None
+        return copied
 
-    def _charge(self, label: str, message: BaseMessage) -> None:
-        """Count one answer's cost (its own figure, else the catalog's)."""
-        cost = message.response_metadata.get("cost_usd")
-        if cost is None and isinstance(message, AIMessage):
-            cost = call_cost_usd(label, message.usage_metadata)
-        self._add_spend(cost)
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        return self.model_copy(deep=True)
 
-    def _add_spend(self, cost: float | None) -> None:
-        if cost:
-            with self._spent_lock:
-                self._spent += cost
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        private = dict(state.get("__pydantic_private__") or {})
+        private["_runtime"] = None
+        state["__pydantic_private__"] = private
+        return state
 
-    def _call_kwargs(
-        self, model: BaseChatModel, kwargs: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        call = {k: v for k, v in kwargs.items() if k != "model"}
-        if not isinstance(model, ChatWandb) and call.get("tools"):
-            tools = call.pop("tools")
-            choice = call.pop("tool_choice", None)
-            bound = model.bind_tools(tools, tool_choice=choice)
-            call.update(getattr(bound, "kwargs", {}))
-        return call
+    # ------------------------------------------------------------------ runtime
 
-    def _after_failure(
-        self,
-        cand: Candidate,
-        attempt: int,
-        retries: int,
-        error: Exception,
-        run: Attempts,
-        started: float,
-    ) -> float | None:
-        """Record a failure; return a retry delay, ``None`` to fall back, or raise."""
-        run.failed(cand.label, error, started)
-        self._cooldown.failure(cand.label)
-        if not self.retry_policy.is_retryable(error):
-            if _routing.should_fall_back(error, self.fallback_statuses):
-                return None
-            note_attempts(error, run)
-            raise error
-        if attempt < retries:
-            return self.retry_policy.delay(attempt + 1, error)
-        return None
+    def _rt(self) -> RouterRuntime:
+        runtime = self._runtime
+        if runtime is None:
+            with _BUILD_LOCK:
+                runtime = self._runtime
+                if runtime is None:
+                    runtime = RouterRuntime(self._route_params(), self._make_state())
+                    self._runtime = runtime
+        return runtime
 
-    def _record(self, cand: Candidate, run: Attempts, started: float) -> dict[str, Any]:
-        run.succeeded(cand.label, started)
-        self._cooldown.success(cand.label)
-        reason = cand.reason
-        if len(run.records) > 1 and run.records[-2]["error"]:
-            reason = f"{reason}; after {run.records[-2]['model']} failed"
-        return {
-            "model": cand.label,
-            "reason": reason,
-            "attempts": run.records,
-            "excluded": run.excluded,
+    def _route_params(self) -> dict[str, Any]:
+        """ChatWandb arguments every W&B route shares."""
+        params: dict[str, Any] = {
+            "api_key": self.api_key or "unused",  # no key: only foreign routes
+            "base_url": self.base_url,
+            "project": self.project,
+            "default_headers": self.default_headers,
+            "timeout": self.timeout,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "stop": self.stop,
+            "streaming": self.streaming or None,
+            "output_version": self.output_version,
+            "cache": self.cache,
+            "rate_limiter": self.rate_limiter,
+            **self.model_settings,
         }
+        return {k: v for k, v in params.items() if v is not None}
 
-    def _exhausted(self, run: Attempts) -> BaseException:
-        if run.last_error is not None:
-            note_attempts(run.last_error, run)
-            return run.last_error
-        msg = "No W&B model could be tried."
-        return NoRouteAvailableError(msg, reasons=run.excluded)
-
-    def _annotate(
-        self, result: ChatResult, cand: Candidate, record: dict[str, Any]
-    ) -> None:
-        for generation in result.generations:
-            meta = generation.message.response_metadata
-            meta.setdefault("model_name", cand.label)
-            meta["routing"] = record
-            self._charge(cand.label, generation.message)
-        result.llm_output = {**(result.llm_output or {}), "model_name": record["model"]}
-
-    # ------------------------------------------------------------------- calls
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        self._check_budget()
-        plan = self._planned(messages, kwargs)
-        run = Attempts(plan.excluded)
-        for cand in plan.candidates:
-            model = self._chat_model(cand.route)
-            call = self._call_kwargs(model, kwargs)
-            retries = self._retries(cand)
-            for attempt in range(retries + 1):
-                started = time.monotonic()
-                try:
-                    result = model._generate(messages, stop=stop, **call)
-                except Exception as exc:
-                    delay = self._after_failure(
-                        cand, attempt, retries, exc, run, started
-                    )
-                    if delay is None:
-                        break
-                    self.retry_policy.sleep(delay)
-                    continue
-                self._annotate(result, cand, self._record(cand, run, started))
-                return result
-        raise self._exhausted(run)
-
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        self._check_budget()
-        plan = await self._aplanned(messages, kwargs)
-        run = Attempts(plan.excluded)
-        for cand in plan.candidates:
-            model = self._chat_model(cand.route)
-            call = self._call_kwargs(model, kwargs)
-            retries = self._retries(cand)
-            for attempt in range(retries + 1):
-                started = time.monotonic()
-                try:
-                    result = await model._agenerate(messages, stop=stop, **call)
-                except Exception as exc:
-                    delay = self._after_failure(
-                        cand, attempt, retries, exc, run, started
-                    )
-                    if delay is None:
-                        break
-                    await self.retry_policy.asleep(delay)
-                    continue
-                self._annotate(result, cand, self._record(cand, run, started))
-                return result
-        raise self._exhausted(run)
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        self._check_budget()
-        plan = self._planned(messages, kwargs)
-        run = Attempts(plan.excluded)
-        for cand in plan.candidates:
-            model = self._chat_model(cand.route)
-            call = self._call_kwargs(model, kwargs)
-            retries = self._retries(cand)
-            for attempt in range(retries + 1):
-                started = time.monotonic()
-                chunks = model._stream(messages, stop=stop, **call)
-                try:
-                    first = next(chunks)
-                except StopIteration:
-                    self._record(cand, run, started)
-                    return
-                except Exception as exc:
-                    delay = self._after_failure(
-                        cand, attempt, retries, exc, run, started
-                    )
-                    if delay is None:
-                        break
-                    self.retry_policy.sleep(delay)
-                    continue
-                # Committed to this model: from here on, no fallback and no retry.
-                first.message.response_metadata["routing"] = self._record(
-                    cand, run, started
-                )
-                tally = StreamTally(self._add_spend)
-                for chunk in guard(
-                    tally.see(first), chunks, cand, self._cooldown, tally
-                ):
-                    if run_manager:
-                        run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                    yield chunk
-                tally.close()
-                return
-        raise self._exhausted(run)
-
-    async def _astream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        self._check_budget()
-        plan = await self._aplanned(messages, kwargs)
-        run = Attempts(plan.excluded)
-        for cand in plan.candidates:
-            model = self._chat_model(cand.route)
-            call = self._call_kwargs(model, kwargs)
-            retries = self._retries(cand)
-            for attempt in range(retries + 1):
-                started = time.monotonic()
-                chunks = model._astream(messages, stop=stop, **call)
-                try:
-                    first = await anext(chunks)
-                except StopAsyncIteration:
-                    self._record(cand, run, started)
-                    return
-                except Exception as exc:
-                    await aclose(chunks)
-                    delay = self._after_failure(
-                        cand, attempt, retries, exc, run, started
-                    )
-                    if delay is None:
-                        break
-                    await self.retry_policy.asleep(delay)
-                    continue
-                first.message.response_metadata["routing"] = self._record(
-                    cand, run, started
-                )
-                tally = StreamTally(self._add_spend)
-                yield tally.see(first)
-                try:
-                    async for chunk in chunks:
-                        chunk = tally.see(chunk)
-                        if run_manager:
-                            await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                        yield chunk
-                except BaseException as exc:
-                    await aclose(chunks)
-                    raise interrupted(cand, exc, tally, self._cooldown) from exc
-                tally.close()
-                return
-        raise self._exhausted(run)
-
-    def _retries(self, cand: Candidate) -> int:
-        return (
-            cand.route.max_retries
-            if cand.route.max_retries is not None
-            else self.max_retries
+    def _make_state(self) -> RouterState:
+        health = HealthSettings(
+            failures=self.cooldown_failures, cooldown_seconds=self.cooldown_seconds
         )
+        return state_from(self.state, health=health)
 
-    def _select(self, ctx: RoutingContext) -> Any:
-        if self._static is not None or _routing.forced_model(ctx, {}) is not None:
-            return None
-        selected = self.models(ctx)
-        if inspect.isawaitable(selected):
-            if hasattr(selected, "close"):
-                selected.close()
+    # ------------------------------------------------------------------ planning
+
+    def _messages(self, input: LanguageModelInput) -> list[BaseMessage]:
+        messages = self._convert_input(input).to_messages()
+        if not messages:
             msg = (
-                "The model selector is async: call ainvoke/astream, or make it a "
-                "plain function."
+                "No messages to send: pass a string or a non-empty list of "
+                "messages to the router."
             )
-            raise TypeError(msg)
-        return selected
+            raise ValueError(msg)
+        return messages
 
-    async def _aselect(self, ctx: RoutingContext) -> Any:
-        if self._static is not None or _routing.forced_model(ctx, {}) is not None:
-            return None
-        selected = self.models(ctx)
-        if inspect.isawaitable(selected):
-            selected = await selected
-        return selected
+    def _with_own(self, config: RunnableConfig | None) -> RunnableConfig:
+        """The call's config plus the router's own callbacks, tags and metadata.
+
+        They are inherited by the attempts, so a cost or usage handler set on
+        the router sees the model runs that carry the usage.
+        """
+        cfg = ensure_config(config)
+        if self.callbacks or self.tags or self.metadata:
+            manager = CallbackManager.configure(
+                cfg.get("callbacks"),
+                None,
+                self.verbose,
+                cfg.get("tags"),
+                None,
+                cfg.get("metadata"),
+            )
+            own = self.callbacks
+            handlers = own.handlers if isinstance(own, BaseCallbackManager) else own
+            for handler in handlers or ():
+                manager.add_handler(handler, inherit=True)
+            manager.add_tags(self.tags or [], inherit=True)
+            manager.add_metadata(self.metadata or {}, inherit=True)
+            cfg["callbacks"] = manager
+        return cfg
 
 
-@contextmanager
-def _call_scope(
-    input: LanguageModelInput, config: RunnableConfig | None
-) -> Iterator[RunnableConfig]:
-    """Make the call's config and input visible to planning, for its duration."""
-    cfg = ensure_config(config)
-    token = _routing.CURRENT_CALL.set(_routing.CallState(cfg, input))
-    try:
-        yield cfg
-    finally:
-        _routing.CURRENT_CALL.reset(token)
-
-
-def _take_early_plan() -> _routing.Plan | None:
-    """The plan ``_get_ls_params`` made for this call, once."""
-    call = _routing.CURRENT_CALL.get()
-    if call is None or call.plan is None:
-        return None
-    plan, call.plan = call.plan, None
-    return plan
+_BUILD_LOCK = threading.Lock()

@@ -14,7 +14,7 @@ from langgraph.graph.message import add_messages
 from langgraph.prebuilt import ToolNode, tools_condition
 from typing_extensions import TypedDict
 
-from langchain_wandb_router import ChatWandb, RoutingContext, WandbRouter, _transport
+from langchain_wandb_router import ChatWandb, RetryPolicy, RoutingContext, WandbRouter
 from langchain_wandb_router.middleware import WandbRoutingMiddleware
 from langchain_wandb_router.testing import WandbEmulator
 
@@ -68,19 +68,19 @@ async def test_create_agent_async_tool_loop(creds: dict[str, Any]) -> None:
 
 
 def test_create_agent_falls_back_mid_loop(
-    emulator: WandbEmulator, creds: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    emulator: WandbEmulator, creds: dict[str, Any], retry_policy: RetryPolicy
 ) -> None:
-    monkeypatch.setattr(_transport, "_sleep", lambda s: None)
-    router = WandbRouter(models=[QWEN, GPT_OSS], **creds)
+    router = WandbRouter(models=[QWEN, GPT_OSS], cooldown_failures=1, retry_policy=retry_policy, **creds)
     agent = create_agent(model=router, tools=[get_weather])
-    emulator.fault(status=503, times=3, model=QWEN)  # the first model call falls back
+    emulator.fault(status=503, times=None, model=QWEN)  # the first model call falls back
     out = agent.invoke({"messages": [HumanMessage("What is the weather in Paris?")]})
     ai = [m for m in out["messages"] if isinstance(m, AIMessage)]
     assert ai[0].response_metadata["model_name"] == GPT_OSS
     assert ai[0].tool_calls[0]["name"] == "get_weather"
-    # Three failures in a row put QWEN in cooldown: the next call skips it.
+    # QWEN's failure put it in cooldown: the next call asks GPT_OSS first.
     assert ai[1].response_metadata["model_name"] == GPT_OSS
     assert "cooling down" in ai[1].response_metadata["routing"]["excluded"][QWEN]
+    assert [r.model for r in emulator.chat_requests()] == [QWEN, GPT_OSS, GPT_OSS]
 
 
 def test_middleware_chooses_per_model_call_from_state(creds: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from langchain_core.tools import tool
 from pydantic import BaseModel
 
 from langchain_wandb_router import RetryPolicy, Route, RoutingContext, WandbRouter
+from langchain_wandb_router._state import HealthSettings, InProcessState, route_key
 from langchain_wandb_router.catalog import ModelInfo, register_model
 from langchain_wandb_router.errors import (
     BudgetExceededError,
@@ -214,15 +215,26 @@ def test_single_failing_route_gets_exactly_three_requests(
 def test_retry_then_fallback_with_retry_after(
     emulator: WandbEmulator, make: Factory, sleeps: list[float]
 ) -> None:
+    # A ready fallback is used at once instead of sleeping out the hint.
     emulator.fault(status=429, headers={"Retry-After": "0.75"}, times=None, model=QWEN)
     msg = make([QWEN, DSV31], max_retries=1).invoke("hi")
-    assert served(emulator) == [QWEN, QWEN, DSV31]
-    assert sleeps == [0.75]
+    assert served(emulator) == [QWEN, DSV31]
+    assert sleeps == []
     routing = msg.response_metadata["routing"]
     assert routing["model"] == DSV31
-    assert [a["model"] for a in routing["attempts"]] == [QWEN, QWEN, DSV31]
+    assert [a["model"] for a in routing["attempts"]] == [QWEN, DSV31]
     assert "RateLimitError" in routing["attempts"][0]["error"]
     assert routing["attempts"][-1]["error"] is None
+
+
+def test_retry_after_is_waited_only_when_nothing_else_can_serve(
+    emulator: WandbEmulator, make: Factory, sleeps: list[float]
+) -> None:
+    emulator.fault(status=503, headers={"Retry-After": "0.75"}, times=1, model=QWEN)
+    msg = make(QWEN, max_retries=1).invoke("hi")
+    assert served(emulator) == [QWEN, QWEN]
+    assert sleeps == [pytest.approx(0.75, abs=0.05)]
+    assert msg.response_metadata["model_name"] == QWEN
 
 
 def test_per_route_retries(emulator: WandbEmulator, make: Factory, sleeps: list[float]) -> None:
@@ -254,7 +266,7 @@ async def test_async_retries_and_fallback(emulator: WandbEmulator, make: Factory
     emulator.fault(status=503, times=None, model=QWEN)
     msg = await make([QWEN, DSV31]).ainvoke("hi")
     assert msg.response_metadata["model_name"] == DSV31
-    assert served(emulator) == [QWEN, QWEN, QWEN, DSV31]
+    assert served(emulator) == [QWEN, DSV31]  # the fallback was ready: no backoff
     emulator.reset()
     emulator.fault(status=401, model=QWEN)
     with pytest.raises(WandbAuthenticationError):
@@ -273,21 +285,28 @@ def test_non_wandb_fallback_model(emulator: WandbEmulator, make: Factory, sleeps
 # ------------------------------------------------------------ cooldown
 
 
-def test_cooldown_skips_a_failing_model_then_recovers(
-    emulator: WandbEmulator, make: Factory, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+def test_cooldown_moves_a_failing_model_last_then_recovers(
+    emulator: WandbEmulator, make: Factory, sleeps: list[float]
 ) -> None:
     clock = [1000.0]
-    monkeypatch.setattr("langchain_wandb_router._routing.time.monotonic", lambda: clock[0])
+    state = InProcessState(
+        health=HealthSettings(failures=2, cooldown_seconds=60), clock=lambda: clock[0]
+    )
     emulator.fault(status=503, times=2, model=QWEN)
-    router = make([QWEN, DSV31], max_retries=0, cooldown_failures=2, cooldown_seconds=60)
+    router = make([QWEN, DSV31], max_retries=0, state=state)
     router.invoke("hi")  # QWEN fails (1), DSV31 answers
     router.invoke("hi")  # QWEN fails (2) -> cooling; DSV31 answers
     emulator.reset()
     msg = router.invoke("hi")
-    assert served(emulator) == [DSV31]  # QWEN skipped while cooling
+    assert served(emulator) == [DSV31]  # QWEN is tried last while cooling
     assert "cooling down" in msg.response_metadata["routing"]["excluded"][QWEN]
+    # Cooling never costs availability: with DSV31 failing, QWEN still serves.
+    emulator.fault(status=503, times=None, model=DSV31)
+    assert router.invoke("hi").response_metadata["model_name"] == QWEN
+    emulator.reset()
     clock[0] += 61
     assert router.invoke("hi").response_metadata["model_name"] == QWEN
+    assert served(emulator) == [QWEN]
 
 
 def test_all_cooling_still_tries_something(emulator: WandbEmulator, make: Factory, sleeps: list[float]) -> None:
@@ -300,13 +319,17 @@ def test_all_cooling_still_tries_something(emulator: WandbEmulator, make: Factor
 
 def test_cooldown_counts_are_thread_safe(emulator: WandbEmulator, make: Factory, sleeps: list[float]) -> None:
     emulator.fault(status=503, times=None, model=QWEN)
-    router = make([QWEN, DSV31], max_retries=0, cooldown_failures=1000, cooldown_seconds=60)
+    state = InProcessState(health=HealthSettings(failures=40, window_seconds=600, cooldown_seconds=60))
+    router = make([QWEN, DSV31], max_retries=0, state=state)
     threads = [threading.Thread(target=lambda: [router.invoke("hi") for _ in range(5)]) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert router._cooldown._failures[QWEN] == 40
+    # Exactly the 40th failure trips the cooldown: no report was lost.
+    assert served(emulator).count(QWEN) == 40
+    key = route_key(emulator.base_url, None, QWEN)
+    assert set(state.cooling([key])) == {key}
 
 
 # ------------------------------------------------------------ streaming
@@ -346,7 +369,7 @@ async def test_astream_never_splices(emulator: WandbEmulator, make: Factory, sle
     with pytest.raises(StreamInterruptedError):
         async for _ in make([QWEN, DSV31]).astream("tell me a story"):
             pass
-    assert served(emulator) == [QWEN, QWEN, QWEN, DSV31]
+    assert served(emulator) == [QWEN, DSV31]
 
 
 # ------------------------------------------------------------ tools and structured output
@@ -436,7 +459,12 @@ def test_profile_is_the_intersection(make: Factory) -> None:
     assert profile["max_input_tokens"] == 161000
     assert profile["image_inputs"] is False  # only KIMI sees images
     assert profile["tool_calling"] is True
-    assert make(lambda ctx: QWEN).profile is None
+    # A selector's profile: its candidates', else what every catalog model can do.
+    chosen = make(lambda ctx: QWEN, candidates=[QWEN, DSV31]).profile
+    assert chosen is not None and chosen["max_input_tokens"] == 161000
+    assert chosen["tool_calling"] is True and chosen["structured_output"] is True
+    anything = make(lambda ctx: QWEN).profile  # the whole catalog's intersection
+    assert anything is not None and anything["text_inputs"] is True
 
 
 def test_budget_refuses_calls_before_any_request(emulator: WandbEmulator, make: Factory) -> None:

@@ -9,7 +9,7 @@ import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.load import dumps
 
-from langchain_wandb_router import ChatWandb, WandbRouter, _transport
+from langchain_wandb_router import ChatWandb, RetryPolicy, WandbRouter
 from langchain_wandb_router.catalog import refresh_models
 from langchain_wandb_router.errors import WandbAuthenticationError, WandbError
 from langchain_wandb_router.testing import WandbEmulator
@@ -42,11 +42,10 @@ def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     return caplog
 
 
-def test_key_appears_nowhere(debug_logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_transport, "_sleep", lambda _: None)
+def test_key_appears_nowhere(debug_logs: pytest.LogCaptureFixture, retry_policy: RetryPolicy) -> None:
     seen: list[str] = []
     with WandbEmulator(api_key=SECRET) as emu:
-        creds = {"api_key": SECRET, "base_url": emu.base_url}
+        creds = {"api_key": SECRET, "base_url": emu.base_url, "retry_policy": retry_policy}
         llm = ChatWandb(model=QWEN, **creds)
         router = WandbRouter(models=[QWEN, "deepseek-ai/DeepSeek-V3.1"], **creds)
         capture = _Capture()

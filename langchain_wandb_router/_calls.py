@@ -1,0 +1,429 @@
+"""The routed call paths of WandbRouter: planning and the four adapters.
+
+``invoke``/``ainvoke``/``stream``/``astream`` (and core's own ``_generate``/
+``_stream`` paths) each become one short adapter around the call driver
+(:mod:`langchain_wandb_router._driver`): plan the call, let the driver decide,
+and carry out its effects with sync or async I/O. Routes are always called
+through their public Runnable API with the call's child config, so each
+attempt is its own traced model run, with the route's own callbacks, rate
+limiter and cache.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForChainRun,
+    AsyncCallbackManagerForLLMRun,
+    BaseRunManager,
+    CallbackManager,
+    CallbackManagerForChainRun,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableConfig
+
+from langchain_wandb_router import _routing
+from langchain_wandb_router._attempts import StreamTally, aclose, interrupted
+from langchain_wandb_router._budget import estimate_micro, priced, to_micro
+from langchain_wandb_router._driver import (
+    CallDriver,
+    Committed,
+    Outcome,
+    RouteRun,
+    adrive,
+    aopen_stream,
+    drive,
+    open_stream,
+    within,
+)
+from langchain_wandb_router._pricing import call_cost_usd
+from langchain_wandb_router._routing import Route, RoutingContext, as_routes
+from langchain_wandb_router._state import route_key
+from langchain_wandb_router.chat_model import ChatWandb
+from langchain_wandb_router.errors import (
+    NoRouteAvailableError,
+    StreamInterruptedError,
+    WandbAPIError,
+    WandbTimeoutError,
+)
+
+if TYPE_CHECKING:
+    from langchain_wandb_router._retry import RetryPolicy
+    from langchain_wandb_router._runtime import RouterRuntime
+
+__all__ = ["RoutedCalls"]
+
+
+class RoutedCalls:
+    """The routed call paths, mixed into WandbRouter (which holds the settings)."""
+
+    if TYPE_CHECKING:
+        models: Any
+        base_url: str | None
+        project: str | None
+        deadline: float | None
+        max_retries: int
+        max_tokens: int | None
+        retry_policy: RetryPolicy
+        upgrade_retired: bool
+        fallback_statuses: frozenset[int]
+        max_in_flight: int | dict[str, int] | None
+        budget_usd: float | None
+        allow_unpriced: bool
+        budget_scope: str | None
+        _static: list[Route] | None
+
+        def _rt(self) -> RouterRuntime: ...
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        # Only the legacy generate() path lands here; invoke() does not.
+        config = _child_config(run_manager)
+        message = self._route(messages, config, stop, kwargs)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        config = _child_config(run_manager)
+        message = await self._aroute(messages, config, stop, kwargs)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _driver(
+        self,
+        messages: list[BaseMessage],
+        ctx: RoutingContext,
+        kwargs: Mapping[str, Any],
+        selected: Any,
+    ) -> CallDriver:
+        forced = _routing.forced_model(ctx, kwargs)
+        if forced is not None:
+            routes, reason = as_routes(forced), "forced for this call"
+        elif self._static is not None:
+            routes, reason = self._static, "first choice"
+        else:
+            routes, reason = as_routes(selected), "chosen by selector"
+        candidates, excluded = _routing.filter_routes(
+            routes, ctx, upgrade_retired=self.upgrade_retired, reason=reason
+        )
+        if self.budget_usd is not None and not self.allow_unpriced:
+            for cand in list(candidates):
+                if not priced(cand.label):
+                    candidates.remove(cand)
+                    excluded[cand.label] = (
+                        "no known price under budget_usd (register a price or "
+                        "allow_unpriced=True)"
+                    )
+        if not candidates:
+            detail = "; ".join(f"{k}: {v}" for k, v in excluded.items())
+            msg = f"No W&B model can serve this request ({detail})."
+            raise NoRouteAvailableError(msg, reasons=excluded)
+        call = {k: v for k, v in kwargs.items() if k != "model"}
+        runs = [self._route_run(cand, call) for cand in candidates]
+        budget = None
+        if self.budget_usd is not None:
+            estimate = max(
+                estimate_micro(
+                    run.cand.label,
+                    ctx.estimated_input_tokens,
+                    call.get("max_tokens") or self.max_tokens,
+                )
+                for run in runs
+            )
+            budget = (self._budget_scope(), estimate, to_micro(self.budget_usd))
+        return CallDriver(
+            runs,
+            excluded,
+            self.retry_policy,
+            frozenset(self.fallback_statuses),
+            deadline=time.monotonic() + self.deadline if self.deadline else None,
+            budget=budget,
+        )
+
+    def _route_run(self, cand: _routing.Candidate, call: dict[str, Any]) -> RouteRun:
+        model = self._rt().model_for(cand.route)
+        target: Runnable[Any, Any] = model
+        kwargs = call
+        if not isinstance(model, ChatWandb) and call.get("tools"):
+            # A foreign model formats tools its own way: bind through its API.
+            kwargs = dict(call)
+            tools = kwargs.pop("tools")
+            target = model.bind_tools(
+                tools, tool_choice=kwargs.pop("tool_choice", None)
+            )
+        wandb = isinstance(cand.route.model, str)
+        limit = self.max_in_flight
+        if isinstance(limit, Mapping):
+            limit = limit.get(cand.label)
+        retries = cand.route.max_retries
+        return RouteRun(
+            cand=cand,
+            model=target,
+            kwargs=kwargs,
+            key=route_key(self.base_url or "", self.project, cand.label)
+            if wandb
+            else f"route:{cand.label}",
+            slots=wandb,
+            limit=limit,
+            retries_left=retries if retries is not None else self.max_retries,
+        )
+
+    def _budget_scope(self) -> str:
+        return self.budget_scope or route_key(self.base_url or "", self.project, "$")
+
+    def _select(self, ctx: RoutingContext) -> Any:
+        if self._static is not None or _routing.forced_model(ctx, {}) is not None:
+            return None
+        selected = self.models(ctx)
+        if inspect.isawaitable(selected):
+            if hasattr(selected, "close"):
+                selected.close()
+            msg = (
+                "The model selector is async: call ainvoke/astream, or make it a "
+                "plain function."
+            )
+            raise TypeError(msg)
+        return selected
+
+    async def _aselect(self, ctx: RoutingContext) -> Any:
+        if self._static is not None or _routing.forced_model(ctx, {}) is not None:
+            return None
+        selected = self.models(ctx)
+        if inspect.isawaitable(selected):
+            selected = await selected
+        return selected
+
+    # ------------------------------------------------------------------ attempts
+
+    def _invoke_run(
+        self,
+        messages: list[BaseMessage],
+        run_manager: CallbackManagerForChainRun,
+        config: RunnableConfig,
+        **kwargs: Any,
+    ) -> AIMessage:
+        stop = kwargs.pop("stop", None)
+        return self._route(messages, config, stop, kwargs)
+
+    async def _ainvoke_run(
+        self,
+        messages: list[BaseMessage],
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+        **kwargs: Any,
+    ) -> AIMessage:
+        stop = kwargs.pop("stop", None)
+        return await self._aroute(messages, config, stop, kwargs)
+
+    def _route(
+        self,
+        messages: list[BaseMessage],
+        config: RunnableConfig,
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+    ) -> AIMessage:
+        ctx = _routing.build_context(messages, config, kwargs)
+        driver = self._driver(messages, ctx, kwargs, self._select(ctx))
+        state, policy = self._rt().state, self.retry_policy
+
+        def attempt(route: RouteRun) -> AIMessage:
+            return route.model.invoke(messages, config, stop=stop, **route.kwargs)  # type: ignore[no-any-return]
+
+        done = drive(driver.run(), state, policy, attempt)
+        message = self._served(done)
+        drive(
+            driver.finish(done, "ok", self._cost(done, message)), state, policy, attempt
+        )
+        return message
+
+    async def _aroute(
+        self,
+        messages: list[BaseMessage],
+        config: RunnableConfig,
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+    ) -> AIMessage:
+        ctx = _routing.build_context(messages, config, kwargs)
+        driver = self._driver(messages, ctx, kwargs, await self._aselect(ctx))
+        state, policy = self._rt().state, self.retry_policy
+
+        async def attempt(route: RouteRun) -> AIMessage:
+            call = route.model.ainvoke(messages, config, stop=stop, **route.kwargs)
+            return await within(driver.deadline, call, route.cand.label)
+
+        done = await adrive(driver.run(), state, policy, attempt)
+        message = self._served(done)
+        await adrive(
+            driver.finish(done, "ok", self._cost(done, message)), state, policy, attempt
+        )
+        return message
+
+    def _stream_run(
+        self,
+        inputs: Iterator[list[BaseMessage]],
+        run_manager: CallbackManagerForChainRun,
+        config: RunnableConfig,
+        **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        stop = kwargs.pop("stop", None)
+        yield from self._route_stream(next(inputs), config, stop, kwargs)
+
+    async def _astream_run(
+        self,
+        inputs: AsyncIterator[list[BaseMessage]],
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        stop = kwargs.pop("stop", None)
+        async for chunk in self._aroute_stream(
+            await anext(inputs), config, stop, kwargs
+        ):
+            yield chunk
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        # Core's own streaming paths (stream_events v3) land here.
+        config = _child_config(run_manager)
+        for chunk in self._route_stream(messages, config, stop, kwargs):
+            yield ChatGenerationChunk(message=chunk)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        config = _child_config(run_manager)
+        async for chunk in self._aroute_stream(messages, config, stop, kwargs):
+            yield ChatGenerationChunk(message=chunk)
+
+    def _route_stream(
+        self,
+        messages: list[BaseMessage],
+        config: RunnableConfig,
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+    ) -> Iterator[AIMessageChunk]:
+        ctx = _routing.build_context(messages, config, kwargs)
+        driver = self._driver(messages, ctx, kwargs, self._select(ctx))
+        state, policy = self._rt().state, self.retry_policy
+
+        def attempt(route: RouteRun) -> Any:
+            return open_stream(
+                route.model.stream(messages, config, stop=stop, **route.kwargs)
+            )
+
+        done = drive(driver.run(), state, policy, attempt)
+        if done.value is None:  # an empty stream: nothing to splice
+            drive(driver.finish(done, "ok", 0), state, policy, attempt)
+            return
+        first, rest = done.value
+        first.response_metadata["routing"] = done.record
+        tally = StreamTally()
+        try:
+            yield tally.see(first)
+            for chunk in rest:
+                yield tally.see(chunk)
+        except BaseException as exc:
+            rest.close()
+            outcome = _broken(exc)
+            end = driver.finish(done, outcome, self._tally_cost(done, tally))
+            drive(end, state, policy, attempt)
+            raise interrupted(done.route.cand.label, exc, tally) from exc
+        end = driver.finish(done, "ok", self._tally_cost(done, tally))
+        drive(end, state, policy, attempt)
+
+    async def _aroute_stream(
+        self,
+        messages: list[BaseMessage],
+        config: RunnableConfig,
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+    ) -> AsyncIterator[AIMessageChunk]:
+        ctx = _routing.build_context(messages, config, kwargs)
+        driver = self._driver(messages, ctx, kwargs, await self._aselect(ctx))
+        state, policy = self._rt().state, self.retry_policy
+
+        async def attempt(route: RouteRun) -> Any:
+            chunks = route.model.astream(messages, config, stop=stop, **route.kwargs)
+            return await within(driver.deadline, aopen_stream(chunks), route.cand.label)
+
+        done = await adrive(driver.run(), state, policy, attempt)
+        if done.value is None:
+            await adrive(driver.finish(done, "ok", 0), state, policy, attempt)
+            return
+        first, rest = done.value
+        first.response_metadata["routing"] = done.record
+        tally = StreamTally()
+        try:
+            yield tally.see(first)
+            async for chunk in rest:
+                yield tally.see(chunk)
+        except BaseException as exc:
+            await aclose(rest)
+            outcome = _broken(exc)
+            end = driver.finish(done, outcome, self._tally_cost(done, tally))
+            await adrive(end, state, policy, attempt)
+            raise interrupted(done.route.cand.label, exc, tally) from exc
+        end = driver.finish(done, "ok", self._tally_cost(done, tally))
+        await adrive(end, state, policy, attempt)
+
+    # ------------------------------------------------------------------ results
+
+    def _served(self, done: Committed[Any]) -> AIMessage:
+        """The served answer, labelled with its model and the routing record."""
+        message: AIMessage = done.value
+        meta = dict(message.response_metadata)
+        meta.setdefault("model_name", done.route.cand.label)
+        meta["routing"] = done.record
+        return message.model_copy(update={"response_metadata": meta})
+
+    def _cost(self, done: Committed[Any], message: AIMessage) -> int:
+        cost = message.response_metadata.get("cost_usd")
+        if cost is None:
+            cost = call_cost_usd(done.route.cand.label, message.usage_metadata)
+        return to_micro(cost or 0.0)
+
+    def _tally_cost(self, done: Committed[Any], tally: StreamTally) -> int:
+        return to_micro(call_cost_usd(done.route.cand.label, tally.usage) or 0.0)
+
+
+def _child_config(run_manager: BaseRunManager | None) -> RunnableConfig:
+    """Config for attempts made inside one of core's own model runs."""
+    if run_manager is None:
+        return RunnableConfig()
+    # Model run managers have no get_child(); this is what it would build.
+    child = CallbackManager(handlers=[], parent_run_id=run_manager.run_id)
+    child.set_handlers(run_manager.inheritable_handlers)
+    child.add_tags(run_manager.inheritable_tags)
+    child.add_metadata(run_manager.inheritable_metadata)
+    return RunnableConfig(callbacks=child)
+
+
+def _broken(exc: BaseException) -> Outcome:
+    """How a committed stream's failure counts: server-side faults hurt health."""
+    if isinstance(exc, StreamInterruptedError | WandbAPIError | WandbTimeoutError):
+        return "failed"
+    return "other"

@@ -1,0 +1,507 @@
+"""The one call driver of WandbRouter: plan, attempts, commit.
+
+Every decision of a routed call is written once here, as a generator that
+yields *effects* (try a route, take a concurrency slot, wait, release, reserve
+budget) and receives their results. ``invoke``/``ainvoke``/``stream``/
+``astream`` are small interpreters that carry the effects out with sync or
+async I/O (:func:`drive` and :func:`adrive`), so the four paths cannot drift.
+
+Decisions, in order of a call:
+
+1. Budget: reserve an estimate of the call's cost before anything is sent.
+2. Order: candidates keep the user's order; cooling routes go last, never out.
+3. Pick: the first route that may be tried now (not backing off) and has a
+   free concurrency slot. If none has room, wait for the preferred one's slot;
+   if all are backing off, sleep until the first is due (bounded by the call's
+   deadline). A route backing off after a ``Retry-After`` never holds the call
+   while another route can serve.
+4. Outcome: W&B's concurrency 429 is backpressure (the slot limit adapts, the
+   route is retried when a slot frees, health is untouched); 5xx, timeouts and
+   connection errors count against health and the route's retries; a 404 or a
+   status in ``fallback_statuses`` moves on; other errors surface at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+from langchain_core.runnables import Runnable
+
+from langchain_wandb_router._attempts import Attempts, note_attempts
+from langchain_wandb_router._retry import RetryPolicy, is_concurrency_limit
+from langchain_wandb_router._routing import Candidate
+from langchain_wandb_router._state import Lease, Reservation, RouterState
+from langchain_wandb_router.errors import (
+    BudgetExceededError,
+    NoRouteAvailableError,
+    WandbError,
+    WandbModelNotFoundError,
+    WandbTimeoutError,
+)
+
+__all__ = [
+    "Attempt",
+    "CallDriver",
+    "Committed",
+    "Failure",
+    "Outcome",
+    "RouteRun",
+    "adrive",
+    "drive",
+    "within",
+]
+
+T = TypeVar("T")
+Outcome = Literal["ok", "limited", "failed", "other"]
+
+# A concurrency 429 costs no retry, but a call that meets nothing else must
+# still end: this many in a row on one route and it is given up.
+_MAX_LIMITED = 8
+
+
+@dataclass
+class RouteRun:
+    """One candidate's progress within a call."""
+
+    cand: Candidate
+    model: Runnable[Any, Any]
+    """What is called: the route's chat model (with tools bound, if any)."""
+    kwargs: dict[str, Any]
+    """Call arguments for this route (``stop``, ``response_format``...)."""
+    key: str
+    """Health and concurrency key: (base URL, project, model) for W&B routes."""
+    slots: bool
+    """Whether the route takes concurrency slots (W&B routes do)."""
+    limit: int | None
+    """The hard in-flight cap (``max_in_flight``) for this route, if any."""
+    retries_left: int
+    not_before: float = 0.0
+    limited: int = 0
+    no_room: bool = False
+    done: bool = False
+
+
+# ------------------------------------------------------------------ effects
+
+
+@dataclass(frozen=True)
+class Cooling:
+    """Ask the state which keys are cooling (seconds left each)."""
+
+    keys: list[str]
+
+
+@dataclass(frozen=True)
+class TryAcquire:
+    """Take a slot if one is free now; ``None`` if not."""
+
+    key: str
+    limit: int | None
+
+
+@dataclass(frozen=True)
+class WaitSlot:
+    """Wait for a slot until ``deadline`` (monotonic seconds)."""
+
+    key: str
+    limit: int | None
+    deadline: float
+
+
+@dataclass(frozen=True)
+class Finish:
+    """Release a slot (if any) and record the outcome for health and limits."""
+
+    lease: Lease | None
+    key: str
+    outcome: Outcome
+
+
+@dataclass(frozen=True)
+class Reserve:
+    """Reserve ``micro`` micro-dollars of ``budget`` before the call."""
+
+    scope: str
+    micro: int
+    budget: int
+
+
+@dataclass(frozen=True)
+class Settle:
+    """Replace a reservation by what the call really cost."""
+
+    reservation: Reservation
+    micro: int
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """Wait; nothing else can be tried before then."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Call this route (invoke it, or open its stream and read a first chunk)."""
+
+    route: RouteRun
+
+
+Effect = Cooling | TryAcquire | WaitSlot | Finish | Reserve | Settle | Sleep | Attempt
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What an attempt raised, handed back to the driver."""
+
+    error: Exception
+
+
+@dataclass
+class Committed(Generic[T]):
+    """The attempt that served the call, and what must happen when it ends."""
+
+    route: RouteRun
+    value: T
+    lease: Lease | None
+    reservation: Reservation | None
+    record: dict[str, Any]
+
+
+@dataclass
+class CallDriver:
+    """The decisions of one routed call (see the module docstring)."""
+
+    routes: list[RouteRun]
+    excluded: dict[str, str]
+    policy: RetryPolicy
+    fallback_statuses: frozenset[int]
+    deadline: float | None = None
+    """Monotonic time by which the whole call must be done."""
+    budget: tuple[str, int, int] | None = None
+    """(scope, estimate, budget) in micro-dollars when a budget is set."""
+    clock: Callable[[], float] = time.monotonic
+    attempts: Attempts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.attempts = Attempts(self.excluded)
+
+    def run(self) -> Generator[Effect, Any, Committed[Any]]:
+        """Drive the call to its first success (or raise what ended it)."""
+        reservation = None
+        if self.budget is not None:
+            scope, estimate, budget = self.budget
+            # Admitted while spent + reserved is under the budget; the estimate
+            # is then held, so parallel callers see it. A call may pass the
+            # budget by at most its own cost, never by everyone's.
+            reservation = yield Reserve(scope, estimate, budget + estimate - 1)
+            if reservation is None:
+                raise BudgetExceededError(
+                    f"Budget of ${budget / 1e6:.6f} reached (spent and reserved by "
+                    "calls in flight); raise budget_usd or use a new budget_scope."
+                )
+        try:
+            yield from self._order()
+            return (yield from self._attempts(reservation))
+        except BaseException:
+            if reservation is not None:
+                yield Settle(reservation, 0)
+            raise
+
+    def finish(
+        self, done: Committed[Any], outcome: Outcome, cost_micro: int
+    ) -> Generator[Effect, Any, None]:
+        """Close a committed call: release its slot, count its cost."""
+        yield Finish(done.lease, done.route.key, outcome)
+        if done.reservation is not None:
+            yield Settle(done.reservation, cost_micro)
+
+    # -------------------------------------------------------------- steps
+
+    def _order(self) -> Generator[Effect, Any, None]:
+        cooling: dict[str, float] = yield Cooling([r.key for r in self.routes])
+        if not cooling:
+            return
+        ready = [r for r in self.routes if r.key not in cooling]
+        waiting = sorted(
+            (r for r in self.routes if r.key in cooling), key=lambda r: cooling[r.key]
+        )
+        for route in waiting:
+            # Reported, and still tried last: health never costs availability.
+            self.excluded[route.cand.label] = (
+                f"cooling down ({cooling[route.key]:.1f}s left); tried last"
+            )
+        self.routes = ready + waiting
+
+    def _attempts(
+        self, reservation: Reservation | None
+    ) -> Generator[Effect, Any, Committed[Any]]:
+        while True:
+            live = [r for r in self.routes if not r.done]
+            if not live:
+                raise self._exhausted()
+            now = self.clock()
+            self._check_deadline(now)
+            route, lease = None, None
+            for candidate in live:
+                if candidate.not_before > now or candidate.no_room:
+                    continue
+                if candidate.slots:
+                    lease = yield TryAcquire(candidate.key, candidate.limit)
+                    if lease is None:
+                        candidate.no_room = True
+                        continue
+                route = candidate
+                break
+            if route is None:
+                crowded = [r for r in live if r.no_room]
+                if crowded:
+                    route = crowded[0]
+                    lease = yield WaitSlot(
+                        route.key, route.limit, self._slot_deadline()
+                    )
+                else:
+                    due = min(r.not_before for r in live)
+                    yield Sleep(self._bounded(due - now))
+                    # Due now, whatever the clock says (tests inject sleeps).
+                    for waiting in live:
+                        if waiting.not_before <= due:
+                            waiting.not_before = 0.0
+                    continue
+            for other in live:
+                other.no_room = False
+            started = self.clock()
+            result = yield Attempt(route)
+            if isinstance(result, Failure):
+                outcome, fatal = self._failed(route, result.error, started)
+                yield Finish(lease, route.key, outcome)
+                if fatal is not None:
+                    raise fatal
+                continue
+            return Committed(
+                route, result, lease, reservation, self._record(route, started)
+            )
+
+    def _failed(
+        self, route: RouteRun, error: Exception, started: float
+    ) -> tuple[Outcome, Exception | None]:
+        """Classify a failed attempt; return its outcome and a final error."""
+        self.attempts.failed(route.cand.label, error, started)
+        now = self.clock()
+        if is_concurrency_limit(error):
+            # Backpressure: a slot frees soon; the retry waits for it, and a
+            # Retry-After hint only delays this route, not the others.
+            route.limited += 1
+            route.done = route.limited > _MAX_LIMITED
+            hint = self.policy.retry_after(error)
+            if hint is None and route.limited > 1:
+                # Refused again: the slots are held elsewhere (other workers),
+                # so back off instead of asking in a tight loop.
+                hint = self.policy.delay(route.limited - 1)
+            route.not_before = now + (hint or 0.0)
+            return "limited", None
+        if self.policy.is_retryable(error):
+            route.retries_left -= 1
+            route.done = route.retries_left < 0
+            attempt = len(
+                [a for a in self.attempts.records if a["model"] == route.cand.label]
+            )
+            route.not_before = now + self.policy.delay(attempt, error)
+            return "failed", None
+        status = getattr(error, "status_code", None)
+        if (
+            isinstance(error, WandbModelNotFoundError)
+            or status in self.fallback_statuses
+        ):
+            route.done = True
+            return "other", None
+        note_attempts(error, self.attempts)
+        return "other", error
+
+    def _record(self, route: RouteRun, started: float) -> dict[str, Any]:
+        self.attempts.succeeded(route.cand.label, started)
+        reason = route.cand.reason
+        records = self.attempts.records
+        if len(records) > 1 and records[-2]["error"]:
+            reason = f"{reason}; after {records[-2]['model']} failed"
+        return {
+            "model": route.cand.label,
+            "reason": reason,
+            "attempts": records,
+            "excluded": self.excluded,
+        }
+
+    def _exhausted(self) -> BaseException:
+        error = self.attempts.last_error
+        if error is not None:
+            note_attempts(error, self.attempts)
+            return error
+        return NoRouteAvailableError(
+            "No W&B model could be tried.", reasons=self.excluded
+        )
+
+    def _check_deadline(self, now: float) -> None:
+        if self.deadline is not None and now >= self.deadline:
+            error: WandbError = WandbTimeoutError(
+                "The router's deadline passed before any model answered; raise "
+                "deadline= or check the attempts below."
+            )
+            note_attempts(error, self.attempts)
+            raise error
+
+    def _slot_deadline(self) -> float:
+        # Without a deadline a slot wait is still bounded: W&B frees slots
+        # within one request's time, so ten minutes means something is stuck.
+        return self.deadline if self.deadline is not None else self.clock() + 600.0
+
+    def _bounded(self, seconds: float) -> float:
+        if self.deadline is None:
+            return max(seconds, 0.0)
+        return max(min(seconds, self.deadline - self.clock()), 0.0)
+
+
+# ---------------------------------------------------------------- interpreters
+
+
+def drive(
+    steps: Generator[Effect, Any, T],
+    state: RouterState,
+    policy: RetryPolicy,
+    attempt: Callable[[RouteRun], Any],
+) -> T:
+    """Carry out a driver's effects with blocking I/O; return its result."""
+    value: Any = None
+    while True:
+        try:
+            effect = steps.send(value)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        if isinstance(effect, Attempt):
+            try:
+                value = attempt(effect.route)
+            except Exception as exc:  # handed to the driver to classify
+                value = Failure(exc)
+        elif isinstance(effect, TryAcquire):
+            value = state.try_acquire(effect.key, effect.limit)
+        elif isinstance(effect, WaitSlot):
+            value = state.acquire(effect.key, effect.limit, effect.deadline)
+        elif isinstance(effect, Finish):
+            _finish(state, effect)
+            value = None
+        elif isinstance(effect, Cooling):
+            value = state.cooling(effect.keys)
+        elif isinstance(effect, Reserve):
+            value = state.reserve(effect.scope, effect.micro, effect.budget)
+        elif isinstance(effect, Settle):
+            state.settle(effect.reservation, effect.micro)
+            value = None
+        else:
+            policy.sleep(effect.seconds)
+            value = None
+
+
+async def adrive(
+    steps: Generator[Effect, Any, T],
+    state: RouterState,
+    policy: RetryPolicy,
+    attempt: Callable[[RouteRun], Awaitable[Any]],
+) -> T:
+    """Async :func:`drive`."""
+    value: Any = None
+    while True:
+        try:
+            effect = steps.send(value)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        if isinstance(effect, Attempt):
+            try:
+                value = await attempt(effect.route)
+            except Exception as exc:
+                value = Failure(exc)
+        elif isinstance(effect, TryAcquire):
+            value = await state.atry_acquire(effect.key, effect.limit)
+        elif isinstance(effect, WaitSlot):
+            value = await state.aacquire(effect.key, effect.limit, effect.deadline)
+        elif isinstance(effect, Finish):
+            await _afinish(state, effect)
+            value = None
+        elif isinstance(effect, Cooling):
+            value = await state.acooling(effect.keys)
+        elif isinstance(effect, Reserve):
+            value = await state.areserve(effect.scope, effect.micro, effect.budget)
+        elif isinstance(effect, Settle):
+            await state.asettle(effect.reservation, effect.micro)
+            value = None
+        else:
+            await policy.asleep(effect.seconds)
+            value = None
+
+
+def _slot_outcome(outcome: Outcome) -> Literal["ok", "limited", "other"]:
+    # The adaptive limit learns from 429s and successes only.
+    return "other" if outcome == "failed" else outcome
+
+
+def _finish(state: RouterState, effect: Finish) -> None:
+    if effect.lease is not None:
+        state.release(effect.lease, _slot_outcome(effect.outcome))
+    if effect.outcome in ("ok", "failed"):
+        state.report(effect.key, effect.outcome == "failed")
+
+
+async def _afinish(state: RouterState, effect: Finish) -> None:
+    if effect.lease is not None:
+        await state.arelease(effect.lease, _slot_outcome(effect.outcome))
+    if effect.outcome in ("ok", "failed"):
+        await state.areport(effect.key, effect.outcome == "failed")
+
+
+async def within(deadline: float | None, work: Awaitable[T], label: str) -> T:
+    """Await one attempt, cut off at the call's deadline (async calls only).
+
+    Sync attempts cannot be interrupted from outside; for them the deadline
+    bounds the waits between attempts and each attempt keeps its timeout.
+    """
+    if deadline is None:
+        return await work
+    try:
+        async with asyncio.timeout(max(deadline - time.monotonic(), 0.0)):
+            return await work
+    except TimeoutError:
+        raise WandbTimeoutError(
+            f"'{label}' was still answering when the router's deadline passed; "
+            "raise deadline= or timeout=.",
+            model=label,
+        ) from None
+
+
+# ----------------------------------------------------------- opening streams
+
+
+def open_stream(
+    chunks: Iterator[T],
+) -> tuple[T, Iterator[T]] | None:
+    """Read a stream's first chunk (where failures may still fall back)."""
+    for first in chunks:
+        return first, chunks
+    return None
+
+
+async def aopen_stream(
+    chunks: AsyncIterator[T],
+) -> tuple[T, AsyncIterator[T]] | None:
+    """Async :func:`open_stream`; closes the stream if the first read fails."""
+    try:
+        async for first in chunks:
+            return first, chunks
+    except BaseException:
+        close = getattr(chunks, "aclose", None)
+        if close is not None:
+            await close()
+        raise
+    return None

@@ -1,0 +1,70 @@
+"""What a router builds from its settings on first use: routes and state.
+
+A router's fields are plain settings; the objects made from them (one ChatWandb
+per W&B model, the health/slot/budget state) live here, are built lazily, and
+are never copied with the router: a copy makes its own.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+
+from langchain_wandb_router._routing import Route
+from langchain_wandb_router._state import RouterState
+from langchain_wandb_router.chat_model import ChatWandb
+
+__all__ = ["RouterRuntime"]
+
+# A template needs a model id; an unknown one passes every catalog check.
+_TEMPLATE_MODEL = "wandb-router/template"
+
+
+class RouterRuntime:
+    """The chat models behind a router's routes, and its state.
+
+    Args:
+        params: ChatWandb arguments every W&B route shares (validated once,
+            in the template).
+        state: Where health, concurrency slots and spend are kept.
+    """
+
+    def __init__(self, params: Mapping[str, Any], state: RouterState) -> None:
+        self.params = dict(params)
+        self.state = state
+        # The router owns the one retry loop.
+        self.params["max_retries"] = 0
+        self.template = ChatWandb(model=_TEMPLATE_MODEL, **self.params)
+        self._models: dict[tuple[Any, ...], ChatWandb] = {}
+        self._lock = threading.Lock()
+
+    def model_for(self, route: Route) -> BaseChatModel:
+        """The chat model behind ``route``; W&B ids share one ChatWandb each."""
+        if isinstance(route.model, BaseChatModel):
+            return route.model
+        key = (route.model, route.headers, repr(route.model_settings))
+        model = self._models.get(key)
+        if model is None:
+            with self._lock:
+                model = self._models.get(key)
+                if model is None:
+                    model = self._build(route)
+                    self._models[key] = model
+        return model
+
+    def _build(self, route: Route) -> ChatWandb:
+        assert isinstance(route.model, str)  # foreign models are used as given
+        if not route.headers and not route.model_settings:
+            return self.template.model_copy(update={"model_name": route.model})
+        # Per-route headers or settings change validated fields: rebuild.
+        params = {**self.params, **(route.model_settings or {}), "max_retries": 0}
+        headers = {
+            **(self.params.get("default_headers") or {}),
+            **(route.headers or {}),
+        }
+        if headers:
+            params["default_headers"] = headers
+        return ChatWandb(model=route.model, **params)
