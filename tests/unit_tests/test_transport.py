@@ -1,9 +1,12 @@
-"""Transport pieces: SSE decoding, error mapping, retry timing."""
+"""Transport pieces: error mapping, 200s without answers, streams, retry timing."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
+import httpx
 import pytest
 from langchain_core.exceptions import (
     ContextOverflowError,
@@ -17,6 +20,7 @@ from langchain_core.exceptions import (
 
 from langchain_wandb_router import RetryPolicy, _transport
 from langchain_wandb_router.errors import (
+    StreamInterruptedError,
     WandbAPIError,
     WandbAuthenticationError,
     WandbContextOverflowError,
@@ -25,13 +29,15 @@ from langchain_wandb_router.errors import (
     WandbPermissionError,
     WandbQuotaError,
     WandbRateLimitError,
+    error_for_status,
+    status_for_code,
 )
 
 M = "Qwen/Qwen3-235B-A22B-Instruct-2507"
 
 
 def test_sse_decoder_handles_split_lines_comments_and_done() -> None:
-    decoder = _transport._SSEDecoder(M)
+    decoder = _transport.SSEDecoder(M)
     events = []
     stream = (
         b': keep-alive\n\ndata: {"a": 1}\n\ndata: {"b"'
@@ -43,15 +49,20 @@ def test_sse_decoder_handles_split_lines_comments_and_done() -> None:
     assert decoder.done
 
 
-def test_sse_decoder_raises_typed_error_on_malformed_line() -> None:
-    with pytest.raises(WandbAPIError, match="malformed stream line"):
-        _transport._SSEDecoder(M).feed(b"data: {nope\n\n")
+def test_sse_decoder_reports_typed_error_on_malformed_line() -> None:
+    decoder = _transport.SSEDecoder(M)
+    assert decoder.feed(b"data: {nope\n\n") == []
+    assert isinstance(decoder.failure, WandbAPIError)
+    assert "malformed stream line" in str(decoder.failure)
 
 
-def test_sse_decoder_raises_on_error_event() -> None:
+def test_sse_decoder_reports_error_event() -> None:
     event = json.dumps({"error": {"message": "overloaded", "code": 503}}).encode()
-    with pytest.raises(WandbAPIError, match="overloaded"):
-        _transport._SSEDecoder(M).feed(b"data: " + event + b"\n\n")
+    decoder = _transport.SSEDecoder(M)
+    decoder.feed(b"data: " + event + b"\n\n")
+    assert isinstance(decoder.failure, WandbAPIError)
+    assert "overloaded" in str(decoder.failure)
+    assert decoder.failure.status_code == 503
 
 
 @pytest.mark.parametrize(
@@ -86,9 +97,19 @@ def test_401_hint_mentions_key_and_project() -> None:
     assert "WANDB_API_KEY" in str(err) and "team/project" in str(err)
 
 
-def test_404_names_successor_of_retired_model() -> None:
+def test_404_names_the_successor_the_caller_gives() -> None:
+    err = _transport.error_from_status(
+        404, b"{}", {}, "moonshotai/Kimi-K2-Instruct", successor="moonshotai/Kimi-K2.5"
+    )
+    assert "use 'wandb/moonshotai/Kimi-K2.5' instead" in str(err)
+
+
+def test_404_without_successor_points_at_the_live_list() -> None:
+    # The transport does not consult the catalog: a retired id it is not told
+    # about gets the generic hint.
     err = _transport.error_from_status(404, b"{}", {}, "moonshotai/Kimi-K2-Instruct")
-    assert "moonshotai/Kimi-K2.5" in str(err)
+    assert "wandb-router models --live" in str(err)
+    assert "Kimi-K2.5" not in str(err)
 
 
 def test_fastapi_detail_bodies() -> None:
@@ -171,3 +192,217 @@ def test_2025_style_429s_that_waiting_cannot_fix() -> None:
     busy = _transport.error_from_status(429, b'{"error":{"message":"concurrency limit reached"}}', {}, M)
     assert isinstance(busy, WandbRateLimitError)
     assert RetryPolicy().is_retryable(busy)
+
+
+# ------------------------------------------------------------ the status table
+
+
+@pytest.mark.parametrize(
+    ("status", "detail", "message"),
+    [
+        (401, "Authentication failed", "W&B rejected the credentials (401: Authentication failed). Check WANDB_API_KEY, and that the team/project (project=, WANDB_INFERENCE_PROJECT) exists and is yours."),
+        (402, "over", "W&B quota or spend cap reached (402: over). Raise the limit in your W&B billing settings; retrying will not help."),
+        (403, "nope", "W&B refused the request (403: nope). W&B Inference may not be enabled for this organization or region."),
+        (404, "gone", f"W&B does not serve model '{M}' (404: gone). Run `wandb-router models --live` to see what W&B serves now."),
+        (400, "bad", f"W&B rejected the request for '{M}' (400: bad)."),
+        (413, "maximum context length exceeded", f"The input is too long for '{M}' (413: maximum context length exceeded). Shorten it, or route to a model with a larger context window."),
+        (429, "concurrency limit reached", f"W&B rate or concurrency limit hit for '{M}' (429: concurrency limit reached)."),
+        (429, "You exceeded your current quota", "W&B quota or spend cap reached (429: You exceeded your current quota). Raise the limit in your W&B billing settings; retrying will not help."),
+        (429, "not for personal accounts", "W&B refused the request (429: not for personal accounts). Send a team project: project='team/project' or WANDB_INFERENCE_PROJECT."),
+        (503, "overloaded", f"W&B server error for '{M}' (503: overloaded)."),
+        (409, "conflict", f"W&B server error for '{M}' (409: conflict)."),
+    ],
+)
+def test_messages_are_unchanged(status: int, detail: str, message: str) -> None:
+    err = error_for_status(status, detail, model=M)
+    assert str(err) == message
+    body = json.dumps({"error": {"message": detail}}).encode()
+    assert str(_transport.error_from_status(status, body, {}, M)) == message
+
+
+def test_redirect_names_location_and_is_an_api_error() -> None:
+    err = _transport.error_from_status(307, b"", {"location": "https://elsewhere/v1"}, M)
+    assert type(err) is WandbAPIError
+    assert err.status_code == 307
+    assert str(err) == (
+        f"W&B answered '{M}' with a redirect (307) to https://elsewhere/v1; redirects "
+        "are not followed so the API key stays with base_url. Check "
+        "WANDB_INFERENCE_BASE_URL."
+    )
+    assert not RetryPolicy().is_retryable(err)
+
+
+def test_code_sharpens_an_ambiguous_status() -> None:
+    body = json.dumps({"error": {"message": "too many", "code": "context_length_exceeded"}}).encode()
+    assert isinstance(_transport.error_from_status(400, body, {}, M), WandbContextOverflowError)
+    body = json.dumps({"error": {"message": "stop", "code": "insufficient_quota"}}).encode()
+    assert isinstance(_transport.error_from_status(429, body, {}, M), WandbQuotaError)
+    # The status line wins over a code that names another class.
+    body = json.dumps({"error": {"message": "x", "code": "invalid_api_key"}}).encode()
+    assert isinstance(_transport.error_from_status(503, body, {}, M), WandbAPIError)
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        (429, 429), (503, 503), ("502", 502), (200, 500), (99, 500), (True, 500),
+        ("rate_limit_exceeded", 429), ("invalid_api_key", 401),
+        ("insufficient_quota", 402), ("quota_exceeded", 402),
+        ("model_not_found", 404), ("context_length_exceeded", 400),
+        ("server_error", 500), ("brand_new_code", 500), (None, 500),
+    ],
+)
+def test_status_for_code(code: object, status: int) -> None:
+    assert status_for_code(code) == status
+
+
+def test_retry_after_reaches_the_error() -> None:
+    err = error_for_status(503, "busy", model=M, retry_after=1.5)
+    assert err.retry_after == 1.5 and err.model == M and err.status_code == 503
+
+
+# ------------------------------------------------- 200 answers without an answer
+
+
+def _client(body: bytes | Iterator[bytes], status: int = 200) -> httpx.Client:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, content=body)
+
+    return httpx.Client(transport=httpx.MockTransport(handler))
+
+
+def _req(successor: str | None = None) -> _transport.Request:
+    return _transport.Request(
+        url="http://127.0.0.1:9/v1/chat/completions",
+        headers={},
+        body=b"{}",
+        model=M,
+        timeout=5,
+        successor=successor,
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"id": "x", "choices": []},
+        {"id": "x", "choices": None},
+        {"id": "x"},
+        {"id": "x", "choices": ["text"]},
+        {"id": "x", "choices": [{"index": 0, "finish_reason": "stop"}]},
+    ],
+    ids=["empty", "null", "missing", "not-a-dict", "no-message"],
+)
+def test_200_without_choices_is_a_retryable_api_error(body: dict[str, Any]) -> None:
+    with pytest.raises(WandbAPIError, match="no usable choices") as info:
+        _transport.post_json(_client(json.dumps(body).encode()), _req())
+    assert M in str(info.value)
+    assert RetryPolicy().is_retryable(info.value)
+
+
+@pytest.mark.parametrize(
+    ("error", "cls", "status"),
+    [
+        ({"message": "slow down", "code": "rate_limit_exceeded"}, WandbRateLimitError, 429),
+        ({"message": "bad key", "code": "invalid_api_key"}, WandbAuthenticationError, 401),
+        ({"message": "broke", "code": "insufficient_quota"}, WandbQuotaError, 402),
+        ({"message": "spent", "code": "quota_exceeded"}, WandbQuotaError, 402),
+        ({"message": "who", "code": "model_not_found"}, WandbModelNotFoundError, 404),
+        ({"message": "big", "code": "context_length_exceeded"}, WandbContextOverflowError, 400),
+        ({"message": "oops", "code": "server_error"}, WandbAPIError, 500),
+        ({"message": "busy", "code": 503}, WandbAPIError, 503),
+        ({"message": "hm", "code": "unheard_of"}, WandbAPIError, 500),
+    ],
+)
+def test_200_error_bodies_are_typed_by_code(
+    error: dict[str, Any], cls: type, status: int
+) -> None:
+    body = json.dumps({"error": error}).encode()
+    with pytest.raises(cls) as info:
+        _transport.post_json(_client(body), _req())
+    assert type(info.value) is cls
+    assert info.value.status_code == status
+    assert error["message"] in str(info.value)
+
+
+def test_200_model_not_found_names_the_successor() -> None:
+    body = b'{"error": {"message": "gone", "code": "model_not_found"}}'
+    with pytest.raises(WandbModelNotFoundError, match=r"wandb/moonshotai/Kimi-K2\.5"):
+        _transport.post_json(_client(body), _req(successor="moonshotai/Kimi-K2.5"))
+
+
+def test_404_response_names_the_requests_successor() -> None:
+    with pytest.raises(WandbModelNotFoundError, match=r"wandb/moonshotai/Kimi-K2\.5"):
+        _transport.post_json(_client(b"{}", 404), _req(successor="moonshotai/Kimi-K2.5"))
+
+
+# ------------------------------------------------------ streams: nothing lost
+
+
+def _content(event: dict[str, Any]) -> str:
+    return str(event["choices"][0]["delta"]["content"])
+
+
+def _sse(*events: dict[str, Any]) -> bytes:
+    return b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
+
+
+def _delta(text: str) -> dict[str, Any]:
+    return {"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+
+
+def test_events_before_a_bad_line_in_the_same_piece_reach_the_caller() -> None:
+    piece = _sse(_delta("a"), _delta("b")) + b"data: {nope\n\n" + _sse(_delta("c"))
+    received: list[str] = []
+    with pytest.raises(StreamInterruptedError, match="malformed stream line") as info:
+        for event in _transport.stream_events(_client(iter([piece])), _req()):
+            received.append(_content(event))
+    assert received == ["a", "b"]
+    assert isinstance(info.value.__cause__, WandbAPIError)
+    assert not RetryPolicy().is_retryable(info.value)
+
+
+def test_a_bad_line_before_any_output_raises_the_typed_error() -> None:
+    with pytest.raises(WandbAPIError, match="malformed stream line") as info:
+        list(_transport.stream_events(_client(iter([b"data: {nope\n\n"])), _req()))
+    assert not isinstance(info.value, StreamInterruptedError)
+    assert RetryPolicy().is_retryable(info.value)
+
+
+def test_error_event_first_is_typed_and_retryable() -> None:
+    piece = b'data: {"error": {"message": "slow down", "code": "rate_limit_exceeded"}}\n\n'
+    with pytest.raises(WandbRateLimitError) as info:
+        list(_transport.stream_events(_client(iter([piece])), _req()))
+    assert RetryPolicy().is_retryable(info.value)
+
+
+def test_error_event_after_output_interrupts() -> None:
+    pieces = iter([_sse(_delta("a")), b'data: {"error": {"message": "boom", "code": 500}}\n\n'])
+    received: list[str] = []
+    with pytest.raises(StreamInterruptedError, match="boom"):
+        for event in _transport.stream_events(_client(pieces), _req()):
+            received.append(_content(event))
+    assert received == ["a"]
+
+
+async def test_async_stream_yields_good_events_before_a_bad_line() -> None:
+    async def body() -> AsyncIterator[bytes]:
+        yield _sse(_delta("a"), _delta("b")) + b"data: {nope\n\n"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body())
+
+    received: list[str] = []
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        with pytest.raises(StreamInterruptedError, match="malformed stream line"):
+            async for event in _transport.astream_events(client, _req()):
+                received.append(_content(event))
+    assert received == ["a", "b"]
+
+
+def test_stream_with_crlf_endings_split_anywhere() -> None:
+    stream = (_sse(_delta("a"), _delta("b"), {"choices": [], "usage": {"total_tokens": 2}}) + b"data: [DONE]\n\n").replace(b"\n", b"\r\n")
+    pieces = iter([stream[i : i + 5] for i in range(0, len(stream), 5)])
+    events = list(_transport.stream_events(_client(pieces), _req()))
+    assert [_content(e) for e in events[:2]] == ["a", "b"]
+    assert events[2]["usage"] == {"total_tokens": 2}
