@@ -12,6 +12,8 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+import httpx
+
 from langchain_wandb_router.errors import WandbAuthenticationError
 
 DEFAULT_BASE_URL = "https://api.inference.wandb.ai/v1"
@@ -74,6 +76,13 @@ def resolve_base_url(value: str | None) -> str:
     if parts.username or parts.password:
         msg = "base_url must not carry credentials; pass api_key= instead."
         raise ValueError(msg)
+    if parts.query or parts.fragment:
+        # Not echoed: a query string is where a credential might hide.
+        msg = (
+            f"base_url for {host!r} must not carry a query string or fragment; "
+            "pass query parameters with default_query={...}."
+        )
+        raise ValueError(msg)
     if parts.scheme == "http" and not is_loopback_host(host):
         msg = (
             f"Refusing plain http:// to {host!r}: the API key would travel in clear "
@@ -82,6 +91,18 @@ def resolve_base_url(value: str | None) -> str:
         )
         raise ValueError(msg)
     return url.rstrip("/")
+
+
+def chat_url(base_url: str, query: Mapping[str, object] | None = None) -> str:
+    """The chat-completions URL, with ``query`` (``default_query=``) appended.
+
+    Values are encoded as httpx encodes ``params=``: lists repeat the key,
+    booleans become ``true``/``false``.
+    """
+    url = f"{base_url}/chat/completions"
+    if query:
+        url = f"{url}?{httpx.QueryParams(query)}"  # type: ignore[arg-type]
+    return url
 
 
 def check_project(value: str, source: str = "project") -> str:

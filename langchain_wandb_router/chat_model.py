@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import httpx
 from langchain_core.callbacks import (
@@ -15,22 +15,36 @@ from langchain_core.language_models import (
     LanguageModelInput,
     ModelProfile,
 )
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    get_buffer_string,
+)
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
 from langchain_core.utils import secret_from_env
 from langchain_core.utils.pydantic import is_basemodel_subclass
 from langchain_openai.chat_models.base import BaseChatOpenAI
-from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from langchain_wandb_router import _transport
+from langchain_wandb_router._chunks import StreamTracker, shape_chunk, shape_result
 from langchain_wandb_router._config import (
+    chat_url,
     check_api_key,
     check_headers,
     missing_key_error,
     resolve_base_url,
     resolve_project,
 )
-from langchain_wandb_router._pricing import call_cost_usd
+from langchain_wandb_router._fields import check_refused_fields
 from langchain_wandb_router._retry import DEFAULT_POLICY, RetryPolicy
 from langchain_wandb_router._structured import parse_structured, response_format_for
 from langchain_wandb_router._tokens import estimate_message_tokens, estimate_text_tokens
@@ -41,6 +55,7 @@ from langchain_wandb_router.catalog import (
     strip_prefix,
 )
 from langchain_wandb_router.errors import (
+    WandbError,
     WandbInvalidRequestError,
     WandbModelRetiredError,
 )
@@ -51,36 +66,6 @@ _USER_AGENT = "langchain-wandb-router/0.1"
 # Reasoning models can think for minutes on a non-streamed call; connecting
 # should still fail fast.
 _DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
-_REASONING_KEYS = ("reasoning", "reasoning_content")
-
-
-def _reasoning_of(fields: Mapping[str, Any]) -> str | None:
-    """W&B's reasoning text: ``reasoning`` now, ``reasoning_content`` in 2025."""
-    for key in _REASONING_KEYS:
-        value = fields.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
-def _index_v1_blocks(message: AIMessageChunk) -> None:
-    """Give v1 stream blocks distinct merge indices per kind.
-
-    Left alone, core numbers a reasoning block 0 and the first tool-call chunk
-    keeps the wire's ``index: 0``, so adding the chunks merges the two into one
-    broken block. String ``lc_`` indices keep reasoning, text and each tool
-    call apart; tool calls are still matched to their block by id at the end.
-    """
-    blocks = message.content_blocks
-    if not blocks:
-        return
-    for block in blocks:
-        kind = block.get("type")
-        if kind == "tool_call_chunk":
-            block["index"] = f"lc_tool_{block.get('index') or 0}"
-        else:
-            block["index"] = f"lc_{kind}"
-    message.content = blocks  # type: ignore[assignment]
 
 
 def _has_image_part(messages: list[dict[str, Any]]) -> bool:
@@ -129,9 +114,14 @@ class ChatWandb(BaseChatOpenAI):
             ``WANDB_INFERENCE_PROJECT``, else ``WANDB_ENTITY/WANDB_PROJECT``.
         default_headers: Mapping[str, str] | None
         timeout: float | httpx.Timeout | None
+        default_query: Mapping[str, object] | None
+            Query parameters appended to every request URL.
         max_retries: int
             Retries on 408/409/429/5xx, timeouts and connection errors, with
             backoff, jitter and ``Retry-After``. Default 2.
+
+        OpenAI-only fields (``organization``, Responses API settings, openai
+        SDK clients...) are refused with a ValueError that says what to use.
 
     Instantiate:
         .. code-block:: python
@@ -192,6 +182,10 @@ class ChatWandb(BaseChatOpenAI):
             llm.profile["max_input_tokens"], llm.model_info.pricing
     """
 
+    # Pydantic quotes the constructor's input (the start of it) in validation
+    # errors; that input may hold the key.
+    model_config = ConfigDict(populate_by_name=True, hide_input_in_errors=True)
+
     model_name: str = Field(alias="model")
     """W&B model id (the bare id is what the request carries)."""
 
@@ -218,11 +212,18 @@ class ChatWandb(BaseChatOpenAI):
     stream_usage: bool | None = True
     """W&B reports usage on every stream; it is always requested."""
 
-    # Never read OpenAI's proxy variable; set http_client= for a proxy.
+    # Never read OpenAI's proxy variable (the field itself is refused).
     openai_proxy: str | None = None
 
     _headers: dict[str, str] = PrivateAttr(default_factory=dict)
     _url: str = PrivateAttr(default="")
+    # The pooled client's key: the URL without default_query.
+    _pool_key: str = PrivateAttr(default="")
+    # _default_params, built once; a field assignment clears it (__setattr__).
+    # The model_kwargs it was built from rides along: they may be edited in place.
+    _params: tuple[dict[str, Any], dict[str, Any]] | None = PrivateAttr(default=None)
+    # Model id -> the catalog's successor, for 404 messages (model= per call).
+    _successors: dict[str, str | None] = PrivateAttr(default_factory=dict)
 
     @field_validator("model_name", mode="before")
     @classmethod
@@ -244,11 +245,15 @@ class ChatWandb(BaseChatOpenAI):
         This replaces (by name) the parent's validator, which would read
         ``OPENAI_API_KEY`` and build openai SDK clients we never use.
         """
+        check_refused_fields(self)
         if self.openai_api_key is None or not self.openai_api_key.get_secret_value():
             raise missing_key_error()
         key = check_api_key(self.openai_api_key.get_secret_value())
         self.openai_api_base = resolve_base_url(self.openai_api_base)
         self.project = resolve_project(self.project)
+        if self.n is not None and self.n < 1:
+            msg = "n must be at least 1."
+            raise ValueError(msg)
         if self.n is not None and self.n > 1 and self.streaming:
             msg = "n must be 1 when streaming."
             raise ValueError(msg)
@@ -261,7 +266,8 @@ class ChatWandb(BaseChatOpenAI):
         if self.project:
             headers["OpenAI-Project"] = self.project
         self._headers = headers
-        self._url = f"{self.openai_api_base}/chat/completions"
+        self._pool_key = chat_url(self.openai_api_base)
+        self._url = chat_url(self.openai_api_base, self.default_query)
         info = get_model_info(self.model_name)
         if info is not None and info.is_retired():
             raise WandbModelRetiredError(
@@ -269,11 +275,18 @@ class ChatWandb(BaseChatOpenAI):
             )
         return self
 
-    @model_validator(mode="after")
-    def _infer_use_responses_api(self) -> Self:
-        """W&B serves Chat Completions only; the Responses API is never used."""
-        self.use_responses_api = False
-        return self
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in type(self).model_fields:
+            self._params = None
+
+    def model_copy(
+        self, *, update: Mapping[str, Any] | None = None, deep: bool = False
+    ) -> Self:
+        """Copy; ``update`` bypasses ``__setattr__``, so drop the cached params."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy._params = None
+        return copy
 
     # ------------------------------------------------------------------ identity
 
@@ -293,8 +306,14 @@ class ChatWandb(BaseChatOpenAI):
 
     @classmethod
     def get_lc_namespace(cls) -> list[str]:
-        """Namespace for ``langchain_core.load``."""
-        return ["langchain_wandb_router", "chat_models"]
+        """The defining module, which ``langchain_core.load`` imports.
+
+        BaseChatOpenAI returns OpenAI's legacy namespace; ours is core's default.
+        Load with ``loads(text, allowed_objects=[ChatWandb],
+        valid_namespaces=["langchain_wandb_router"],
+        secrets_map={"WANDB_API_KEY": key})``.
+        """
+        return cls.__module__.split(".")
 
     @property
     def model_info(self) -> ModelInfo | None:
@@ -334,22 +353,59 @@ class ChatWandb(BaseChatOpenAI):
 
     @property
     def _default_params(self) -> dict[str, Any]:
-        params = super()._default_params
-        if self.enable_thinking is not None:
-            params["chat_template_kwargs"] = {"enable_thinking": self.enable_thinking}
-        return params
+        # Read ~5 times per call (tracing, invocation params, payload); built
+        # once per configuration. Callers get a copy they may change.
+        cached = self._params
+        if cached is None or cached[1] != self.model_kwargs:
+            params = super()._default_params
+            if self.enable_thinking is not None:
+                params["chat_template_kwargs"] = {
+                    "enable_thinking": self.enable_thinking
+                }
+            cached = (params, dict(self.model_kwargs))
+            self._params = cached
+        return dict(cached[0])
 
     # ------------------------------------------------------------ token counts
 
     def get_num_tokens(self, text: str) -> int:
-        """Estimate tokens offline (W&B models use their own tokenizers)."""
+        """Count with ``custom_get_token_ids`` if given, else estimate offline.
+
+        W&B models use their own tokenizers, so tiktoken's counts would be wrong.
+        """
+        if self.custom_get_token_ids is not None:
+            return len(self.custom_get_token_ids(text))
         return estimate_text_tokens(text)
 
     def get_num_tokens_from_messages(  # type: ignore[override]
         self, messages: list[BaseMessage], tools: Any = None
     ) -> int:
-        """Estimate input tokens offline; see :meth:`get_num_tokens`."""
+        """Count input tokens; see :meth:`get_num_tokens`."""
+        if self.custom_get_token_ids is not None:
+            return sum(self.get_num_tokens(get_buffer_string([m])) for m in messages)
         return estimate_message_tokens(messages)
+
+    # ------------------------------------------------------- structured output
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type | None = None,
+        *,
+        method: Literal["function_calling", "json_mode", "json_schema"] = "json_schema",
+        include_raw: bool = False,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, Any]:
+        """As BaseChatOpenAI's, but ``method`` defaults to ``"json_schema"``.
+
+        W&B constrains the answer to the schema through ``response_format``
+        (``json_schema``), which needs no tool call; BaseChatOpenAI defaults to
+        ``"function_calling"``. Pass ``method="function_calling"`` or
+        ``"json_mode"`` to choose otherwise.
+        """
+        return super().with_structured_output(
+            schema, method=method, include_raw=include_raw, strict=strict, **kwargs
+        )
 
     # ------------------------------------------------------------------ payload
 
@@ -363,6 +419,13 @@ class ChatWandb(BaseChatOpenAI):
         payload: dict[str, Any] = super()._get_request_payload(
             input_, stop=stop, **kwargs
         )
+        if not payload["messages"]:
+            msg = (
+                "ChatWandb has no messages to send: the input is empty. Pass at "
+                "least one message, e.g. llm.invoke('Hello') or "
+                "llm.invoke([HumanMessage('Hello')])."
+            )
+            raise ValueError(msg)
         model = normalize_model_id(payload.get("model") or self.model_name)
         payload["model"] = model
         info = get_model_info(model)
@@ -413,23 +476,35 @@ class ChatWandb(BaseChatOpenAI):
                     converted["reasoning_content"] = reasoning
 
     def _request(self, payload: dict[str, Any]) -> _transport.Request:
+        model = payload["model"]
         return _transport.Request(
             url=self._url,
             headers=self._headers,
             body=_transport.encode_body(payload),
-            model=payload["model"],
+            model=model,
             timeout=self.request_timeout
             if self.request_timeout is not None
             else _DEFAULT_TIMEOUT,
+            successor=self._successor_of(model),
         )
+
+    def _successor_of(self, model: str) -> str | None:
+        """The catalog's successor for ``model`` (a 404 names it), cached."""
+        successors = self._successors
+        if model not in successors:
+            info = get_model_info(model)
+            successors[model] = info.successor if info is not None else None
+        return successors[model]
 
     def _sync_http(self) -> httpx.Client:
         client = self.http_client
-        return client if client is not None else _transport.sync_client(self._url)
+        pool = self._pool_key
+        return client if client is not None else _transport.sync_client(pool)
 
     def _async_http(self) -> httpx.AsyncClient:
         client = self.http_async_client
-        return client if client is not None else _transport.async_client(self._url)
+        pool = self._pool_key
+        return client if client is not None else _transport.async_client(pool)
 
     # ----------------------------------------------------------------- results
 
@@ -439,23 +514,7 @@ class ChatWandb(BaseChatOpenAI):
         generation_info: dict[str, Any] | None = None,
     ) -> ChatResult:
         result = super()._create_chat_result(response, generation_info)
-        served = response.get("model") or self.model_name
-        for generation, choice in zip(
-            result.generations, response.get("choices") or [], strict=False
-        ):
-            message = generation.message
-            reasoning = _reasoning_of(choice.get("message") or {})
-            if reasoning is not None:
-                message.additional_kwargs["reasoning_content"] = reasoning
-            message.response_metadata["model_provider"] = "wandb"
-            message.response_metadata["model_name"] = served
-            if isinstance(message, AIMessage):
-                cost = call_cost_usd(served, message.usage_metadata)
-                if cost is not None:
-                    message.response_metadata["cost_usd"] = cost
-        if result.llm_output is not None:
-            result.llm_output["model_provider"] = "wandb"
-        return result
+        return shape_result(result, response, self.model_name)
 
     def _convert_chunk_to_generation_chunk(
         self,
@@ -468,27 +527,8 @@ class ChatWandb(BaseChatOpenAI):
         )
         if generation_chunk is None:
             return None
-        message = generation_chunk.message
-        message.response_metadata["model_provider"] = "wandb"
-        choices = chunk.get("choices")
-        if choices:
-            reasoning = _reasoning_of(choices[0].get("delta") or {})
-            if reasoning is not None:
-                message.additional_kwargs["reasoning_content"] = reasoning
-        elif isinstance(message, AIMessageChunk) and message.usage_metadata:
-            # The usage chunk closes the stream; price it by the served model.
-            # (model_name itself came with the finish chunk; repeating it here
-            # would concatenate when chunks are added.)
-            cost = call_cost_usd(
-                chunk.get("model") or self.model_name, message.usage_metadata
-            )
-            if cost is not None:
-                info = dict(generation_chunk.generation_info or {})
-                info["cost_usd"] = cost
-                generation_chunk.generation_info = info
-        if self.output_version == "v1" and isinstance(message, AIMessageChunk):
-            _index_v1_blocks(message)
-        return generation_chunk
+        v1 = self.output_version == "v1"
+        return shape_chunk(generation_chunk, chunk, self.model_name, v1=v1)
 
     # -------------------------------------------------------------------- calls
 
@@ -499,6 +539,8 @@ class ChatWandb(BaseChatOpenAI):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        # A JSON answer, even with streaming=True (e.g. under disable_streaming).
+        kwargs["stream"] = False
         payload = self._get_request_payload(messages, stop=stop, **kwargs)
         req, client = self._request(payload), self._sync_http()
         response = self.retry_policy.call(
@@ -513,6 +555,7 @@ class ChatWandb(BaseChatOpenAI):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        kwargs["stream"] = False  # see _generate
         payload = self._get_request_payload(messages, stop=stop, **kwargs)
         req, client = self._request(payload), self._async_http()
         response = await self.retry_policy.acall(
@@ -552,18 +595,26 @@ class ChatWandb(BaseChatOpenAI):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         payload = self._stream_payload(messages, stop, stream_usage, kwargs)
-        tracker = _StreamTracker(self, kwargs.get("response_format"))
+        tracker = StreamTracker(
+            self._convert_chunk_to_generation_chunk, kwargs.get("response_format")
+        )
         req, client = self._request(payload), self._sync_http()
         events = self.retry_policy.stream(
             lambda: _transport.stream_events(client, req), self.max_retries, req.model
         )
-        for event in events:
-            chunk = tracker.convert(event)
-            if chunk is None:
-                continue
-            if run_manager:
-                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-            yield chunk
+        try:
+            for event in events:
+                chunk = tracker.convert(event)
+                if chunk is None:
+                    continue
+                if run_manager:
+                    run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
+        except WandbError as exc:
+            error = tracker.interrupted(exc, req.model)
+            if error is exc:
+                raise
+            raise error from exc
         final = tracker.parsed_chunk()
         if final is not None:
             yield final
@@ -578,56 +629,26 @@ class ChatWandb(BaseChatOpenAI):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         payload = self._stream_payload(messages, stop, stream_usage, kwargs)
-        tracker = _StreamTracker(self, kwargs.get("response_format"))
+        tracker = StreamTracker(
+            self._convert_chunk_to_generation_chunk, kwargs.get("response_format")
+        )
         req, client = self._request(payload), self._async_http()
         events = self.retry_policy.astream(
             lambda: _transport.astream_events(client, req), self.max_retries, req.model
         )
-        async for event in events:
-            chunk = tracker.convert(event)
-            if chunk is None:
-                continue
-            if run_manager:
-                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-            yield chunk
+        try:
+            async for event in events:
+                chunk = tracker.convert(event)
+                if chunk is None:
+                    continue
+                if run_manager:
+                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
+        except WandbError as exc:
+            error = tracker.interrupted(exc, req.model)
+            if error is exc:
+                raise
+            raise error from exc
         final = tracker.parsed_chunk()
         if final is not None:
             yield final
-
-
-class _StreamTracker:
-    """Per-stream state: chunk class continuity and structured-output text."""
-
-    __slots__ = ("_chunk_class", "_model", "_schema", "_text")
-
-    def __init__(self, model: ChatWandb, schema: Any) -> None:
-        self._model = model
-        self._chunk_class: type = AIMessageChunk
-        self._schema = (
-            schema
-            if isinstance(schema, type) and is_basemodel_subclass(schema)
-            else None
-        )
-        self._text: list[str] = []
-
-    def convert(self, event: dict[str, Any]) -> ChatGenerationChunk | None:
-        chunk = self._model._convert_chunk_to_generation_chunk(
-            event, self._chunk_class, None
-        )
-        if chunk is None:
-            return None
-        self._chunk_class = chunk.message.__class__
-        if self._schema is not None:
-            self._text.append(chunk.message.text)
-        return chunk
-
-    def parsed_chunk(self) -> ChatGenerationChunk | None:
-        """A closing chunk carrying ``parsed`` for pydantic structured output."""
-        if self._schema is None:
-            return None
-        parsed = parse_structured(self._schema, "".join(self._text))
-        if parsed is None:
-            return None
-        return ChatGenerationChunk(
-            message=AIMessageChunk(content="", additional_kwargs={"parsed": parsed})
-        )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
+from unittest import mock
 
 import pytest
+from langchain_core.load import dumpd, load
 from langchain_tests.unit_tests import ChatModelUnitTests
 from syrupy.assertion import SnapshotAssertion
 
@@ -43,13 +46,38 @@ class TestChatWandbUnit(WandbSuiteSettings, ChatModelUnitTests):
 
     @pytest.mark.xfail(
         reason=(
-            "langchain-core's load(allowed_objects='all') admits only classes listed "
-            "in langchain_core.load.mapping, which no third-party package is; the "
-            "snapshot half passes, and test_serialization.py loads ChatWandb with "
-            "allowed_objects=[ChatWandb]"
+            "langchain-core's loader rule, not ChatWandb: load(..., "
+            "allowed_objects='all') admits only the class paths listed in "
+            "langchain_core.load.mapping (SERIALIZABLE_MAPPING and friends), and "
+            "Reviver raises ValueError('Deserialization of (...) is not allowed') "
+            "for any other id before it even looks at valid_namespaces. A "
+            "third-party class gets in only through allowed_objects=[ChatWandb] "
+            "or additional_import_mappings, which this standard test does not "
+            "pass. The snapshot half runs first and must pass; "
+            "test_serdes_round_trip below is the same check with "
+            "allowed_objects=[ChatWandb]."
         ),
         strict=True,
         raises=ValueError,
     )
     def test_serdes(self, model: Any, snapshot: SnapshotAssertion) -> None:
-        super().test_serdes(model, snapshot)
+        try:
+            super().test_serdes(model, snapshot)
+        except ValueError as exc:
+            # Only the allowlist refusal is expected; anything else must fail.
+            if "is not allowed" not in str(exc):
+                pytest.fail(f"test_serdes failed for another reason: {exc}")
+            raise
+
+    def test_serdes_round_trip(self, model: ChatWandb) -> None:
+        """The standard test_serdes assertion, loading with an explicit allowlist."""
+        env_params, _, _ = self.init_from_env_params
+        with mock.patch.dict(os.environ, env_params):
+            loaded = load(
+                dumpd(model),
+                allowed_objects=[ChatWandb],
+                valid_namespaces=model.get_lc_namespace()[:1],
+                secrets_from_env=True,
+            )
+        assert isinstance(loaded, ChatWandb)
+        assert loaded.asdict() == model.asdict()

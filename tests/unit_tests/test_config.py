@@ -5,18 +5,23 @@ Everything here fails (or succeeds) before any network call.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from langchain_core.load import dumps
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_openai.chat_models.base import BaseChatOpenAI
 
 from langchain_wandb_router import ChatWandb
 from langchain_wandb_router._config import MissingAPIKeyError
+from langchain_wandb_router._fields import HONOURED, REFUSED
 from langchain_wandb_router.errors import (
     WandbAuthenticationError,
     WandbModelRetiredError,
 )
 
 QWEN = "Qwen/Qwen3-235B-A22B-Instruct-2507"
-KEY = "sk-wandb-unit-test-key-0123456789abcdef"
+KEY = "k7q2x-wandb-unit-test-key-0123456789abcdef"
 
 
 @pytest.mark.parametrize(
@@ -214,10 +219,139 @@ def test_payload_shape() -> None:
 
 def test_responses_api_is_never_used() -> None:
     llm = ChatWandb(
-        model=QWEN, api_key=KEY, output_version="responses/v1", use_responses_api=True
+        model=QWEN, api_key=KEY, output_version="responses/v1", use_responses_api=False
     )
     assert llm._use_responses_api({"tools": [{"type": "web_search"}]}) is False
     assert "messages" in llm._get_request_payload("hi")
+    with pytest.raises(ValueError, match="use_responses_api= is not supported"):
+        ChatWandb(model=QWEN, api_key=KEY, use_responses_api=True)
+
+
+# ------------------------------------------------------------ field policy
+
+# A value that asks for something, for every refused field.
+REFUSED_SAMPLES: dict[str, Any] = {
+    "openai_organization": "org-123",
+    "openai_proxy": "http://proxy.example:3128",
+    "include_response_headers": True,
+    "use_responses_api": True,
+    "use_previous_response_id": True,
+    "include": ["reasoning.encrypted_content"],
+    "store": False,
+    "truncation": "auto",
+    "context_management": [{"type": "compaction"}],
+    "reasoning": {"effort": "low"},
+    "verbosity": "low",
+    "service_tier": "flex",
+    "prompt_cache_options": {"retention": "24h"},
+    "client": object(),
+    "async_client": object(),
+    "root_client": object(),
+    "root_async_client": object(),
+    "http_socket_options": [(1, 9, 1)],
+    "stream_chunk_timeout": 30.0,
+    "tiktoken_model_name": "gpt-4o",
+}
+
+
+def test_every_inherited_field_is_honoured_or_refused() -> None:
+    """A field langchain-openai adds must get a decision, not a silent drop."""
+    inherited = set(BaseChatOpenAI.model_fields)
+    assert HONOURED.isdisjoint(REFUSED)
+    assert inherited == HONOURED | set(REFUSED)
+    assert set(REFUSED_SAMPLES) == set(REFUSED)
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_refused_field_fails_naming_it_and_the_way_out(name: str) -> None:
+    alias = ChatWandb.model_fields[name].alias
+    label = f"{alias}= ({name})" if alias else f"{name}="
+    with pytest.raises(ValueError, match="is not supported by ChatWandb") as info:
+        ChatWandb(model=QWEN, api_key=KEY, **{alias or name: REFUSED_SAMPLES[name]})
+    assert label in str(info.value)
+    assert REFUSED[name].reason in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("use_responses_api", False),
+        ("include_response_headers", False),
+        ("use_previous_response_id", False),
+        ("http_socket_options", ()),
+        ("stream_chunk_timeout", None),
+        ("stream_chunk_timeout", 0),
+        ("store", None),
+    ],
+)
+def test_values_that_ask_for_nothing_are_accepted(name: str, value: Any) -> None:
+    assert getattr(ChatWandb(model=QWEN, api_key=KEY, **{name: value}), name) == value
+
+
+def test_every_refused_field_in_use_is_named_at_once() -> None:
+    with pytest.raises(ValueError, match="organization=") as info:
+        ChatWandb(
+            model=QWEN, api_key=KEY, organization="org", verbosity="low", store=True
+        )
+    assert "verbosity=" in str(info.value) and "store=" in str(info.value)
+
+
+def test_openai_stream_chunk_timeout_env_default_is_not_a_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LANGCHAIN_OPENAI_STREAM_CHUNK_TIMEOUT_S", "5")
+    assert ChatWandb(model=QWEN, api_key=KEY).stream_chunk_timeout == 5.0
+
+
+def test_custom_get_token_ids_is_honoured() -> None:
+    def ids(text: str) -> list[int]:
+        return [ord(c) for c in text]
+
+    llm = ChatWandb(model=QWEN, api_key=KEY, custom_get_token_ids=ids)
+    assert llm.get_num_tokens("abcdef") == 6
+    assert llm.get_token_ids("ab") == [97, 98]
+    messages = [HumanMessage("abcd"), AIMessage("xy")]
+    assert llm.get_num_tokens_from_messages(messages) == len("Human: abcd") + len(
+        "AI: xy"
+    )
+
+
+def test_n_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="n must be at least 1"):
+        ChatWandb(model=QWEN, api_key=KEY, n=0)
+
+
+def test_base_url_with_a_query_points_to_default_query() -> None:
+    with pytest.raises(ValueError, match="default_query"):
+        ChatWandb(model=QWEN, api_key=KEY, base_url="https://gw.example/v1?x=1")
+
+
+# ------------------------------------------------------- cached parameters
+
+
+def test_params_follow_field_assignment_in_place_edits_and_copies() -> None:
+    llm = ChatWandb(model=QWEN, api_key=KEY, temperature=0.1)
+    assert llm._get_request_payload("hi")["temperature"] == 0.1
+    llm.temperature = 0.7
+    llm.enable_thinking = True
+    payload = llm._get_request_payload("hi")
+    assert payload["temperature"] == 0.7
+    assert payload["chat_template_kwargs"] == {"enable_thinking": True}
+    llm.model_kwargs["top_k"] = 5
+    assert llm._get_request_payload("hi")["top_k"] == 5
+    del llm.model_kwargs["top_k"]
+    assert "top_k" not in llm._get_request_payload("hi")
+    copy = llm.model_copy(update={"temperature": 0.2, "max_tokens": 9})
+    assert copy._get_request_payload("hi")["temperature"] == 0.2
+    assert copy._get_request_payload("hi")["max_tokens"] == 9
+    assert llm._get_request_payload("hi")["temperature"] == 0.7
+    assert "max_tokens" not in llm._get_request_payload("hi")
+
+
+def test_callers_may_change_the_params_they_get() -> None:
+    llm = ChatWandb(model=QWEN, api_key=KEY, temperature=0.1)
+    llm._default_params["temperature"] = 1.5
+    assert llm._default_params["temperature"] == 0.1
 
 
 def test_key_never_in_repr_str_or_dumps() -> None:
@@ -227,6 +361,24 @@ def test_key_never_in_repr_str_or_dumps() -> None:
     dumped = dumps(llm)
     assert KEY not in dumped
     assert "WANDB_API_KEY" in dumped
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"base_url": "http://example.com/v1"},
+        {"project": "no-slash"},
+        {"organization": "org"},
+        {"default_headers": {"Authorization": "x"}},
+    ],
+)
+def test_construction_errors_never_quote_the_key(bad: dict[str, Any]) -> None:
+    # The key first: pydantic quotes the start of the input in its errors.
+    with pytest.raises(ValueError) as info:  # noqa: PT011 - message checked below
+        ChatWandb(api_key=KEY, model=QWEN, **bad)
+    text = str(info.value) + repr(info.value)
+    assert KEY[:6] not in text
+    assert "validation error for ChatWandb" in text
 
 
 def test_ls_params_report_wandb() -> None:
@@ -255,6 +407,4 @@ def test_negative_retries_refused() -> None:
 def test_token_estimates_are_offline() -> None:
     llm = ChatWandb(model=QWEN, api_key=KEY)
     assert llm.get_num_tokens("abcd" * 10) == 10
-    from langchain_core.messages import HumanMessage
-
     assert llm.get_num_tokens_from_messages([HumanMessage("abcd" * 10)]) == 14

@@ -1,0 +1,193 @@
+"""Shaping W&B's output into LangChain messages and chunks, for ChatWandb.
+
+W&B names its reasoning field two ways, core's v1 content blocks need distinct
+merge indices when a stream carries both reasoning and tool calls, and a
+stream needs a little state: the chunk class to continue, and the text the
+caller has already been given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.utils.pydantic import is_basemodel_subclass
+
+from langchain_wandb_router._pricing import call_cost_usd
+from langchain_wandb_router._structured import parse_structured
+from langchain_wandb_router.errors import StreamInterruptedError, WandbError
+
+__all__ = [
+    "ChunkConverter",
+    "StreamTracker",
+    "index_v1_blocks",
+    "reasoning_of",
+    "shape_chunk",
+    "shape_result",
+]
+
+_REASONING_KEYS = ("reasoning", "reasoning_content")
+
+ChunkConverter = Callable[
+    [dict[str, Any], type, "dict[str, Any] | None"], ChatGenerationChunk | None
+]
+"""``BaseChatOpenAI._convert_chunk_to_generation_chunk``'s shape."""
+
+
+def reasoning_of(fields: Mapping[str, Any]) -> str | None:
+    """W&B's reasoning text: ``reasoning`` now, ``reasoning_content`` in 2025."""
+    for key in _REASONING_KEYS:
+        value = fields.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def index_v1_blocks(message: AIMessageChunk) -> None:
+    """Give v1 stream blocks distinct merge indices per kind.
+
+    Left alone, core numbers a reasoning block 0 and the first tool-call chunk
+    keeps the wire's ``index: 0``, so adding the chunks merges the two into one
+    broken block. String ``lc_`` indices keep reasoning, text and each tool
+    call apart; tool calls are still matched to their block by id at the end.
+    """
+    blocks = message.content_blocks
+    if not blocks:
+        return
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "tool_call_chunk":
+            block["index"] = f"lc_tool_{block.get('index') or 0}"
+        else:
+            block["index"] = f"lc_{kind}"
+    message.content = blocks  # type: ignore[assignment]
+
+
+def shape_result(
+    result: ChatResult, response: Mapping[str, Any], model: str
+) -> ChatResult:
+    """Add W&B's reasoning, provider, served model and cost to a JSON answer.
+
+    Args:
+        result: What BaseChatOpenAI made of ``response``.
+        response: W&B's decoded chat.completion.
+        model: The requested model, for answers that do not name one.
+    """
+    served = response.get("model") or model
+    for generation, choice in zip(
+        result.generations, response.get("choices") or [], strict=False
+    ):
+        message = generation.message
+        reasoning = reasoning_of(choice.get("message") or {})
+        if reasoning is not None:
+            message.additional_kwargs["reasoning_content"] = reasoning
+        message.response_metadata["model_provider"] = "wandb"
+        message.response_metadata["model_name"] = served
+        if isinstance(message, AIMessage):
+            cost = call_cost_usd(served, message.usage_metadata)
+            if cost is not None:
+                message.response_metadata["cost_usd"] = cost
+    if result.llm_output is not None:
+        result.llm_output["model_provider"] = "wandb"
+    return result
+
+
+def shape_chunk(
+    generation_chunk: ChatGenerationChunk,
+    chunk: Mapping[str, Any],
+    model: str,
+    *,
+    v1: bool,
+) -> ChatGenerationChunk:
+    """Add W&B's reasoning, provider and cost to one streamed chunk.
+
+    Args:
+        generation_chunk: What BaseChatOpenAI made of ``chunk``.
+        chunk: One decoded SSE event.
+        model: The requested model, for events that do not name one.
+        v1: Whether the model emits ``output_version="v1"`` content blocks.
+    """
+    message = generation_chunk.message
+    message.response_metadata["model_provider"] = "wandb"
+    choices = chunk.get("choices")
+    if choices:
+        reasoning = reasoning_of(choices[0].get("delta") or {})
+        if reasoning is not None:
+            message.additional_kwargs["reasoning_content"] = reasoning
+    elif isinstance(message, AIMessageChunk) and message.usage_metadata:
+        # The usage chunk closes the stream; price it by the served model.
+        # (model_name itself came with the finish chunk; repeating it here
+        # would concatenate when chunks are added.)
+        cost = call_cost_usd(chunk.get("model") or model, message.usage_metadata)
+        if cost is not None:
+            info = dict(generation_chunk.generation_info or {})
+            info["cost_usd"] = cost
+            generation_chunk.generation_info = info
+    if v1 and isinstance(message, AIMessageChunk):
+        index_v1_blocks(message)
+    return generation_chunk
+
+
+class StreamTracker:
+    """Per-stream state: chunk class continuity and the text yielded so far.
+
+    The text serves pydantic structured output (parsed at the end) and
+    :class:`StreamInterruptedError` (what the caller already has). Keeping it
+    costs one list append per chunk.
+    """
+
+    __slots__ = ("_chunk_class", "_convert", "_schema", "_text")
+
+    def __init__(self, convert: ChunkConverter, schema: Any) -> None:
+        self._convert = convert
+        self._chunk_class: type = AIMessageChunk
+        self._schema = (
+            schema
+            if isinstance(schema, type) and is_basemodel_subclass(schema)
+            else None
+        )
+        self._text: list[str] = []
+
+    def convert(self, event: dict[str, Any]) -> ChatGenerationChunk | None:
+        """Turn one SSE event into a chunk (``None``: nothing to yield)."""
+        chunk = self._convert(event, self._chunk_class, None)
+        if chunk is None:
+            return None
+        self._chunk_class = chunk.message.__class__
+        self._text.append(chunk.text)
+        return chunk
+
+    def interrupted(self, exc: WandbError, model: str) -> WandbError:
+        """The error to raise for ``exc``, given what was already yielded.
+
+        Before any output, ``exc`` itself. After it, a
+        :class:`StreamInterruptedError` whose ``partial_text`` is that output:
+        nothing retries past the first chunk, so the caller must learn that
+        the answer is cut short, and what it already holds.
+        """
+        if not self._text:
+            return exc
+        partial = "".join(self._text)
+        if isinstance(exc, StreamInterruptedError):
+            exc.partial_text = partial
+            return exc
+        return StreamInterruptedError(
+            f"The stream from '{model}' failed after output had been yielded "
+            f"({type(exc).__name__}: {exc}). Not retried, so the partial answer "
+            "is not spliced with another attempt's output.",
+            model=model,
+            partial_text=partial,
+        )
+
+    def parsed_chunk(self) -> ChatGenerationChunk | None:
+        """A closing chunk carrying ``parsed`` for pydantic structured output."""
+        if self._schema is None:
+            return None
+        parsed = parse_structured(self._schema, "".join(self._text))
+        if parsed is None:
+            return None
+        return ChatGenerationChunk(
+            message=AIMessageChunk(content="", additional_kwargs={"parsed": parsed})
+        )
