@@ -1,0 +1,584 @@
+"""Fast converters for ChatWandb's hot paths, equal to langchain-openai's output.
+
+``messages_to_dicts`` turns a conversation into Chat Completions message dicts and
+``chunk_to_generation_chunk`` turns one streamed chunk dict into a
+``ChatGenerationChunk``. Each covers the shapes W&B conversations and streams
+actually have and returns ``None`` for anything else, so the caller falls back
+to langchain-openai. The output is the same as langchain-openai's (checked by
+property tests against the installed version), only cheaper:
+
+- messages: the parent formats content through a generic block walker and, for
+  assistant messages, scans string content character by character looking for
+  audio blocks; plain strings need none of that.
+- chunks: the parent builds a message through pydantic validation, then mutates
+  it, then validates a generation around it. Here each object is assembled once
+  from values that are already valid, the way ``model_construct`` does, which is
+  only sound while core's classes have the fields and validators this module
+  reproduces; an import-time check turns the chunk fast path off otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    BaseMessageChunk,
+    HumanMessage,
+    HumanMessageChunk,
+    InvalidToolCall,
+    SystemMessage,
+    ToolCall,
+    ToolCallChunk,
+    ToolMessage,
+)
+from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
+from langchain_core.outputs import ChatGenerationChunk
+from langchain_core.utils.json import parse_partial_json
+from pydantic import BaseModel
+
+__all__ = [
+    "CHUNK_FASTPATH_ENABLED",
+    "chunk_to_generation_chunk",
+    "message_to_dict",
+    "messages_to_dicts",
+]
+
+# ---------------------------------------------------------------------------
+# messages -> request dicts
+
+
+def _name_of(message: BaseMessage) -> Any:
+    # The parent prefers the field and falls back to additional_kwargs; an empty
+    # name counts as missing there, so `or` (not `is None`) is the faithful test.
+    return message.name or message.additional_kwargs.get("name")
+
+
+def _with_name(content: Any, message: BaseMessage) -> dict[str, Any]:
+    result: dict[str, Any] = {"content": content}
+    name = _name_of(message)
+    if name is not None:
+        result["name"] = name
+    return result
+
+
+def _human_to_dict(message: HumanMessage) -> dict[str, Any] | None:
+    result = _with_name(message.content, message)
+    result["role"] = "user"
+    return result
+
+
+def _system_to_dict(message: SystemMessage) -> dict[str, Any] | None:
+    result = _with_name(message.content, message)
+    # A SystemMessage converted from a "developer" dict remembers its role here.
+    result["role"] = message.additional_kwargs.get("__openai_role__", "system")
+    return result
+
+
+def _tool_to_dict(message: ToolMessage) -> dict[str, Any] | None:
+    # The parent keeps only these three keys for tool results (no name).
+    return {
+        "content": message.content,
+        "role": "tool",
+        "tool_call_id": message.tool_call_id,
+    }
+
+
+# ``json.dumps(args, ensure_ascii=False)``, as the parent calls it, builds this
+# very encoder on every call; building it once gives the same text for less.
+_encode_arguments = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _openai_tool_call(call: ToolCall) -> dict[str, Any] | None:
+    try:
+        arguments = _encode_arguments(call["args"])
+    except (TypeError, ValueError):
+        # Unserializable args: let the parent raise its own error.
+        return None
+    return {
+        "type": "function",
+        "id": call["id"],
+        "function": {"name": call["name"], "arguments": arguments},
+    }
+
+
+def _openai_invalid_tool_call(call: InvalidToolCall) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "id": call["id"],
+        "function": {"name": call["name"], "arguments": call["args"]},
+    }
+
+
+def _ai_to_dict(message: AIMessage) -> dict[str, Any] | None:
+    extra = message.additional_kwargs
+    if "audio" in extra:
+        return None
+    result = _with_name(message.content, message)
+    result["role"] = "assistant"
+    if message.tool_calls or message.invalid_tool_calls:
+        calls: list[dict[str, Any]] = []
+        for call in message.tool_calls:
+            converted = _openai_tool_call(call)
+            if converted is None:
+                return None
+            calls.append(converted)
+        calls.extend(_openai_invalid_tool_call(c) for c in message.invalid_tool_calls)
+        result["tool_calls"] = calls
+        # With tool calls, an empty content goes on the wire as null.
+        result["content"] = result["content"] or None
+    elif "tool_calls" in extra or "function_call" in extra:
+        # Raw OpenAI tool/function calls carried without parsed tool calls.
+        return None
+    return result
+
+
+# Each converter takes exactly the class it is registered for.
+_Converter = Callable[[Any], dict[str, Any] | None]
+
+# Exact classes only: subclasses, chunks, ChatMessage, FunctionMessage and
+# anything else go to the parent.
+_CONVERTERS: dict[type[BaseMessage], _Converter] = {
+    HumanMessage: _human_to_dict,
+    SystemMessage: _system_to_dict,
+    AIMessage: _ai_to_dict,
+    ToolMessage: _tool_to_dict,
+}
+
+
+def message_to_dict(message: BaseMessage) -> dict[str, Any] | None:
+    """Convert one message with plain string content to its request dict.
+
+    Args:
+        message: A message from a conversation.
+
+    Returns:
+        The dict langchain-openai's ``_convert_message_to_dict`` would build (as
+        used by ``BaseChatOpenAI._get_request_payload`` for Chat Completions),
+        or ``None`` when the message has a shape this fast path does not cover:
+        list content (text blocks, images, v1 blocks), a message class other
+        than exactly ``HumanMessage``, ``SystemMessage``, ``AIMessage`` or
+        ``ToolMessage``, an assistant message carrying ``audio`` or raw
+        ``tool_calls``/``function_call`` in ``additional_kwargs`` without
+        parsed tool calls, or tool-call arguments JSON cannot encode.
+    """
+    converter = _CONVERTERS.get(type(message))
+    if converter is None or not isinstance(message.content, str):
+        return None
+    return converter(message)
+
+
+def messages_to_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, Any]] | None:
+    """Convert a whole conversation, or give up on it.
+
+    Args:
+        messages: The conversation, in order.
+
+    Returns:
+        The list of request dicts, equal to converting each message with
+        langchain-openai, or ``None`` if any message needs the parent (see
+        :func:`message_to_dict`); the caller then converts the whole list the
+        usual way.
+    """
+    converted: list[dict[str, Any]] = []
+    append = converted.append
+    for message in messages:
+        converter = _CONVERTERS.get(type(message))
+        if converter is None or not isinstance(message.content, str):
+            return None
+        result = converter(message)
+        if result is None:
+            return None
+        append(result)
+    return converted
+
+
+# ---------------------------------------------------------------------------
+# stream chunk dicts -> ChatGenerationChunk
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts: list[int] = []
+    for part in text.split(".")[:3]:
+        digits = ""
+        for char in part:
+            if not char.isdigit():
+                break
+            digits += char
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def _installed(package: str) -> tuple[int, ...]:
+    try:
+        return _version_tuple(version(package))
+    except PackageNotFoundError:
+        return ()
+
+
+# What this module reproduces, per class: its fields in order and its
+# validators. Assembling objects without validation is exact only while these
+# hold, so any change in langchain-core turns the chunk fast path off.
+_AI_CHUNK_FIELDS = (
+    "content",
+    "additional_kwargs",
+    "response_metadata",
+    "type",
+    "name",
+    "id",
+    "tool_calls",
+    "invalid_tool_calls",
+    "usage_metadata",
+    "tool_call_chunks",
+    "chunk_position",
+)
+_AI_CHUNK_VALIDATORS = frozenset(
+    {"_backwards_compat_tool_calls", "init_tool_calls", "init_server_tool_calls"}
+)
+_GENERATION_FIELDS = ("text", "generation_info", "type", "message")
+_GENERATION_VALIDATORS = frozenset({"set_text"})
+
+# langchain-openai before 1.4 differs on the finish chunk (1.1 marks it
+# ``chunk_position="last"``) and on usage (``or 0`` defaults, no
+# ``cache_creation``); only the behaviour of 1.4 onwards is reproduced.
+_MIN_LANGCHAIN_OPENAI = (1, 4)
+
+
+def _shape_is(model: type[BaseModel], fields: tuple[str, ...], validators: Any) -> bool:
+    decorators = model.__pydantic_decorators__
+    return (
+        tuple(model.model_fields) == fields
+        and frozenset(decorators.model_validators) == validators
+        and not decorators.field_validators
+        and not decorators.validators
+        and not decorators.root_validators
+        and model.__pydantic_post_init__ is None
+    )
+
+
+def _chunk_fastpath_supported() -> bool:
+    return (
+        _installed("langchain-openai") >= _MIN_LANGCHAIN_OPENAI
+        and _shape_is(AIMessageChunk, _AI_CHUNK_FIELDS, _AI_CHUNK_VALIDATORS)
+        and _shape_is(ChatGenerationChunk, _GENERATION_FIELDS, _GENERATION_VALIDATORS)
+    )
+
+
+CHUNK_FASTPATH_ENABLED: bool = _chunk_fastpath_supported()
+"""Whether :func:`chunk_to_generation_chunk` is active (else it returns ``None``)."""
+
+_set = object.__setattr__
+_NEW_AI_CHUNK = AIMessageChunk.__new__
+_NEW_GENERATION = ChatGenerationChunk.__new__
+
+# What validation leaves in ``model_fields_set`` for the parent's objects.
+_AI_SET = ("content", "additional_kwargs", "id", "tool_call_chunks")
+_AI_SET_WITH_CALLS = (*_AI_SET, "tool_calls", "invalid_tool_calls")
+_GENERATION_SET = ("message", "generation_info", "text")
+
+_PRICED_TIERS = frozenset({"priority", "flex"})
+
+
+def _build_ai_chunk(
+    content: str,
+    additional_kwargs: dict[str, Any],
+    response_metadata: dict[str, Any],
+    id_: str | None,
+    chunks: list[ToolCallChunk],
+    usage: dict[str, Any] | None,
+) -> AIMessageChunk:
+    """Assemble the message the parent's validation would produce."""
+    if chunks:
+        tool_calls, invalid = _parse_tool_call_chunks(chunks)
+        fields_set = set(_AI_SET_WITH_CALLS)
+    else:
+        tool_calls, invalid = [], []
+        fields_set = set(_AI_SET)
+    if usage is not None:
+        fields_set.add("usage_metadata")
+    message = _NEW_AI_CHUNK(AIMessageChunk)
+    _set(
+        message,
+        "__dict__",
+        {
+            "content": content,
+            "additional_kwargs": additional_kwargs,
+            "response_metadata": response_metadata,
+            "type": "AIMessageChunk",
+            "name": None,
+            "id": id_,
+            "tool_calls": tool_calls,
+            "invalid_tool_calls": invalid,
+            "usage_metadata": usage,
+            "tool_call_chunks": chunks,
+            "chunk_position": None,
+        },
+    )
+    _set(message, "__pydantic_fields_set__", fields_set)
+    _set(message, "__pydantic_extra__", {})
+    _set(message, "__pydantic_private__", None)
+    return message
+
+
+def _parse_tool_call_chunks(
+    chunks: list[ToolCallChunk],
+) -> tuple[list[ToolCall], list[InvalidToolCall]]:
+    """Core's ``init_tool_calls`` for a chunk that carries tool-call fragments."""
+    calls: list[ToolCall] = []
+    invalid: list[InvalidToolCall] = []
+    for chunk in chunks:
+        args = chunk["args"]
+        try:
+            parsed = parse_partial_json(args) if args else {}
+        except Exception:  # core counts any parse failure as an invalid call
+            parsed = None
+        if isinstance(parsed, dict):
+            calls.append(
+                tool_call(name=chunk["name"] or "", args=parsed, id=chunk["id"])
+            )
+        else:
+            invalid.append(
+                invalid_tool_call(
+                    name=chunk["name"], args=args, id=chunk["id"], error=None
+                )
+            )
+    return calls, invalid
+
+
+def _build_generation(
+    message: BaseMessageChunk, generation_info: dict[str, Any] | None
+) -> ChatGenerationChunk:
+    generation = _NEW_GENERATION(ChatGenerationChunk)
+    _set(
+        generation,
+        "__dict__",
+        {
+            "text": message.text,
+            "generation_info": generation_info,
+            "type": "ChatGenerationChunk",
+            "message": message,
+        },
+    )
+    _set(generation, "__pydantic_fields_set__", set(_GENERATION_SET))
+    _set(generation, "__pydantic_extra__", None)
+    _set(generation, "__pydantic_private__", None)
+    return generation
+
+
+def _token_count(value: Any) -> bool:
+    return value is None or type(value) is int
+
+
+def _usage_metadata(usage: Any, service_tier: Any) -> dict[str, Any] | None:
+    """langchain-openai's ``_create_usage_metadata`` for W&B's usage shapes.
+
+    Returns ``None`` (fall back) for priced service tiers and for counts that
+    are not plain integers.
+    """
+    if not isinstance(usage, dict) or service_tier in _PRICED_TIERS:
+        return None
+    prompt = usage.get("prompt_tokens")
+    completion = usage.get("completion_tokens")
+    total = usage.get("total_tokens")
+    if not (_token_count(prompt) and _token_count(completion) and _token_count(total)):
+        return None
+    prompt_details = usage.get("prompt_tokens_details") or {}
+    completion_details = usage.get("completion_tokens_details") or {}
+    if not isinstance(prompt_details, dict) or not isinstance(completion_details, dict):
+        return None
+    input_tokens = prompt if prompt is not None else 0
+    output_tokens = completion if completion is not None else 0
+    input_details = {
+        key: value
+        for key, value in (
+            ("audio", prompt_details.get("audio_tokens")),
+            ("cache_read", prompt_details.get("cached_tokens")),
+            ("cache_creation", prompt_details.get("cache_write_tokens")),
+        )
+        if value is not None
+    }
+    output_details = {
+        key: value
+        for key, value in (
+            ("audio", completion_details.get("audio_tokens")),
+            ("reasoning", completion_details.get("reasoning_tokens")),
+        )
+        if value is not None
+    }
+    return {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "total_tokens": total if total is not None else input_tokens + output_tokens,
+        "input_token_details": input_details,
+        "output_token_details": output_details,
+    }
+
+
+def _tool_call_chunks(raw: Any) -> list[ToolCallChunk] | None:
+    """The delta's tool-call fragments, or ``None`` for an unusual shape."""
+    if not isinstance(raw, list):
+        return None
+    chunks: list[ToolCallChunk] = []
+    for fragment in raw:
+        if not isinstance(fragment, dict):
+            return None
+        function = fragment.get("function")
+        index = fragment.get("index", ...)
+        if not isinstance(function, dict) or not (index is None or type(index) is int):
+            return None
+        name = function.get("name")
+        args = function.get("arguments")
+        id_ = fragment.get("id")
+        if not (_is_text(name) and _is_text(args) and _is_text(id_)):
+            return None
+        chunks.append(tool_call_chunk(name=name, args=args, id=id_, index=index))
+    return chunks
+
+
+def _is_text(value: Any) -> bool:
+    return value is None or type(value) is str
+
+
+def _reasoning(delta: Mapping[str, Any], keys: Sequence[str]) -> str | None:
+    for key in keys:
+        value = delta.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _usage_only_chunk(
+    chunk: Mapping[str, Any],
+    default_chunk_class: type[BaseMessageChunk],
+    base_generation_info: Mapping[str, Any] | None,
+    model_provider: str | None,
+) -> ChatGenerationChunk | None:
+    """The closing ``choices: []`` chunk: built the parent's way (once a stream)."""
+    if default_chunk_class is not AIMessageChunk or "chunk" in chunk:
+        return None
+    usage = None
+    if raw_usage := chunk.get("usage"):
+        usage = _usage_metadata(raw_usage, chunk.get("service_tier"))
+        if usage is None:
+            return None
+    message = AIMessageChunk(content="", usage_metadata=usage)
+    if model_provider is not None:
+        message.response_metadata["model_provider"] = model_provider
+    return ChatGenerationChunk(
+        message=message,
+        generation_info=base_generation_info,
+    )
+
+
+def chunk_to_generation_chunk(
+    chunk: Mapping[str, Any],
+    default_chunk_class: type[BaseMessageChunk],
+    base_generation_info: Mapping[str, Any] | None = None,
+    *,
+    model_provider: str | None = None,
+    reasoning_keys: Sequence[str] = (),
+) -> ChatGenerationChunk | None:
+    """Convert one streamed Chat Completions chunk dict, or decline.
+
+    With the defaults the result equals langchain-openai's
+    ``BaseChatOpenAI._convert_chunk_to_generation_chunk`` under
+    ``output_version="v0"`` (callers using v1 must not call this). Two options
+    reproduce what ChatWandb adds on top, without a second pass:
+
+    Args:
+        chunk: One decoded SSE ``data:`` object.
+        default_chunk_class: The class of the previous chunk's message
+            (``AIMessageChunk`` for the first).
+        base_generation_info: Generation info every chunk starts from.
+        model_provider: ``None`` writes ``"openai"`` to the
+            ``response_metadata["model_provider"]`` of choice chunks, as the
+            parent does; a name (ChatWandb: ``"wandb"``) is written to every
+            chunk, including the closing usage chunk.
+        reasoning_keys: Delta fields holding reasoning text, in order of
+            preference; the first non-empty string goes to
+            ``additional_kwargs["reasoning_content"]``.
+
+    Returns:
+        The generation chunk, or ``None`` when the fast path is disabled (see
+        :data:`CHUNK_FASTPATH_ENABLED`) or the chunk has a shape it does not
+        cover (non-assistant roles or chunk classes, ``function_call``, list
+        content, non-string ids, odd tool-call fragments, priced service tiers,
+        non-integer token counts, a ``null`` delta); the caller then uses the
+        parent, which also decides the ``null``-delta case.
+    """
+    if not CHUNK_FASTPATH_ENABLED or chunk.get("type") == "content.delta":
+        return None
+    choices = chunk.get("choices")
+    if not choices:
+        return _usage_only_chunk(
+            chunk, default_chunk_class, base_generation_info, model_provider
+        )
+    if not isinstance(choices, list):
+        return None
+    choice = choices[0]
+    if not isinstance(choice, dict):
+        return None
+    delta = choice.get("delta")
+    if not isinstance(delta, dict):
+        return None
+    role = delta.get("role")
+    if role == "user" or default_chunk_class is HumanMessageChunk:
+        return None
+    if role != "assistant" and default_chunk_class is not AIMessageChunk:
+        return None
+    if delta.get("function_call"):
+        return None
+    content = delta.get("content") or ""
+    id_ = delta.get("id")
+    if type(content) is not str or not _is_text(id_):
+        return None
+
+    usage = None
+    if raw_usage := chunk.get("usage"):
+        usage = _usage_metadata(raw_usage, chunk.get("service_tier"))
+        if usage is None:
+            return None
+    tool_chunks: list[ToolCallChunk] = []
+    if raw_calls := delta.get("tool_calls"):
+        parsed_chunks = _tool_call_chunks(raw_calls)
+        if parsed_chunks is None:
+            return None
+        tool_chunks = parsed_chunks
+
+    additional_kwargs: dict[str, Any] = {}
+    if reasoning_keys:
+        reasoning = _reasoning(delta, reasoning_keys)
+        if reasoning is not None:
+            additional_kwargs["reasoning_content"] = reasoning
+
+    generation_info = dict(base_generation_info) if base_generation_info else {}
+    if finish_reason := choice.get("finish_reason"):
+        generation_info["finish_reason"] = finish_reason
+        for source, target in _FINISH_FIELDS:
+            if value := chunk.get(source):
+                generation_info[target] = value
+    if logprobs := choice.get("logprobs"):
+        generation_info["logprobs"] = logprobs
+
+    message = _build_ai_chunk(
+        content,
+        additional_kwargs,
+        {"model_provider": "openai" if model_provider is None else model_provider},
+        id_,
+        tool_chunks,
+        usage,
+    )
+    return _build_generation(message, generation_info or None)
+
+
+# Chunk-level fields the parent copies into generation_info on the finish chunk.
+_FINISH_FIELDS = (
+    ("model", "model_name"),
+    ("system_fingerprint", "system_fingerprint"),
+    ("service_tier", "service_tier"),
+)
