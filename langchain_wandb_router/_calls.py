@@ -17,11 +17,9 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import (
-    AsyncCallbackManagerForChainRun,
     AsyncCallbackManagerForLLMRun,
     BaseRunManager,
     CallbackManager,
-    CallbackManagerForChainRun,
     CallbackManagerForLLMRun,
 )
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
@@ -156,7 +154,8 @@ class RoutedCalls:
         )
 
     def _route_run(self, cand: _routing.Candidate, call: dict[str, Any]) -> RouteRun:
-        model = self._rt().model_for(cand.route)
+        runtime = self._rt()
+        model = runtime.model_for(cand.route)
         target: Runnable[Any, Any] = model
         kwargs = call
         if not isinstance(model, ChatWandb) and call.get("tools"):
@@ -175,9 +174,7 @@ class RoutedCalls:
             cand=cand,
             model=target,
             kwargs=kwargs,
-            key=route_key(self.base_url or "", self.project, cand.label)
-            if wandb
-            else f"route:{cand.label}",
+            key=runtime.key_for(cand.route),
             slots=wandb,
             limit=limit,
             retries_left=retries if retries is not None else self.max_retries,
@@ -210,26 +207,6 @@ class RoutedCalls:
 
     # ------------------------------------------------------------------ attempts
 
-    def _invoke_run(
-        self,
-        messages: list[BaseMessage],
-        run_manager: CallbackManagerForChainRun,
-        config: RunnableConfig,
-        **kwargs: Any,
-    ) -> AIMessage:
-        stop = kwargs.pop("stop", None)
-        return self._route(messages, config, stop, kwargs)
-
-    async def _ainvoke_run(
-        self,
-        messages: list[BaseMessage],
-        run_manager: AsyncCallbackManagerForChainRun,
-        config: RunnableConfig,
-        **kwargs: Any,
-    ) -> AIMessage:
-        stop = kwargs.pop("stop", None)
-        return await self._aroute(messages, config, stop, kwargs)
-
     def _route(
         self,
         messages: list[BaseMessage],
@@ -237,7 +214,9 @@ class RoutedCalls:
         stop: list[str] | None,
         kwargs: dict[str, Any],
     ) -> AIMessage:
-        ctx = _routing.build_context(messages, config, kwargs)
+        ctx = _routing.build_context(
+            messages, config, kwargs, for_selector=self._static is None
+        )
         driver = self._driver(messages, ctx, kwargs, self._select(ctx))
         state, policy = self._rt().state, self.retry_policy
 
@@ -258,7 +237,9 @@ class RoutedCalls:
         stop: list[str] | None,
         kwargs: dict[str, Any],
     ) -> AIMessage:
-        ctx = _routing.build_context(messages, config, kwargs)
+        ctx = _routing.build_context(
+            messages, config, kwargs, for_selector=self._static is None
+        )
         driver = self._driver(messages, ctx, kwargs, await self._aselect(ctx))
         state, policy = self._rt().state, self.retry_policy
 
@@ -272,29 +253,6 @@ class RoutedCalls:
             driver.finish(done, "ok", self._cost(done, message)), state, policy, attempt
         )
         return message
-
-    def _stream_run(
-        self,
-        inputs: Iterator[list[BaseMessage]],
-        run_manager: CallbackManagerForChainRun,
-        config: RunnableConfig,
-        **kwargs: Any,
-    ) -> Iterator[AIMessageChunk]:
-        stop = kwargs.pop("stop", None)
-        yield from self._route_stream(next(inputs), config, stop, kwargs)
-
-    async def _astream_run(
-        self,
-        inputs: AsyncIterator[list[BaseMessage]],
-        run_manager: AsyncCallbackManagerForChainRun,
-        config: RunnableConfig,
-        **kwargs: Any,
-    ) -> AsyncIterator[AIMessageChunk]:
-        stop = kwargs.pop("stop", None)
-        async for chunk in self._aroute_stream(
-            await anext(inputs), config, stop, kwargs
-        ):
-            yield chunk
 
     def _stream(
         self,
@@ -326,7 +284,9 @@ class RoutedCalls:
         stop: list[str] | None,
         kwargs: dict[str, Any],
     ) -> Iterator[AIMessageChunk]:
-        ctx = _routing.build_context(messages, config, kwargs)
+        ctx = _routing.build_context(
+            messages, config, kwargs, for_selector=self._static is None
+        )
         driver = self._driver(messages, ctx, kwargs, self._select(ctx))
         state, policy = self._rt().state, self.retry_policy
 
@@ -362,7 +322,9 @@ class RoutedCalls:
         stop: list[str] | None,
         kwargs: dict[str, Any],
     ) -> AsyncIterator[AIMessageChunk]:
-        ctx = _routing.build_context(messages, config, kwargs)
+        ctx = _routing.build_context(
+            messages, config, kwargs, for_selector=self._static is None
+        )
         driver = self._driver(messages, ctx, kwargs, await self._aselect(ctx))
         state, policy = self._rt().state, self.retry_policy
 

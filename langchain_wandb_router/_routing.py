@@ -183,15 +183,23 @@ def _langgraph_context() -> Any:
 
 
 def build_context(
-    messages: list[BaseMessage], config: RunnableConfig, kwargs: Mapping[str, Any]
+    messages: list[BaseMessage],
+    config: RunnableConfig,
+    kwargs: Mapping[str, Any],
+    *,
+    for_selector: bool = True,
 ) -> RoutingContext:
-    """Describe a call for the selector and the capability filter."""
+    """Describe a call for the selector and the capability filter.
+
+    The LangGraph runtime and agent state are looked up only when a selector
+    will read them: finding the runtime costs more than the rest together.
+    """
     tools = list(kwargs.get("tools") or [])
     return RoutingContext(
         messages=messages,
         config=config,
-        runtime_context=_langgraph_context(),
-        state=CURRENT_AGENT_STATE.get(),
+        runtime_context=_langgraph_context() if for_selector else None,
+        state=CURRENT_AGENT_STATE.get() if for_selector else None,
         tools=tools,
         needs_tools=bool(tools),
         needs_images=has_image_input(messages),

@@ -14,7 +14,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from langchain_wandb_router._routing import Route
-from langchain_wandb_router._state import RouterState
+from langchain_wandb_router._state import RouterState, route_key
 from langchain_wandb_router.chat_model import ChatWandb
 
 __all__ = ["RouterRuntime"]
@@ -39,7 +39,23 @@ class RouterRuntime:
         self.params["max_retries"] = 0
         self.template = ChatWandb(model=_TEMPLATE_MODEL, **self.params)
         self._models: dict[tuple[Any, ...], ChatWandb] = {}
+        self._keys: dict[str, str] = {}
         self._lock = threading.Lock()
+
+    def key_for(self, route: Route) -> str:
+        """The health and concurrency key of a route (computed once)."""
+        key = self._keys.get(route.label)
+        if key is None:
+            if isinstance(route.model, str):
+                key = route_key(
+                    str(self.params.get("base_url") or ""),
+                    self.params.get("project"),
+                    route.label,
+                )
+            else:
+                key = f"route:{route.label}"
+            self._keys[route.label] = key
+        return key
 
     def model_for(self, route: Route) -> BaseChatModel:
         """The chat model behind ``route``; W&B ids share one ChatWandb each."""

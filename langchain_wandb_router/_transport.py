@@ -51,6 +51,9 @@ logger = logging.getLogger("langchain_wandb_router")
 
 # Keep-alive equals the connection cap: a burst that opened N connections finds
 # all N idle afterwards instead of reconnecting above a smaller keep-alive pool.
+# (httpcore 1.0 closes an idle connection whenever the pool holds more than the
+# keep-alive limit in total, busy ones included, so a lower limit also cut
+# connections in the middle of a burst.)
 _MAX_CONNECTIONS = 200
 _KEEPALIVE_EXPIRY = 5.0  # httpx's default
 _LIMITS = httpx.Limits(

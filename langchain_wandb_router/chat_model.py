@@ -496,12 +496,12 @@ class ChatWandb(BaseChatOpenAI):
             successors[model] = info.successor if info is not None else None
         return successors[model]
 
-    def _sync_http(self) -> httpx.Client:
+    def _sync_http(self) -> _transport.SyncHTTP:
         client = self.http_client
         pool = self._pool_key
         return client if client is not None else _transport.sync_client(pool)
 
-    def _async_http(self) -> httpx.AsyncClient:
+    def _async_http(self) -> _transport.AsyncHTTP:
         client = self.http_async_client
         pool = self._pool_key
         return client if client is not None else _transport.async_client(pool)

@@ -19,7 +19,13 @@ from langchain_core.language_models import (
     ModelProfile,
 )
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import add_ai_message_chunks
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
+from langchain_core.runnables.config import (
+    get_async_callback_manager_for_config,
+    get_callback_manager_for_config,
+    patch_config,
+)
 from langchain_core.tools import BaseTool
 from langchain_core.utils import secret_from_env
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -267,8 +273,6 @@ class WandbRouter(RoutedCalls, BaseChatModel):
         return params
 
     # ------------------------------------------------------------ public calls
-    # core's helpers are typed by the Runnable's input (LanguageModelInput);
-    # the routed paths take the messages already converted and checked here.
     # The router's own run is a chain run; every attempt is a child model run
     # labelled with the model that ran it, so usage is traced once, by the
     # model that produced it.
@@ -283,10 +287,25 @@ class WandbRouter(RoutedCalls, BaseChatModel):
     ) -> AIMessage:
         """Route one call; see the class docstring."""
         messages = self._messages(input)
-        run: Any = self._invoke_run
-        return self._call_with_config(
-            run, messages, self._with_own(config), stop=stop, **kwargs
+        cfg = self._with_own(config)
+        manager = get_callback_manager_for_config(cfg)
+        if not manager.handlers:
+            # Nobody listens: no run of our own; each attempt still has its.
+            return self._route(messages, cfg, stop, kwargs)
+        run = manager.on_chain_start(
+            None,
+            messages,
+            name=cfg.get("run_name") or self.get_name(),
+            run_id=cfg.pop("run_id", None),
         )
+        try:
+            child = patch_config(cfg, callbacks=run.get_child())
+            message = self._route(messages, child, stop, kwargs)
+        except BaseException as exc:
+            run.on_chain_error(exc)
+            raise
+        run.on_chain_end(message)
+        return message
 
     async def ainvoke(
         self,
@@ -298,10 +317,24 @@ class WandbRouter(RoutedCalls, BaseChatModel):
     ) -> AIMessage:
         """Async :meth:`invoke`."""
         messages = self._messages(input)
-        run: Any = self._ainvoke_run
-        return await self._acall_with_config(
-            run, messages, self._with_own(config), stop=stop, **kwargs
+        cfg = self._with_own(config)
+        manager = get_async_callback_manager_for_config(cfg)
+        if not manager.handlers:
+            return await self._aroute(messages, cfg, stop, kwargs)
+        run = await manager.on_chain_start(
+            None,
+            messages,
+            name=cfg.get("run_name") or self.get_name(),
+            run_id=cfg.pop("run_id", None),
         )
+        try:
+            child = patch_config(cfg, callbacks=run.get_child())
+            message = await self._aroute(messages, child, stop, kwargs)
+        except BaseException as exc:
+            await run.on_chain_error(exc)
+            raise
+        await run.on_chain_end(message)
+        return message
 
     def stream(
         self,
@@ -312,12 +345,26 @@ class WandbRouter(RoutedCalls, BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[AIMessageChunk]:
         """Stream one routed call; no fallback once a chunk was yielded."""
-        messages: Any = self._messages(input)
-        run: Any = self._stream_run
-        chunks: Iterator[Any] = self._transform_stream_with_config(
-            iter([messages]), run, self._with_own(config), stop=stop, **kwargs
+        messages = self._messages(input)
+        cfg = self._with_own(config)
+        run = get_callback_manager_for_config(cfg).on_chain_start(
+            None,
+            messages,
+            name=cfg.get("run_name") or self.get_name(),
+            run_id=cfg.pop("run_id", None),
         )
-        yield from chunks
+        # Chunks are merged once at the end, and only if someone listens.
+        seen: list[AIMessageChunk] | None = [] if run.handlers else None
+        try:
+            child = patch_config(cfg, callbacks=run.get_child())
+            for chunk in self._route_stream(messages, child, stop, kwargs):
+                if seen is not None:
+                    seen.append(chunk)
+                yield chunk
+        except BaseException as exc:
+            run.on_chain_error(exc)
+            raise
+        run.on_chain_end(_merged(seen))
 
     async def astream(
         self,
@@ -329,17 +376,24 @@ class WandbRouter(RoutedCalls, BaseChatModel):
     ) -> AsyncIterator[AIMessageChunk]:
         """Async :meth:`stream`."""
         messages = self._messages(input)
-
-        async def one() -> AsyncIterator[list[BaseMessage]]:
-            yield messages
-
-        run: Any = self._astream_run
-        inputs: Any = one()
-        chunks: AsyncIterator[Any] = self._atransform_stream_with_config(
-            inputs, run, self._with_own(config), stop=stop, **kwargs
+        cfg = self._with_own(config)
+        run = await get_async_callback_manager_for_config(cfg).on_chain_start(
+            None,
+            messages,
+            name=cfg.get("run_name") or self.get_name(),
+            run_id=cfg.pop("run_id", None),
         )
-        async for chunk in chunks:
-            yield chunk
+        seen: list[AIMessageChunk] | None = [] if run.handlers else None
+        try:
+            child = patch_config(cfg, callbacks=run.get_child())
+            async for chunk in self._aroute_stream(messages, child, stop, kwargs):
+                if seen is not None:
+                    seen.append(chunk)
+                yield chunk
+        except BaseException as exc:
+            await run.on_chain_error(exc)
+            raise
+        await run.on_chain_end(_merged(seen))
 
     # ------------------------------------------------------------ tools, schema
 
@@ -502,6 +556,13 @@ class WandbRouter(RoutedCalls, BaseChatModel):
             manager.add_metadata(self.metadata or {}, inherit=True)
             cfg["callbacks"] = manager
         return cfg
+
+
+def _merged(chunks: list[AIMessageChunk] | None) -> AIMessageChunk | None:
+    """The streamed answer as one message, for the run's end."""
+    if not chunks:
+        return None
+    return add_ai_message_chunks(chunks[0], *chunks[1:])
 
 
 _BUILD_LOCK = threading.Lock()

@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+import httpcore
 import httpx
 import pytest
 from langchain_core.messages import HumanMessage
@@ -143,7 +144,7 @@ def test_connection_dropped_mid_body(emulator: WandbEmulator) -> None:
 
 def test_malformed_sse_line(emulator: WandbEmulator) -> None:
     emulator.fault(malformed_after=3)
-    with pytest.raises(WandbAPIError, match="malformed stream line"):
+    with pytest.raises(StreamInterruptedError, match="malformed stream line"):
         list(_llm(emulator, max_retries=0).stream("hi"))
     emulator.fault(malformed_after=0)  # before any output: retried, then fine
     assert "".join(c.text for c in _llm(emulator, max_retries=1).stream("hi"))
@@ -197,9 +198,9 @@ def test_redirects_are_not_followed(emulator: WandbEmulator) -> None:
 # ------------------------------------------------------------------ cancellation
 
 
-def _pool_state(client: httpx.AsyncClient) -> tuple[int, int]:
+def _pool_state(client: Any) -> tuple[int, int]:
     """(busy connections, queued requests) of a pooled async client."""
-    pool = client._transport._pool  # type: ignore[attr-defined]
+    pool = client if isinstance(client, httpcore.AsyncConnectionPool) else client._transport._pool
     busy = sum(1 for c in pool.connections if not (c.is_idle() or c.is_closed()))
     return busy, len(pool._requests)
 

@@ -153,8 +153,16 @@ def test_retry_after_parsing() -> None:
 
 def test_retry_delay_honours_retry_after_and_caps() -> None:
     policy = RetryPolicy()
-    assert policy.delay(1, _transport.error_from_status(429, b"", {"retry-after": "2"}, M)) == 2.0
-    assert policy.delay(1, _transport.error_from_status(429, b"", {"retry-after": "9999"}, M)) == 60.0
+    assert (
+        policy.delay(1, _transport.error_from_status(429, b"", {"retry-after": "2"}, M))
+        == 2.0
+    )
+    assert (
+        policy.delay(
+            1, _transport.error_from_status(429, b"", {"retry-after": "9999"}, M)
+        )
+        == 60.0
+    )
     for attempt in range(1, 10):
         assert 0.1 <= policy.delay(attempt) <= 8.0
 
@@ -179,17 +187,25 @@ def test_retryability() -> None:
 
 def test_2025_style_429s_that_waiting_cannot_fix() -> None:
     quota = _transport.error_from_status(
-        429, b'{"error":{"message":"You exceeded your current quota, please check your plan"}}', {}, M
+        429,
+        b'{"error":{"message":"You exceeded your current quota, please check your plan"}}',
+        {},
+        M,
     )
     assert isinstance(quota, WandbQuotaError)
     assert not RetryPolicy().is_retryable(quota)
     personal = _transport.error_from_status(
-        429, b'{"error":{"message":"W&B Inference isn\'t available for personal accounts."}}', {}, M
+        429,
+        b'{"error":{"message":"W&B Inference isn\'t available for personal accounts."}}',
+        {},
+        M,
     )
     assert isinstance(personal, WandbPermissionError)
     assert "WANDB_INFERENCE_PROJECT" in str(personal)
     assert not RetryPolicy().is_retryable(personal)
-    busy = _transport.error_from_status(429, b'{"error":{"message":"concurrency limit reached"}}', {}, M)
+    busy = _transport.error_from_status(
+        429, b'{"error":{"message":"concurrency limit reached"}}', {}, M
+    )
     assert isinstance(busy, WandbRateLimitError)
     assert RetryPolicy().is_retryable(busy)
 
@@ -200,15 +216,47 @@ def test_2025_style_429s_that_waiting_cannot_fix() -> None:
 @pytest.mark.parametrize(
     ("status", "detail", "message"),
     [
-        (401, "Authentication failed", "W&B rejected the credentials (401: Authentication failed). Check WANDB_API_KEY, and that the team/project (project=, WANDB_INFERENCE_PROJECT) exists and is yours."),
-        (402, "over", "W&B quota or spend cap reached (402: over). Raise the limit in your W&B billing settings; retrying will not help."),
-        (403, "nope", "W&B refused the request (403: nope). W&B Inference may not be enabled for this organization or region."),
-        (404, "gone", f"W&B does not serve model '{M}' (404: gone). Run `wandb-router models --live` to see what W&B serves now."),
+        (
+            401,
+            "Authentication failed",
+            "W&B rejected the credentials (401: Authentication failed). Check WANDB_API_KEY, and that the team/project (project=, WANDB_INFERENCE_PROJECT) exists and is yours.",
+        ),
+        (
+            402,
+            "over",
+            "W&B quota or spend cap reached (402: over). Raise the limit in your W&B billing settings; retrying will not help.",
+        ),
+        (
+            403,
+            "nope",
+            "W&B refused the request (403: nope). W&B Inference may not be enabled for this organization or region.",
+        ),
+        (
+            404,
+            "gone",
+            f"W&B does not serve model '{M}' (404: gone). Run `wandb-router models --live` to see what W&B serves now.",
+        ),
         (400, "bad", f"W&B rejected the request for '{M}' (400: bad)."),
-        (413, "maximum context length exceeded", f"The input is too long for '{M}' (413: maximum context length exceeded). Shorten it, or route to a model with a larger context window."),
-        (429, "concurrency limit reached", f"W&B rate or concurrency limit hit for '{M}' (429: concurrency limit reached)."),
-        (429, "You exceeded your current quota", "W&B quota or spend cap reached (429: You exceeded your current quota). Raise the limit in your W&B billing settings; retrying will not help."),
-        (429, "not for personal accounts", "W&B refused the request (429: not for personal accounts). Send a team project: project='team/project' or WANDB_INFERENCE_PROJECT."),
+        (
+            413,
+            "maximum context length exceeded",
+            f"The input is too long for '{M}' (413: maximum context length exceeded). Shorten it, or route to a model with a larger context window.",
+        ),
+        (
+            429,
+            "concurrency limit reached",
+            f"W&B rate or concurrency limit hit for '{M}' (429: concurrency limit reached).",
+        ),
+        (
+            429,
+            "You exceeded your current quota",
+            "W&B quota or spend cap reached (429: You exceeded your current quota). Raise the limit in your W&B billing settings; retrying will not help.",
+        ),
+        (
+            429,
+            "not for personal accounts",
+            "W&B refused the request (429: not for personal accounts). Send a team project: project='team/project' or WANDB_INFERENCE_PROJECT.",
+        ),
         (503, "overloaded", f"W&B server error for '{M}' (503: overloaded)."),
         (409, "conflict", f"W&B server error for '{M}' (409: conflict)."),
     ],
@@ -221,7 +269,9 @@ def test_messages_are_unchanged(status: int, detail: str, message: str) -> None:
 
 
 def test_redirect_names_location_and_is_an_api_error() -> None:
-    err = _transport.error_from_status(307, b"", {"location": "https://elsewhere/v1"}, M)
+    err = _transport.error_from_status(
+        307, b"", {"location": "https://elsewhere/v1"}, M
+    )
     assert type(err) is WandbAPIError
     assert err.status_code == 307
     assert str(err) == (
@@ -233,9 +283,15 @@ def test_redirect_names_location_and_is_an_api_error() -> None:
 
 
 def test_code_sharpens_an_ambiguous_status() -> None:
-    body = json.dumps({"error": {"message": "too many", "code": "context_length_exceeded"}}).encode()
-    assert isinstance(_transport.error_from_status(400, body, {}, M), WandbContextOverflowError)
-    body = json.dumps({"error": {"message": "stop", "code": "insufficient_quota"}}).encode()
+    body = json.dumps(
+        {"error": {"message": "too many", "code": "context_length_exceeded"}}
+    ).encode()
+    assert isinstance(
+        _transport.error_from_status(400, body, {}, M), WandbContextOverflowError
+    )
+    body = json.dumps(
+        {"error": {"message": "stop", "code": "insufficient_quota"}}
+    ).encode()
     assert isinstance(_transport.error_from_status(429, body, {}, M), WandbQuotaError)
     # The status line wins over a code that names another class.
     body = json.dumps({"error": {"message": "x", "code": "invalid_api_key"}}).encode()
@@ -245,11 +301,21 @@ def test_code_sharpens_an_ambiguous_status() -> None:
 @pytest.mark.parametrize(
     ("code", "status"),
     [
-        (429, 429), (503, 503), ("502", 502), (200, 500), (99, 500), (True, 500),
-        ("rate_limit_exceeded", 429), ("invalid_api_key", 401),
-        ("insufficient_quota", 402), ("quota_exceeded", 402),
-        ("model_not_found", 404), ("context_length_exceeded", 400),
-        ("server_error", 500), ("brand_new_code", 500), (None, 500),
+        (429, 429),
+        (503, 503),
+        ("502", 502),
+        (200, 500),
+        (99, 500),
+        (True, 500),
+        ("rate_limit_exceeded", 429),
+        ("invalid_api_key", 401),
+        ("insufficient_quota", 402),
+        ("quota_exceeded", 402),
+        ("model_not_found", 404),
+        ("context_length_exceeded", 400),
+        ("server_error", 500),
+        ("brand_new_code", 500),
+        (None, 500),
     ],
 )
 def test_status_for_code(code: object, status: int) -> None:
@@ -303,12 +369,24 @@ def test_200_without_choices_is_a_retryable_api_error(body: dict[str, Any]) -> N
 @pytest.mark.parametrize(
     ("error", "cls", "status"),
     [
-        ({"message": "slow down", "code": "rate_limit_exceeded"}, WandbRateLimitError, 429),
-        ({"message": "bad key", "code": "invalid_api_key"}, WandbAuthenticationError, 401),
+        (
+            {"message": "slow down", "code": "rate_limit_exceeded"},
+            WandbRateLimitError,
+            429,
+        ),
+        (
+            {"message": "bad key", "code": "invalid_api_key"},
+            WandbAuthenticationError,
+            401,
+        ),
         ({"message": "broke", "code": "insufficient_quota"}, WandbQuotaError, 402),
         ({"message": "spent", "code": "quota_exceeded"}, WandbQuotaError, 402),
         ({"message": "who", "code": "model_not_found"}, WandbModelNotFoundError, 404),
-        ({"message": "big", "code": "context_length_exceeded"}, WandbContextOverflowError, 400),
+        (
+            {"message": "big", "code": "context_length_exceeded"},
+            WandbContextOverflowError,
+            400,
+        ),
         ({"message": "oops", "code": "server_error"}, WandbAPIError, 500),
         ({"message": "busy", "code": 503}, WandbAPIError, 503),
         ({"message": "hm", "code": "unheard_of"}, WandbAPIError, 500),
@@ -333,7 +411,9 @@ def test_200_model_not_found_names_the_successor() -> None:
 
 def test_404_response_names_the_requests_successor() -> None:
     with pytest.raises(WandbModelNotFoundError, match=r"wandb/moonshotai/Kimi-K2\.5"):
-        _transport.post_json(_client(b"{}", 404), _req(successor="moonshotai/Kimi-K2.5"))
+        _transport.post_json(
+            _client(b"{}", 404), _req(successor="moonshotai/Kimi-K2.5")
+        )
 
 
 # ------------------------------------------------------ streams: nothing lost
@@ -348,7 +428,9 @@ def _sse(*events: dict[str, Any]) -> bytes:
 
 
 def _delta(text: str) -> dict[str, Any]:
-    return {"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+    return {
+        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]
+    }
 
 
 def test_events_before_a_bad_line_in_the_same_piece_reach_the_caller() -> None:
@@ -370,14 +452,18 @@ def test_a_bad_line_before_any_output_raises_the_typed_error() -> None:
 
 
 def test_error_event_first_is_typed_and_retryable() -> None:
-    piece = b'data: {"error": {"message": "slow down", "code": "rate_limit_exceeded"}}\n\n'
+    piece = (
+        b'data: {"error": {"message": "slow down", "code": "rate_limit_exceeded"}}\n\n'
+    )
     with pytest.raises(WandbRateLimitError) as info:
         list(_transport.stream_events(_client(iter([piece])), _req()))
     assert RetryPolicy().is_retryable(info.value)
 
 
 def test_error_event_after_output_interrupts() -> None:
-    pieces = iter([_sse(_delta("a")), b'data: {"error": {"message": "boom", "code": 500}}\n\n'])
+    pieces = iter(
+        [_sse(_delta("a")), b'data: {"error": {"message": "boom", "code": 500}}\n\n']
+    )
     received: list[str] = []
     with pytest.raises(StreamInterruptedError, match="boom"):
         for event in _transport.stream_events(_client(pieces), _req()):
@@ -401,7 +487,10 @@ async def test_async_stream_yields_good_events_before_a_bad_line() -> None:
 
 
 def test_stream_with_crlf_endings_split_anywhere() -> None:
-    stream = (_sse(_delta("a"), _delta("b"), {"choices": [], "usage": {"total_tokens": 2}}) + b"data: [DONE]\n\n").replace(b"\n", b"\r\n")
+    stream = (
+        _sse(_delta("a"), _delta("b"), {"choices": [], "usage": {"total_tokens": 2}})
+        + b"data: [DONE]\n\n"
+    ).replace(b"\n", b"\r\n")
     pieces = iter([stream[i : i + 5] for i in range(0, len(stream), 5)])
     events = list(_transport.stream_events(_client(pieces), _req()))
     assert [_content(e) for e in events[:2]] == ["a", "b"]
