@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 import httpcore
-import httpx
 import pytest
 from langchain_core.messages import HumanMessage
 from langchain_core.tools import tool
