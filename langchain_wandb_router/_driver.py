@@ -24,6 +24,7 @@ Decisions, in order of a call:
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass, field
@@ -34,7 +35,12 @@ from langchain_core.runnables import Runnable
 from langchain_wandb_router._attempts import Attempts, note_attempts
 from langchain_wandb_router._retry import RetryPolicy, is_concurrency_limit
 from langchain_wandb_router._routing import Candidate
-from langchain_wandb_router._state import Lease, Reservation, RouterState
+from langchain_wandb_router._state import (
+    Lease,
+    Reservation,
+    RouterState,
+    SlotTimeoutError,
+)
 from langchain_wandb_router.errors import (
     BudgetExceededError,
     NoRouteAvailableError,
@@ -60,7 +66,11 @@ Outcome = Literal["ok", "limited", "failed", "other"]
 
 # A concurrency 429 costs no retry, but a call that meets nothing else must
 # still end: this many in a row on one route and it is given up.
-_MAX_LIMITED = 8
+_MAX_LIMITED = 20
+# A caller waiting for a slot looks at every route this often.
+_SLOT_SLICE = 0.1
+_LIMITED_BACKOFF_CAP = 1.0
+_MAX_SLOT_WAIT = 600.0
 
 
 @dataclass
@@ -187,9 +197,13 @@ class CallDriver:
     """(scope, estimate, budget) in micro-dollars when a budget is set."""
     clock: Callable[[], float] = time.monotonic
     attempts: Attempts = field(init=False)
+    _turn: int = field(init=False)
+    _slots_until: float | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.attempts = Attempts(self.excluded)
+        # Callers start their turns at different routes, spreading the wait.
+        self._turn = random.randrange(1 << 16)  # noqa: S311 - spread, not crypto
 
     def run(self) -> Generator[Effect, Any, Committed[Any]]:
         """Drive the call to its first success (or raise what ended it)."""
@@ -261,10 +275,18 @@ class CallDriver:
             if route is None:
                 crowded = [r for r in live if r.no_room]
                 if crowded:
-                    route = crowded[0]
-                    lease = yield WaitSlot(
-                        route.key, route.limit, self._slot_deadline()
-                    )
+                    # Wait a short slice on one crowded route, taking turns,
+                    # then look at all of them again: waiting on the first
+                    # route alone would pile every caller onto one model.
+                    self._turn += 1
+                    waited = crowded[self._turn % len(crowded)]
+                    until = min(self._slot_deadline(), self.clock() + _SLOT_SLICE)
+                    lease = yield WaitSlot(waited.key, waited.limit, until)
+                    if lease is None:
+                        for other in live:
+                            other.no_room = False
+                        continue
+                    route = waited
                 else:
                     due = min(r.not_before for r in live)
                     yield Sleep(self._bounded(due - now))
@@ -301,8 +323,8 @@ class CallDriver:
             hint = self.policy.retry_after(error)
             if hint is None and route.limited > 1:
                 # Refused again: the slots are held elsewhere (other workers),
-                # so back off instead of asking in a tight loop.
-                hint = self.policy.delay(route.limited - 1)
+                # so back off briefly instead of asking in a tight loop.
+                hint = min(self.policy.delay(route.limited - 1), _LIMITED_BACKOFF_CAP)
             route.not_before = now + (hint or 0.0)
             return "limited", None
         if self.policy.is_retryable(error):
@@ -355,9 +377,20 @@ class CallDriver:
             raise error
 
     def _slot_deadline(self) -> float:
-        # Without a deadline a slot wait is still bounded: W&B frees slots
-        # within one request's time, so ten minutes means something is stuck.
-        return self.deadline if self.deadline is not None else self.clock() + 600.0
+        if self.deadline is not None:
+            return self.deadline
+        if self._slots_until is None:
+            # Without a deadline a slot wait is still bounded: W&B frees slots
+            # within one request's time, so minutes mean something is stuck.
+            self._slots_until = self.clock() + _MAX_SLOT_WAIT
+        elif self.clock() >= self._slots_until:
+            error = WandbTimeoutError(
+                f"No concurrency slot came free in {_MAX_SLOT_WAIT:.0f}s; check "
+                "max_in_flight and what else uses this W&B project."
+            )
+            note_attempts(error, self.attempts)
+            raise error
+        return self._slots_until
 
     def _bounded(self, seconds: float) -> float:
         if self.deadline is None:
@@ -389,7 +422,10 @@ def drive(
         elif isinstance(effect, TryAcquire):
             value = state.try_acquire(effect.key, effect.limit)
         elif isinstance(effect, WaitSlot):
-            value = state.acquire(effect.key, effect.limit, effect.deadline)
+            try:
+                value = state.acquire(effect.key, effect.limit, effect.deadline)
+            except SlotTimeoutError:
+                value = None
         elif isinstance(effect, Finish):
             _finish(state, effect)
             value = None
@@ -426,7 +462,10 @@ async def adrive(
         elif isinstance(effect, TryAcquire):
             value = await state.atry_acquire(effect.key, effect.limit)
         elif isinstance(effect, WaitSlot):
-            value = await state.aacquire(effect.key, effect.limit, effect.deadline)
+            try:
+                value = await state.aacquire(effect.key, effect.limit, effect.deadline)
+            except SlotTimeoutError:
+                value = None
         elif isinstance(effect, Finish):
             await _afinish(state, effect)
             value = None
