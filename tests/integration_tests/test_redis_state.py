@@ -192,22 +192,19 @@ def test_acquire_gives_up_at_the_deadline(make_state: Factory, keys: Keys) -> No
     assert info.value.key == keys.key and info.value.limit == 1
 
 
-def test_limited_outcomes_halve_and_successes_grow_the_limit(
+def test_limited_outcomes_hold_the_limit_and_successes_grow_it(
     make_state: Factory, keys: Keys
 ) -> None:
     state = make_state(concurrency=ConcurrencySettings(decrease_interval_seconds=60))
     leases = [take(state, keys.key) for _ in range(8)]
     state.release(leases[0], "limited")
-    assert state.limit(keys.key) == 4
-    state.release(leases[1], "limited")  # same wave: ignored
-    assert state.limit(keys.key) == 4
-    assert state.try_acquire(keys.key, None) is None  # 6 in flight > 4
-    for lease in leases[2:5]:
-        state.release(lease, "other")
-    assert state.try_acquire(keys.key, None) is not None  # 3 -> 4
-    assert state.try_acquire(keys.key, None) is None
+    assert state.limit(keys.key) == 7  # the 7 still in flight
+    state.release(leases[1], "limited")  # within the interval: ignored
+    assert state.limit(keys.key) == 7
+    assert state.try_acquire(keys.key, None) is not None  # 6 in flight < 7
+    assert state.try_acquire(keys.key, None) is None  # 7 in flight
 
-    grow = make_state(concurrency=ConcurrencySettings(initial_limit=2))
+    grow = make_state(concurrency=ConcurrencySettings(initial_limit=2, increase_after=1))
     for expected in (2, 3, 3, 3, 4):
         grow.release(take(grow, keys.other), "ok")
         assert grow.limit(keys.other) == expected

@@ -211,30 +211,34 @@ def test_leases_expire_and_renew_extends_them(clock: FakeClock) -> None:
     assert state.try_acquire(KEY, 2) is None
 
 
-def test_first_limited_outcome_halves_what_was_in_flight(clock: FakeClock) -> None:
+def test_a_limited_outcome_holds_the_limit_at_what_was_admitted(clock: FakeClock) -> None:
     state = make(clock)
     leases = [state.try_acquire(KEY, None) for _ in range(8)]
     state.release(leases[0], "limited")  # type: ignore[arg-type]
-    assert state.limit(KEY) == 4
-    # 7 still in flight: no new slot until fewer than 4 are.
+    assert state.limit(KEY) == 7  # refused while 7 others were in flight
     assert state.try_acquire(KEY, None) is None
+    # The rest of the same wave comes back refused too: the limit follows it
+    # down to what W&B really admitted, and never goes up on a 429.
     for lease in leases[1:5]:
+        state.release(lease, "limited")  # type: ignore[arg-type]
+    assert state.limit(KEY) == 3
+    for lease in leases[5:]:
         state.release(lease, "other")  # type: ignore[arg-type]
-    assert state.limit(KEY) == 4
-    assert state.try_acquire(KEY, None) is not None
-    assert state.try_acquire(KEY, None) is None
+    assert state.limit(KEY) == 3
+    held = [state.try_acquire(KEY, None) for _ in range(3)]
+    assert all(held) and state.try_acquire(KEY, None) is None
 
 
-def test_one_wave_of_429s_counts_once(clock: FakeClock) -> None:
+def test_a_decrease_interval_counts_one_wave_once(clock: FakeClock) -> None:
     settings = ConcurrencySettings(decrease_interval_seconds=2.0)
     state = make(clock, concurrency=settings)
     leases = [state.try_acquire(KEY, None) for _ in range(16)]
     for lease in leases[:6]:
         state.release(lease, "limited")  # type: ignore[arg-type]
-    assert state.limit(KEY) == 8
+    assert state.limit(KEY) == 15
     clock.advance(2.0)
     state.release(leases[6], "limited")  # type: ignore[arg-type]
-    assert state.limit(KEY) == 4  # min(limit 8, 10 in flight) // 2
+    assert state.limit(KEY) == 9  # the 9 still in flight
 
 
 def test_limit_never_drops_below_one(clock: FakeClock) -> None:
@@ -247,7 +251,7 @@ def test_limit_never_drops_below_one(clock: FakeClock) -> None:
 
 
 def test_successes_grow_the_limit_by_one_per_limit_successes(clock: FakeClock) -> None:
-    state = make(clock, concurrency=ConcurrencySettings(initial_limit=3))
+    state = make(clock, concurrency=ConcurrencySettings(initial_limit=3, increase_after=1))
     assert state.limit(KEY) == 3
     for expected in (3, 3, 4):  # the 3rd success of 3 grows it
         lease = state.try_acquire(KEY, None)
@@ -261,6 +265,15 @@ def test_successes_grow_the_limit_by_one_per_limit_successes(clock: FakeClock) -
     assert state.limit(KEY) == 5
 
 
+def test_growth_waits_for_increase_after_rounds_of_successes(clock: FakeClock) -> None:
+    state = make(clock, concurrency=ConcurrencySettings(initial_limit=2, increase_after=4))
+    for _ in range(7):
+        state.release(state.try_acquire(KEY, None), "ok")  # type: ignore[arg-type]
+    assert state.limit(KEY) == 2
+    state.release(state.try_acquire(KEY, None), "ok")  # type: ignore[arg-type]
+    assert state.limit(KEY) == 3  # the 8th success of 2 x 4
+
+
 def test_hard_limit_below_the_adaptive_limit_wins(clock: FakeClock) -> None:
     state = make(clock, concurrency=ConcurrencySettings(initial_limit=10))
     assert state.try_acquire(KEY, 1) is not None
@@ -272,9 +285,9 @@ def test_learned_limit_is_forgotten_after_a_quiet_spell(clock: FakeClock) -> Non
     state = make(clock, concurrency=settings)
     leases = [state.try_acquire(KEY, None) for _ in range(4)]
     state.release(leases[0], "limited")  # type: ignore[arg-type]
-    assert state.limit(KEY) == 2
+    assert state.limit(KEY) == 3
     clock.advance(599)
-    assert state.limit(KEY) == 2
+    assert state.limit(KEY) == 3
     clock.advance(1)
     assert state.limit(KEY) is None
 
