@@ -15,6 +15,11 @@ if TYPE_CHECKING:
         register_provider,
     )
     from langchain_wandb_router._retry import RetryPolicy
+    from langchain_wandb_router._state import (
+        InProcessState,
+        RouterState,
+        StateUnavailableError,
+    )
     from langchain_wandb_router._weave import register_weave_costs
     from langchain_wandb_router.catalog import (
         ModelInfo,
@@ -56,6 +61,9 @@ _EXPORTS: dict[str, str] = {
     "Route": "router",
     "RoutingContext": "router",
     "RetryPolicy": "_retry",
+    "RouterState": "_state",
+    "InProcessState": "_state",
+    "StateUnavailableError": "_state",
     "ModelInfo": "catalog",
     "get_model_info": "catalog",
     "list_models": "catalog",
@@ -87,12 +95,15 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "BudgetExceededError",
     "ChatWandb",
+    "InProcessState",
     "ModelInfo",
     "NoRouteAvailableError",
     "ProviderRegistrationError",
     "RetryPolicy",
     "Route",
+    "RouterState",
     "RoutingContext",
+    "StateUnavailableError",
     "StreamInterruptedError",
     "WandbAPIError",
     "WandbAuthenticationError",

@@ -70,6 +70,8 @@ _MAX_LIMITED = 20
 # A caller waiting for a slot looks at every route this often.
 _SLOT_SLICE = 0.1
 _LIMITED_BACKOFF_CAP = 1.0
+# How often a call waiting for reserved budget to settle looks again.
+_BUDGET_POLL = 0.05
 _MAX_SLOT_WAIT = 600.0
 
 
@@ -141,6 +143,13 @@ class Reserve:
 
 
 @dataclass(frozen=True)
+class Spent:
+    """Ask what has been spent under ``scope`` (micro-dollars)."""
+
+    scope: str
+
+
+@dataclass(frozen=True)
 class Settle:
     """Replace a reservation by what the call really cost."""
 
@@ -162,7 +171,17 @@ class Attempt:
     route: RouteRun
 
 
-Effect = Cooling | TryAcquire | WaitSlot | Finish | Reserve | Settle | Sleep | Attempt
+Effect = (
+    Cooling
+    | TryAcquire
+    | WaitSlot
+    | Finish
+    | Reserve
+    | Spent
+    | Settle
+    | Sleep
+    | Attempt
+)
 
 
 @dataclass(frozen=True)
@@ -209,16 +228,7 @@ class CallDriver:
         """Drive the call to its first success (or raise what ended it)."""
         reservation = None
         if self.budget is not None:
-            scope, estimate, budget = self.budget
-            # Admitted while spent + reserved is under the budget; the estimate
-            # is then held, so parallel callers see it. A call may pass the
-            # budget by at most its own cost, never by everyone's.
-            reservation = yield Reserve(scope, estimate, budget + estimate - 1)
-            if reservation is None:
-                raise BudgetExceededError(
-                    f"Budget of ${budget / 1e6:.6f} reached (spent and reserved by "
-                    "calls in flight); raise budget_usd or use a new budget_scope."
-                )
+            reservation = yield from self._reserve(*self.budget)
         try:
             yield from self._order()
             return (yield from self._attempts(reservation))
@@ -226,6 +236,31 @@ class CallDriver:
             if reservation is not None:
                 yield Settle(reservation, 0)
             raise
+
+    def _reserve(
+        self, scope: str, estimate: int, budget: int
+    ) -> Generator[Effect, Any, Reservation]:
+        """Hold an estimate of the call's cost against the budget.
+
+        A call is admitted while what is spent and reserved is under the
+        budget, so it may pass the budget by at most its own cost, never by
+        everyone's. While calls in flight hold what is left, wait for them to
+        settle rather than refuse money that may come back.
+        """
+        while True:
+            reservation = yield Reserve(scope, estimate, budget + estimate - 1)
+            if reservation is not None:
+                return reservation  # type: ignore[no-any-return]
+            spent = yield Spent(scope)
+            if spent >= budget:
+                raise BudgetExceededError(
+                    f"Budget of ${budget / 1e6:.6f} reached (spent "
+                    f"${spent / 1e6:.6f}); raise budget_usd or use a new "
+                    "budget_scope."
+                )
+            self._check_deadline(self.clock())
+            self._slot_deadline()  # bounded like a wait for a slot
+            yield Sleep(_BUDGET_POLL)
 
     def finish(
         self, done: Committed[Any], outcome: Outcome, cost_micro: int
@@ -433,6 +468,8 @@ def drive(
             value = state.cooling(effect.keys)
         elif isinstance(effect, Reserve):
             value = state.reserve(effect.scope, effect.micro, effect.budget)
+        elif isinstance(effect, Spent):
+            value = state.spent(effect.scope)
         elif isinstance(effect, Settle):
             state.settle(effect.reservation, effect.micro)
             value = None
@@ -473,6 +510,8 @@ async def adrive(
             value = await state.acooling(effect.keys)
         elif isinstance(effect, Reserve):
             value = await state.areserve(effect.scope, effect.micro, effect.budget)
+        elif isinstance(effect, Spent):
+            value = await state.aspent(effect.scope)
         elif isinstance(effect, Settle):
             await state.asettle(effect.reservation, effect.micro)
             value = None

@@ -6,7 +6,7 @@ import copy
 import difflib
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from langchain_core.callbacks import (
     BaseCallbackManager,
@@ -170,6 +170,11 @@ class WandbRouter(RoutedCalls, BaseChatModel):
     """Where health, slots and spend live: in-process (default), a
     ``"redis://host:port/db"`` URL to share them across processes, or a
     ``RouterState`` object."""
+
+    state_on_error: Literal["open", "closed"] = "open"
+    """With a Redis ``state``, what to do when Redis cannot be reached:
+    ``"open"`` serves on in-process state and warns once per outage;
+    ``"closed"`` raises ``StateUnavailableError``. Never a hang."""
 
     budget_usd: float | None = Field(default=None, ge=0)
     """Refuse calls once this much has been spent through the router."""
@@ -518,6 +523,8 @@ class WandbRouter(RoutedCalls, BaseChatModel):
         health = HealthSettings(
             failures=self.cooldown_failures, cooldown_seconds=self.cooldown_seconds
         )
+        if isinstance(self.state, str):
+            return state_from(self.state, health=health, on_error=self.state_on_error)
         return state_from(self.state, health=health)
 
     # ------------------------------------------------------------------ planning
