@@ -10,6 +10,7 @@ async pools are closed from inside that loop when it shuts down.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import ssl
 import threading
 import urllib.request
@@ -105,6 +106,19 @@ def _is_closed(client: SyncHTTP | AsyncHTTP) -> bool:
 
 _sync_lock = threading.Lock()
 _sync_clients: dict[str, SyncHTTP] = {}
+
+
+def close_sync_clients() -> None:
+    """Close every pooled sync client (run at interpreter exit)."""
+    with _sync_lock:
+        clients = list(_sync_clients.values())
+        _sync_clients.clear()
+    for client in clients:
+        client.close()
+
+
+# Sockets left to the garbage collector at exit are closed with a warning.
+atexit.register(close_sync_clients)
 
 
 def sync_client(base_url: str) -> SyncHTTP:
