@@ -54,3 +54,32 @@ class WandbSuiteSettings:
             "langchain_tests.integration_tests.chat_models.httpx.get",
             lambda *a, **k: httpx.Response(200, content=png),
         )
+
+
+def error_code_cases() -> list[tuple[dict[str, Any], type, int]]:
+    """W&B error objects by ``code``, the typed error each gives, and its status.
+
+    Shared by the SSE error-event and the 200-error-body tests: one table,
+    two wire paths.
+    """
+    from langchain_wandb_router.errors import (
+        WandbAPIError,
+        WandbAuthenticationError,
+        WandbContextOverflowError,
+        WandbModelNotFoundError,
+        WandbQuotaError,
+        WandbRateLimitError,
+    )
+
+    return [
+        ({"message": "overloaded", "code": 503}, WandbAPIError, 503),
+        ({"message": "slow down", "code": "rate_limit_exceeded"}, WandbRateLimitError, 429),
+        ({"message": "bad key", "code": "invalid_api_key"}, WandbAuthenticationError, 401),
+        ({"message": "no money", "code": "insufficient_quota"}, WandbQuotaError, 402),
+        ({"message": "spent", "code": "quota_exceeded"}, WandbQuotaError, 402),
+        ({"message": "who?", "code": "model_not_found"}, WandbModelNotFoundError, 404),
+        ({"message": "big", "code": "context_length_exceeded"}, WandbContextOverflowError, 400),
+        ({"message": "oops", "code": "server_error"}, WandbAPIError, 500),
+        ({"message": "odd", "code": "something_new"}, WandbAPIError, 500),
+        ({"message": "no code"}, WandbAPIError, 500),
+    ]

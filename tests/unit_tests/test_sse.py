@@ -10,13 +10,10 @@ import pytest
 from langchain_wandb_router._transport import SSEDecoder
 from langchain_wandb_router.errors import (
     WandbAPIError,
-    WandbAuthenticationError,
-    WandbContextOverflowError,
     WandbError,
     WandbModelNotFoundError,
-    WandbQuotaError,
-    WandbRateLimitError,
 )
+from tests.helpers import error_code_cases
 
 M = "Qwen/Qwen3-235B-A22B-Instruct-2507"
 
@@ -240,31 +237,7 @@ def test_choices_of_the_wrong_shape_are_malformed(choices: object) -> None:
 
 @pytest.mark.parametrize(
     ("error", "cls", "status"),
-    [
-        ({"message": "overloaded", "code": 503}, WandbAPIError, 503),
-        (
-            {"message": "slow down", "code": "rate_limit_exceeded"},
-            WandbRateLimitError,
-            429,
-        ),
-        (
-            {"message": "bad key", "code": "invalid_api_key"},
-            WandbAuthenticationError,
-            401,
-        ),
-        ({"message": "no money", "code": "insufficient_quota"}, WandbQuotaError, 402),
-        ({"message": "no money", "code": "quota_exceeded"}, WandbQuotaError, 402),
-        ({"message": "who?", "code": "model_not_found"}, WandbModelNotFoundError, 404),
-        (
-            {"message": "big", "code": "context_length_exceeded"},
-            WandbContextOverflowError,
-            400,
-        ),
-        ({"message": "oops", "code": "server_error"}, WandbAPIError, 500),
-        ({"message": "odd", "code": "something_new"}, WandbAPIError, 500),
-        ({"message": "no code"}, WandbAPIError, 500),
-        ("a bare string", WandbAPIError, 500),
-    ],
+    [*error_code_cases(), ("a bare string", WandbAPIError, 500)],
 )
 def test_error_events_are_typed_by_code(
     error: object, cls: type[WandbError], status: int

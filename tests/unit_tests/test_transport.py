@@ -32,6 +32,7 @@ from langchain_wandb_router.errors import (
     error_for_status,
     status_for_code,
 )
+from tests.helpers import error_code_cases
 
 M = "Qwen/Qwen3-235B-A22B-Instruct-2507"
 
@@ -366,32 +367,7 @@ def test_200_without_choices_is_a_retryable_api_error(body: dict[str, Any]) -> N
     assert RetryPolicy().is_retryable(info.value)
 
 
-@pytest.mark.parametrize(
-    ("error", "cls", "status"),
-    [
-        (
-            {"message": "slow down", "code": "rate_limit_exceeded"},
-            WandbRateLimitError,
-            429,
-        ),
-        (
-            {"message": "bad key", "code": "invalid_api_key"},
-            WandbAuthenticationError,
-            401,
-        ),
-        ({"message": "broke", "code": "insufficient_quota"}, WandbQuotaError, 402),
-        ({"message": "spent", "code": "quota_exceeded"}, WandbQuotaError, 402),
-        ({"message": "who", "code": "model_not_found"}, WandbModelNotFoundError, 404),
-        (
-            {"message": "big", "code": "context_length_exceeded"},
-            WandbContextOverflowError,
-            400,
-        ),
-        ({"message": "oops", "code": "server_error"}, WandbAPIError, 500),
-        ({"message": "busy", "code": 503}, WandbAPIError, 503),
-        ({"message": "hm", "code": "unheard_of"}, WandbAPIError, 500),
-    ],
-)
+@pytest.mark.parametrize(("error", "cls", "status"), error_code_cases())
 def test_200_error_bodies_are_typed_by_code(
     error: dict[str, Any], cls: type, status: int
 ) -> None:
