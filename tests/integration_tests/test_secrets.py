@@ -72,7 +72,7 @@ def test_key_appears_nowhere(debug_logs: pytest.LogCaptureFixture, retry_policy:
         seen += capture.seen
         seen.append(debug_logs.text)
         # Sanity: the logs really are verbose, and the key really was used.
-        assert "HTTP Request: POST" in debug_logs.text
+        assert "send_request_headers.started" in debug_logs.text  # httpcore, DEBUG
         assert "retry 1/2" in debug_logs.text
         assert all(r.headers["authorization"] == f"Bearer {SECRET}" for r in emu.requests)
     for text in seen:
