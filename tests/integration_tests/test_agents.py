@@ -141,3 +141,32 @@ def test_router_as_node_model_in_a_state_graph(creds: dict[str, Any]) -> None:
     _check_loop(out["messages"], KIMI)
     out = app.invoke({"messages": [HumanMessage("What is the weather in Paris?")]}, context=Ctx())
     _check_loop(out["messages"], QWEN)
+
+
+def _selector(ctx: RoutingContext) -> str:
+    return KIMI if ctx.get("task") == "complex" else QWEN
+
+
+def test_selector_router_profile_serves_agent_structured_output(creds: dict[str, Any]) -> None:
+    from pydantic import BaseModel
+
+    class Weather(BaseModel):
+        location: str
+        forecast: str
+
+    router = WandbRouter(models=_selector, candidates=[QWEN, KIMI], **creds)
+    assert router.profile is not None and router.profile["structured_output"] is True
+    agent = create_agent(model=router, tools=[], response_format=Weather)
+    out = agent.invoke({"messages": [HumanMessage("Weather in Paris?")]})
+    assert isinstance(out["structured_response"], Weather)
+
+
+def test_selector_router_profile_serves_fractional_summarization(creds: dict[str, Any]) -> None:
+    from langchain.agents.middleware import SummarizationMiddleware
+
+    router = WandbRouter(models=_selector, candidates=[QWEN, KIMI], **creds)
+    # Fractional limits need the model's max_input_tokens: the profile has it.
+    middleware = SummarizationMiddleware(model=router, trigger=("fraction", 0.8))
+    agent = create_agent(model=router, tools=[get_weather], middleware=[middleware])
+    out = agent.invoke({"messages": [HumanMessage("What is the weather in Paris?")]})
+    assert out["messages"][-1].response_metadata["model_name"] == QWEN
