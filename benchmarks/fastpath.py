@@ -32,13 +32,10 @@ from langchain_core.messages import (
 from langchain_openai import ChatOpenAI
 from langchain_openai.chat_models.base import BaseChatOpenAI, _convert_message_to_dict
 
-from langchain_wandb_router import ChatWandb
-from langchain_wandb_router._fastpath import (
-    chunk_to_generation_chunk,
-    messages_to_dicts,
-)
+from langchain_wandb_router import ChatWandb, _fast_chunks
+from langchain_wandb_router._fast_chunks import chunk_to_generation_chunk
+from langchain_wandb_router._fast_messages import messages_to_dicts
 
-WANDB_REASONING = ("reasoning", "reasoning_content")
 PROSE = (
     "The forecast for Zürich shows light rain in the morning, clearing by noon; "
     "temperatures stay between 9 and 14 °C with a westerly wind. "
@@ -196,6 +193,18 @@ def convert_all(
         default = convert(event, default).message.__class__
 
 
+def collect(
+    convert: Callable[[dict[str, Any], type], Any], stream: list[dict[str, Any]]
+) -> list[Any]:
+    default: type = AIMessageChunk
+    out = []
+    for event in stream:
+        chunk = convert(event, default)
+        default = chunk.message.__class__
+        out.append(chunk)
+    return out
+
+
 def bench_chunks(repeat: int) -> None:
     stream = wandb_stream()
     assert len(stream) == 200, len(stream)
@@ -215,14 +224,20 @@ def bench_chunks(repeat: int) -> None:
     def chat_wandb(event: dict[str, Any], default: type) -> Any:
         return wandb._convert_chunk_to_generation_chunk(event, default, None)
 
-    def fast_wandb(event: dict[str, Any], default: type) -> Any:
-        return chunk_to_generation_chunk(
-            event, default, None, model_provider="wandb", reasoning_keys=WANDB_REASONING
-        )
+    # ChatWandb itself, fast path switched off (the parent's converter, then
+    # ChatWandb's shaping) against on: same outputs, compared first.
+    def chat_wandb_parent(event: dict[str, Any], default: type) -> Any:
+        _fast_chunks.CHUNK_FASTPATH_ENABLED = False
+        try:
+            return chat_wandb(event, default)
+        finally:
+            _fast_chunks.CHUNK_FASTPATH_ENABLED = True
 
+    assert _fast_chunks.CHUNK_FASTPATH_ENABLED, "fast path unsupported here"
+    assert collect(chat_wandb_parent, stream) == collect(chat_wandb, stream)
     for label, slow, quick in (
         ("200-chunk stream, langchain-openai semantics", parent, fast),
-        ("200-chunk stream, ChatWandb semantics", chat_wandb, fast_wandb),
+        ("200-chunk stream, ChatWandb semantics", chat_wandb_parent, chat_wandb),
     ):
         t_slow = best_cpu(lambda s=slow: convert_all(s, stream), 10, repeat) / n
         t_fast = best_cpu(lambda q=quick: convert_all(q, stream), 10, repeat) / n

@@ -8,27 +8,34 @@ caller has already been given.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.utils.pydantic import is_basemodel_subclass
 
+from langchain_wandb_router._fast_chunks import chunk_to_generation_chunk
 from langchain_wandb_router._pricing import call_cost_usd
 from langchain_wandb_router._structured import parse_structured
 from langchain_wandb_router.errors import StreamInterruptedError, WandbError
 
 __all__ = [
+    "REASONING_KEYS",
     "ChunkConverter",
     "StreamTracker",
+    "attach_parsed",
+    "fast_chunk",
     "index_v1_blocks",
+    "price_usage_chunk",
     "reasoning_of",
     "shape_chunk",
     "shape_result",
 ]
 
-_REASONING_KEYS = ("reasoning", "reasoning_content")
+REASONING_KEYS = ("reasoning", "reasoning_content")
+"""Where W&B puts reasoning text, in order of preference."""
 
 ChunkConverter = Callable[
     [dict[str, Any], type, "dict[str, Any] | None"], ChatGenerationChunk | None
@@ -38,7 +45,7 @@ ChunkConverter = Callable[
 
 def reasoning_of(fields: Mapping[str, Any]) -> str | None:
     """W&B's reasoning text: ``reasoning`` now, ``reasoning_content`` in 2025."""
-    for key in _REASONING_KEYS:
+    for key in REASONING_KEYS:
         value = fields.get(key)
         if isinstance(value, str) and value:
             return value
@@ -116,18 +123,82 @@ def shape_chunk(
         reasoning = reasoning_of(choices[0].get("delta") or {})
         if reasoning is not None:
             message.additional_kwargs["reasoning_content"] = reasoning
-    elif isinstance(message, AIMessageChunk) and message.usage_metadata:
-        # The usage chunk closes the stream; price it by the served model.
-        # (model_name itself came with the finish chunk; repeating it here
-        # would concatenate when chunks are added.)
-        cost = call_cost_usd(chunk.get("model") or model, message.usage_metadata)
-        if cost is not None:
-            info = dict(generation_chunk.generation_info or {})
-            info["cost_usd"] = cost
-            generation_chunk.generation_info = info
+    else:
+        price_usage_chunk(generation_chunk, chunk, model)
     if v1 and isinstance(message, AIMessageChunk):
         index_v1_blocks(message)
     return generation_chunk
+
+
+def price_usage_chunk(
+    generation_chunk: ChatGenerationChunk, chunk: Mapping[str, Any], model: str
+) -> None:
+    """Put the call's cost on the stream's closing usage chunk (no ``choices``).
+
+    The served model prices it. ``model_name`` itself came with the finish
+    chunk; repeating it here would concatenate when chunks are added.
+
+    Args:
+        generation_chunk: The chunk made of ``chunk``; changed in place.
+        chunk: The decoded SSE event, which has no ``choices``.
+        model: The requested model, for events that do not name one.
+    """
+    message = generation_chunk.message
+    if not isinstance(message, AIMessageChunk) or not message.usage_metadata:
+        return
+    cost = call_cost_usd(chunk.get("model") or model, message.usage_metadata)
+    if cost is not None:
+        info = dict(generation_chunk.generation_info or {})
+        info["cost_usd"] = cost
+        generation_chunk.generation_info = info
+
+
+def fast_chunk(
+    chunk: Mapping[str, Any],
+    default_chunk_class: type,
+    base_generation_info: Mapping[str, Any] | None,
+    model: str,
+) -> ChatGenerationChunk | None:
+    """ChatWandb's ``output_version="v0"`` chunk, built in one pass.
+
+    W&B's provider name, reasoning and (on the closing usage chunk) cost are
+    put in as the chunk is built, instead of shaping the parent's chunk after.
+
+    Args:
+        chunk: The decoded SSE event.
+        default_chunk_class: The class of the previous chunk's message.
+        base_generation_info: Generation info every chunk starts from.
+        model: The requested model, for pricing events that do not name one.
+
+    Returns:
+        The chunk, or ``None`` for a shape only the parent handles (or while
+        the fast path is off).
+    """
+    fast = chunk_to_generation_chunk(
+        chunk,
+        default_chunk_class,
+        base_generation_info,
+        model_provider="wandb",
+        reasoning_keys=REASONING_KEYS,
+    )
+    if fast is not None and not chunk.get("choices"):
+        price_usage_chunk(fast, chunk, model)
+    return fast
+
+
+def attach_parsed(result: ChatResult, schema: Any) -> None:
+    """Put pydantic structured output in ``additional_kwargs["parsed"]``.
+
+    Args:
+        result: A non-streamed result; its messages are changed in place.
+        schema: The call's ``response_format``; only a pydantic class is used.
+    """
+    if not (isinstance(schema, type) and is_basemodel_subclass(schema)):
+        return
+    for generation in result.generations:
+        parsed = parse_structured(schema, generation.message.text)
+        if parsed is not None:
+            generation.message.additional_kwargs["parsed"] = parsed
 
 
 class StreamTracker:
@@ -180,6 +251,21 @@ class StreamTracker:
             model=model,
             partial_text=partial,
         )
+
+    @contextmanager
+    def translating_errors(self, model: str) -> Iterator[None]:
+        """Raise :meth:`interrupted`'s error for a ``WandbError`` in the block.
+
+        Args:
+            model: The requested model, for the message.
+        """
+        try:
+            yield
+        except WandbError as exc:
+            error = self.interrupted(exc, model)
+            if error is exc:
+                raise
+            raise error from exc
 
     def parsed_chunk(self) -> ChatGenerationChunk | None:
         """A closing chunk carrying ``parsed`` for pydantic structured output."""

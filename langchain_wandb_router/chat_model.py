@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, cast
 
 import httpx
 from langchain_core.callbacks import (
@@ -16,14 +16,12 @@ from langchain_core.language_models import (
     ModelProfile,
 )
 from langchain_core.messages import (
-    AIMessage,
     BaseMessage,
     get_buffer_string,
 )
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.utils import secret_from_env
-from langchain_core.utils.pydantic import is_basemodel_subclass
 from langchain_openai.chat_models.base import BaseChatOpenAI
 from pydantic import (
     ConfigDict,
@@ -35,7 +33,13 @@ from pydantic import (
 )
 
 from langchain_wandb_router import _transport
-from langchain_wandb_router._chunks import StreamTracker, shape_chunk, shape_result
+from langchain_wandb_router._chunks import (
+    StreamTracker,
+    attach_parsed,
+    fast_chunk,
+    shape_chunk,
+    shape_result,
+)
 from langchain_wandb_router._config import (
     chat_url,
     check_api_key,
@@ -44,9 +48,16 @@ from langchain_wandb_router._config import (
     resolve_base_url,
     resolve_project,
 )
+from langchain_wandb_router._fast_messages import messages_to_dicts
 from langchain_wandb_router._fields import check_refused_fields
+from langchain_wandb_router._payload import (
+    DerivedParams,
+    fast_payload,
+    finish_payload,
+    invocation_params,
+)
 from langchain_wandb_router._retry import DEFAULT_POLICY, RetryPolicy
-from langchain_wandb_router._structured import parse_structured, response_format_for
+from langchain_wandb_router._structured import response_format_for
 from langchain_wandb_router._tokens import estimate_message_tokens, estimate_text_tokens
 from langchain_wandb_router.catalog import (
     ModelInfo,
@@ -55,8 +66,6 @@ from langchain_wandb_router.catalog import (
     strip_prefix,
 )
 from langchain_wandb_router.errors import (
-    WandbError,
-    WandbInvalidRequestError,
     WandbModelRetiredError,
 )
 
@@ -66,16 +75,6 @@ _USER_AGENT = "langchain-wandb-router/0.1"
 # Reasoning models can think for minutes on a non-streamed call; connecting
 # should still fail fast.
 _DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
-
-
-def _has_image_part(messages: list[dict[str, Any]]) -> bool:
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, list) and any(
-            isinstance(p, dict) and p.get("type") == "image_url" for p in content
-        ):
-            return True
-    return False
 
 
 class ChatWandb(BaseChatOpenAI):
@@ -219,9 +218,8 @@ class ChatWandb(BaseChatOpenAI):
     _url: str = PrivateAttr(default="")
     # The pooled client's key: the URL without default_query.
     _pool_key: str = PrivateAttr(default="")
-    # _default_params, built once; a field assignment clears it (__setattr__).
-    # The model_kwargs it was built from rides along: they may be edited in place.
-    _params: tuple[dict[str, Any], dict[str, Any]] | None = PrivateAttr(default=None)
+    # Built once per configuration; a field assignment clears it (__setattr__).
+    _params: DerivedParams | None = PrivateAttr(default=None)
     # Model id -> the catalog's successor, for 404 messages (model= per call).
     _successors: dict[str, str | None] = PrivateAttr(default_factory=dict)
 
@@ -274,6 +272,27 @@ class ChatWandb(BaseChatOpenAI):
                 info.retirement_message(), model=info.id, successor=info.successor
             )
         return self
+
+    def _private(self) -> dict[str, Any]:
+        """The private attributes, for hot paths.
+
+        ``self._url`` costs ~2.5 µs (a failed lookup along a long MRO, then
+        pydantic's ``__getattr__``); a call reads several.
+        """
+        return cast("dict[str, Any]", self.__pydantic_private__)
+
+    def _derived(self) -> DerivedParams:
+        private = self._private()
+        derived: DerivedParams | None = private["_params"]
+        if derived is None or derived.model_kwargs != self.model_kwargs:
+            params = super()._default_params
+            if self.enable_thinking is not None:
+                params["chat_template_kwargs"] = {
+                    "enable_thinking": self.enable_thinking
+                }
+            derived = DerivedParams(dict(self.model_kwargs), params)
+            private["_params"] = derived
+        return derived
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)
@@ -341,7 +360,15 @@ class ChatWandb(BaseChatOpenAI):
     def _get_invocation_params(
         self, stop: list[str] | None = None, **kwargs: Any
     ) -> dict[str, Any]:
-        params = super()._get_invocation_params(stop=stop, **kwargs)
+        # Read twice a call (run start and tracing params): BaseChatOpenAI's
+        # answer for no stop and no kwargs is kept, the call's go on top.
+        derived = self._derived()
+        if derived.invocation is None:
+            derived.invocation = super()._get_invocation_params()
+        params = invocation_params(derived, stop, kwargs)
+        if params is None:
+            # Remote MCP tools carry credentials: the parent redacts them.
+            params = super()._get_invocation_params(stop=stop, **kwargs)
         # Traces key on the invocation params: a pydantic schema class there is
         # neither readable nor serializable, its JSON form is both.
         schema = params.get("response_format")
@@ -353,18 +380,8 @@ class ChatWandb(BaseChatOpenAI):
 
     @property
     def _default_params(self) -> dict[str, Any]:
-        # Read ~5 times per call (tracing, invocation params, payload); built
-        # once per configuration. Callers get a copy they may change.
-        cached = self._params
-        if cached is None or cached[1] != self.model_kwargs:
-            params = super()._default_params
-            if self.enable_thinking is not None:
-                params["chat_template_kwargs"] = {
-                    "enable_thinking": self.enable_thinking
-                }
-            cached = (params, dict(self.model_kwargs))
-            self._params = cached
-        return dict(cached[0])
+        # Built once per configuration; callers get a copy they may change.
+        return dict(self._derived().default_params)
 
     # ------------------------------------------------------------ token counts
 
@@ -416,70 +433,30 @@ class ChatWandb(BaseChatOpenAI):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        payload: dict[str, Any] = super()._get_request_payload(
-            input_, stop=stop, **kwargs
+        # _generate and _stream pass a list of messages: tried as it is (the
+        # fast path declines anything but exact message classes).
+        if type(input_) is list:
+            messages = cast("list[BaseMessage]", input_)
+        else:
+            messages = self._convert_input(input_).to_messages()
+        dicts = messages_to_dicts(messages)
+        if dicts is None:
+            messages = self._convert_input(input_).to_messages()
+            payload: dict[str, Any] = super()._get_request_payload(
+                messages, stop=stop, **kwargs
+            )
+        else:
+            payload = fast_payload(self._default_params, dicts, stop, kwargs)
+        return finish_payload(
+            payload, messages, kwargs, model=self.model_name, plain=dicts is not None
         )
-        if not payload["messages"]:
-            msg = (
-                "ChatWandb has no messages to send: the input is empty. Pass at "
-                "least one message, e.g. llm.invoke('Hello') or "
-                "llm.invoke([HumanMessage('Hello')])."
-            )
-            raise ValueError(msg)
-        model = normalize_model_id(payload.get("model") or self.model_name)
-        payload["model"] = model
-        info = get_model_info(model)
-        if info is not None and info.is_retired():
-            raise WandbModelRetiredError(
-                info.retirement_message(), model=info.id, successor=info.successor
-            )
-        if (
-            info is not None
-            and not info.vision
-            and _has_image_part(payload["messages"])
-        ):
-            raise WandbInvalidRequestError(
-                f"'{model}' does not accept images. Use a vision model such as "
-                "'wandb/Qwen/Qwen3.5-35B-A3B', 'wandb/moonshotai/Kimi-K2.5' or "
-                "'wandb/google/gemma-4-31B-it'.",
-                model=model,
-            )
-        # W&B takes max_tokens; langchain-openai may have renamed it.
-        if "max_completion_tokens" in payload:
-            payload["max_tokens"] = payload.pop("max_completion_tokens")
-        # The openai SDK would merge extra_body into the body; we send it merged.
-        extra = payload.pop("extra_body", None)
-        if extra:
-            payload.update(extra)
-        if not payload.get("stream"):
-            payload.pop("stream", None)
-            payload.pop("stream_options", None)
-        schema = payload.get("response_format")
-        if isinstance(schema, type):
-            payload["response_format"] = response_format_for(
-                schema, kwargs.get("strict")
-            )
-        payload.pop("strict", None)
-        if info is not None and info.reasoning != "none":
-            self._carry_reasoning_back(input_, payload["messages"])
-        return payload
-
-    def _carry_reasoning_back(
-        self, input_: LanguageModelInput, messages: list[dict[str, Any]]
-    ) -> None:
-        """Send earlier reasoning back: Kimi-K2.5 and GLM-5 templates read it."""
-        source = self._convert_input(input_).to_messages()
-        for original, converted in zip(source, messages, strict=False):
-            if isinstance(original, AIMessage):
-                reasoning = original.additional_kwargs.get("reasoning_content")
-                if isinstance(reasoning, str) and reasoning:
-                    converted["reasoning_content"] = reasoning
 
     def _request(self, payload: dict[str, Any]) -> _transport.Request:
         model = payload["model"]
+        private = self._private()
         return _transport.Request(
-            url=self._url,
-            headers=self._headers,
+            url=private["_url"],
+            headers=private["_headers"],
             body=_transport.encode_body(payload),
             model=model,
             timeout=self.request_timeout
@@ -490,21 +467,23 @@ class ChatWandb(BaseChatOpenAI):
 
     def _successor_of(self, model: str) -> str | None:
         """The catalog's successor for ``model`` (a 404 names it), cached."""
-        successors = self._successors
+        successors: dict[str, str | None] = self._private()["_successors"]
         if model not in successors:
             info = get_model_info(model)
             successors[model] = info.successor if info is not None else None
         return successors[model]
 
     def _sync_http(self) -> _transport.SyncHTTP:
-        client = self.http_client
-        pool = self._pool_key
-        return client if client is not None else _transport.sync_client(pool)
+        client: _transport.SyncHTTP | None = self.http_client
+        if client is not None:
+            return client
+        return _transport.sync_client(self._private()["_pool_key"])
 
     def _async_http(self) -> _transport.AsyncHTTP:
-        client = self.http_async_client
-        pool = self._pool_key
-        return client if client is not None else _transport.async_client(pool)
+        client: _transport.AsyncHTTP | None = self.http_async_client
+        if client is not None:
+            return client
+        return _transport.async_client(self._private()["_pool_key"])
 
     # ----------------------------------------------------------------- results
 
@@ -522,6 +501,13 @@ class ChatWandb(BaseChatOpenAI):
         default_chunk_class: type,
         base_generation_info: dict[str, Any] | None,
     ) -> ChatGenerationChunk | None:
+        if self.output_version != "v1":
+            # None means a shape only the parent handles.
+            fast = fast_chunk(
+                chunk, default_chunk_class, base_generation_info, self.model_name
+            )
+            if fast is not None:
+                return fast
         generation_chunk = super()._convert_chunk_to_generation_chunk(
             chunk, default_chunk_class, base_generation_info
         )
@@ -565,11 +551,7 @@ class ChatWandb(BaseChatOpenAI):
 
     def _finish_result(self, response: dict[str, Any], schema: Any) -> ChatResult:
         result = self._create_chat_result(response, {})
-        if isinstance(schema, type) and is_basemodel_subclass(schema):
-            for generation in result.generations:
-                parsed = parse_structured(schema, generation.message.text)
-                if parsed is not None:
-                    generation.message.additional_kwargs["parsed"] = parsed
+        attach_parsed(result, schema)
         return result
 
     def _stream_payload(
@@ -602,7 +584,7 @@ class ChatWandb(BaseChatOpenAI):
         events = self.retry_policy.stream(
             lambda: _transport.stream_events(client, req), self.max_retries, req.model
         )
-        try:
+        with tracker.translating_errors(req.model):
             for event in events:
                 chunk = tracker.convert(event)
                 if chunk is None:
@@ -610,11 +592,6 @@ class ChatWandb(BaseChatOpenAI):
                 if run_manager:
                     run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                 yield chunk
-        except WandbError as exc:
-            error = tracker.interrupted(exc, req.model)
-            if error is exc:
-                raise
-            raise error from exc
         final = tracker.parsed_chunk()
         if final is not None:
             yield final
@@ -636,7 +613,7 @@ class ChatWandb(BaseChatOpenAI):
         events = self.retry_policy.astream(
             lambda: _transport.astream_events(client, req), self.max_retries, req.model
         )
-        try:
+        with tracker.translating_errors(req.model):
             async for event in events:
                 chunk = tracker.convert(event)
                 if chunk is None:
@@ -644,11 +621,6 @@ class ChatWandb(BaseChatOpenAI):
                 if run_manager:
                     await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                 yield chunk
-        except WandbError as exc:
-            error = tracker.interrupted(exc, req.model)
-            if error is exc:
-                raise
-            raise error from exc
         final = tracker.parsed_chunk()
         if final is not None:
             yield final

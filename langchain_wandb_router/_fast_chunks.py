@@ -1,41 +1,30 @@
-"""Fast converters for ChatWandb's hot paths, equal to langchain-openai's output.
+"""Fast stream-chunk conversion for ChatWandb, equal to langchain-openai's.
 
-``messages_to_dicts`` turns a conversation into Chat Completions message dicts and
-``chunk_to_generation_chunk`` turns one streamed chunk dict into a
-``ChatGenerationChunk``. Each covers the shapes W&B conversations and streams
-actually have and returns ``None`` for anything else, so the caller falls back
-to langchain-openai. The output is the same as langchain-openai's (checked by
-property tests against the installed version), only cheaper:
-
-- messages: the parent formats content through a generic block walker and, for
-  assistant messages, scans string content character by character looking for
-  audio blocks; plain strings need none of that.
-- chunks: the parent builds a message through pydantic validation, then mutates
-  it, then validates a generation around it. Here each object is assembled once
-  from values that are already valid, the way ``model_construct`` does, which is
-  only sound while core's classes have the fields and validators this module
-  reproduces; an import-time check turns the chunk fast path off otherwise.
+:func:`chunk_to_generation_chunk` turns one streamed chunk dict into a
+``ChatGenerationChunk``. It covers the shapes W&B streams actually have and
+returns ``None`` for anything else, so the caller falls back to
+langchain-openai. The output is the same as langchain-openai's (checked by
+property tests against the installed version), only cheaper: the parent builds
+a message through pydantic validation, then mutates it, then validates a
+generation around it. Here each object is assembled once from values that are
+already valid, the way ``model_construct`` does, which is only sound while
+core's classes have the fields and validators this module reproduces; an
+import-time check turns the fast path off otherwise.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from langchain_core.messages import (
-    AIMessage,
     AIMessageChunk,
-    BaseMessage,
     BaseMessageChunk,
-    HumanMessage,
     HumanMessageChunk,
     InvalidToolCall,
-    SystemMessage,
     ToolCall,
     ToolCallChunk,
-    ToolMessage,
 )
 from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
 from langchain_core.outputs import ChatGenerationChunk
@@ -45,161 +34,7 @@ from pydantic import BaseModel
 __all__ = [
     "CHUNK_FASTPATH_ENABLED",
     "chunk_to_generation_chunk",
-    "message_to_dict",
-    "messages_to_dicts",
 ]
-
-# ---------------------------------------------------------------------------
-# messages -> request dicts
-
-
-def _name_of(message: BaseMessage) -> Any:
-    # The parent prefers the field and falls back to additional_kwargs; an empty
-    # name counts as missing there, so `or` (not `is None`) is the faithful test.
-    return message.name or message.additional_kwargs.get("name")
-
-
-def _with_name(content: Any, message: BaseMessage) -> dict[str, Any]:
-    result: dict[str, Any] = {"content": content}
-    name = _name_of(message)
-    if name is not None:
-        result["name"] = name
-    return result
-
-
-def _human_to_dict(message: HumanMessage) -> dict[str, Any] | None:
-    result = _with_name(message.content, message)
-    result["role"] = "user"
-    return result
-
-
-def _system_to_dict(message: SystemMessage) -> dict[str, Any] | None:
-    result = _with_name(message.content, message)
-    # A SystemMessage converted from a "developer" dict remembers its role here.
-    result["role"] = message.additional_kwargs.get("__openai_role__", "system")
-    return result
-
-
-def _tool_to_dict(message: ToolMessage) -> dict[str, Any] | None:
-    # The parent keeps only these three keys for tool results (no name).
-    return {
-        "content": message.content,
-        "role": "tool",
-        "tool_call_id": message.tool_call_id,
-    }
-
-
-# ``json.dumps(args, ensure_ascii=False)``, as the parent calls it, builds this
-# very encoder on every call; building it once gives the same text for less.
-_encode_arguments = json.JSONEncoder(ensure_ascii=False).encode
-
-
-def _openai_tool_call(call: ToolCall) -> dict[str, Any] | None:
-    try:
-        arguments = _encode_arguments(call["args"])
-    except (TypeError, ValueError):
-        # Unserializable args: let the parent raise its own error.
-        return None
-    return {
-        "type": "function",
-        "id": call["id"],
-        "function": {"name": call["name"], "arguments": arguments},
-    }
-
-
-def _openai_invalid_tool_call(call: InvalidToolCall) -> dict[str, Any]:
-    return {
-        "type": "function",
-        "id": call["id"],
-        "function": {"name": call["name"], "arguments": call["args"]},
-    }
-
-
-def _ai_to_dict(message: AIMessage) -> dict[str, Any] | None:
-    extra = message.additional_kwargs
-    if "audio" in extra:
-        return None
-    result = _with_name(message.content, message)
-    result["role"] = "assistant"
-    if message.tool_calls or message.invalid_tool_calls:
-        calls: list[dict[str, Any]] = []
-        for call in message.tool_calls:
-            converted = _openai_tool_call(call)
-            if converted is None:
-                return None
-            calls.append(converted)
-        calls.extend(_openai_invalid_tool_call(c) for c in message.invalid_tool_calls)
-        result["tool_calls"] = calls
-        # With tool calls, an empty content goes on the wire as null.
-        result["content"] = result["content"] or None
-    elif "tool_calls" in extra or "function_call" in extra:
-        # Raw OpenAI tool/function calls carried without parsed tool calls.
-        return None
-    return result
-
-
-# Each converter takes exactly the class it is registered for.
-_Converter = Callable[[Any], dict[str, Any] | None]
-
-# Exact classes only: subclasses, chunks, ChatMessage, FunctionMessage and
-# anything else go to the parent.
-_CONVERTERS: dict[type[BaseMessage], _Converter] = {
-    HumanMessage: _human_to_dict,
-    SystemMessage: _system_to_dict,
-    AIMessage: _ai_to_dict,
-    ToolMessage: _tool_to_dict,
-}
-
-
-def message_to_dict(message: BaseMessage) -> dict[str, Any] | None:
-    """Convert one message with plain string content to its request dict.
-
-    Args:
-        message: A message from a conversation.
-
-    Returns:
-        The dict langchain-openai's ``_convert_message_to_dict`` would build (as
-        used by ``BaseChatOpenAI._get_request_payload`` for Chat Completions),
-        or ``None`` when the message has a shape this fast path does not cover:
-        list content (text blocks, images, v1 blocks), a message class other
-        than exactly ``HumanMessage``, ``SystemMessage``, ``AIMessage`` or
-        ``ToolMessage``, an assistant message carrying ``audio`` or raw
-        ``tool_calls``/``function_call`` in ``additional_kwargs`` without
-        parsed tool calls, or tool-call arguments JSON cannot encode.
-    """
-    converter = _CONVERTERS.get(type(message))
-    if converter is None or not isinstance(message.content, str):
-        return None
-    return converter(message)
-
-
-def messages_to_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, Any]] | None:
-    """Convert a whole conversation, or give up on it.
-
-    Args:
-        messages: The conversation, in order.
-
-    Returns:
-        The list of request dicts, equal to converting each message with
-        langchain-openai, or ``None`` if any message needs the parent (see
-        :func:`message_to_dict`); the caller then converts the whole list the
-        usual way.
-    """
-    converted: list[dict[str, Any]] = []
-    append = converted.append
-    for message in messages:
-        converter = _CONVERTERS.get(type(message))
-        if converter is None or not isinstance(message.content, str):
-            return None
-        result = converter(message)
-        if result is None:
-            return None
-        append(result)
-    return converted
-
-
-# ---------------------------------------------------------------------------
-# stream chunk dicts -> ChatGenerationChunk
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
