@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -70,3 +71,27 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("reliability figures")
         for line in REPORT:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def chat_factory(emulator: WandbEmulator, retry_policy: RetryPolicy) -> Callable[..., Any]:
+    """Build ChatWandb against this test's emulator, with recorded retry sleeps."""
+    from langchain_wandb_router import ChatWandb
+
+    def factory(model: str = "Qwen/Qwen3-235B-A22B-Instruct-2507", **kwargs: Any) -> Any:
+        kwargs.setdefault("retry_policy", retry_policy)
+        return ChatWandb(model=model, api_key=emulator.api_key, base_url=emulator.base_url, **kwargs)
+
+    return factory
+
+
+@pytest.fixture
+def router_factory(emulator: WandbEmulator, retry_policy: RetryPolicy) -> Callable[..., Any]:
+    """Build WandbRouter against this test's emulator, with recorded retry sleeps."""
+    from langchain_wandb_router import WandbRouter
+
+    def factory(models: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("retry_policy", retry_policy)
+        return WandbRouter(models=models, api_key=emulator.api_key, base_url=emulator.base_url, **kwargs)
+
+    return factory

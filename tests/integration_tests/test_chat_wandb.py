@@ -32,14 +32,8 @@ Factory = Callable[..., ChatWandb]
 
 
 @pytest.fixture
-def make(emulator: WandbEmulator, retry_policy: RetryPolicy) -> Factory:
-    def factory(model: str = QWEN, **kwargs: Any) -> ChatWandb:
-        kwargs.setdefault("retry_policy", retry_policy)
-        return ChatWandb(
-            model=model, api_key=emulator.api_key, base_url=emulator.base_url, **kwargs
-        )
-
-    return factory
+def make(chat_factory: Factory) -> Factory:
+    return chat_factory
 
 
 

@@ -23,7 +23,7 @@ from langchain_openai.chat_models.base import BaseChatOpenAI
 from pydantic import BaseModel
 from typing_extensions import TypedDict
 
-from langchain_wandb_router import ChatWandb, RetryPolicy
+from langchain_wandb_router import ChatWandb
 from langchain_wandb_router.catalog import ModelInfo, register_model
 from langchain_wandb_router.errors import (
     StreamInterruptedError,
@@ -38,14 +38,8 @@ Factory = Callable[..., ChatWandb]
 
 
 @pytest.fixture
-def make(emulator: WandbEmulator, retry_policy: RetryPolicy) -> Factory:
-    def factory(model: str = QWEN, **kwargs: Any) -> ChatWandb:
-        kwargs.setdefault("retry_policy", retry_policy)
-        return ChatWandb(
-            model=model, api_key=emulator.api_key, base_url=emulator.base_url, **kwargs
-        )
-
-    return factory
+def make(chat_factory: Factory) -> Factory:
+    return chat_factory
 
 
 def _everything(exc: BaseException) -> str:

@@ -16,7 +16,7 @@ from langchain_core.messages import HumanMessage
 from langchain_core.tools import tool
 from pydantic import BaseModel
 
-from langchain_wandb_router import RetryPolicy, Route, RoutingContext, WandbRouter
+from langchain_wandb_router import Route, RoutingContext, WandbRouter
 from langchain_wandb_router._state import HealthSettings, InProcessState, route_key
 from langchain_wandb_router.catalog import ModelInfo, register_model
 from langchain_wandb_router.errors import (
@@ -50,12 +50,8 @@ def _extra_models(emulator: WandbEmulator) -> None:
 
 
 @pytest.fixture
-def make(emulator: WandbEmulator, retry_policy: RetryPolicy) -> Factory:
-    def factory(models: Any, **kwargs: Any) -> WandbRouter:
-        kwargs.setdefault("retry_policy", retry_policy)
-        return WandbRouter(models=models, api_key=emulator.api_key, base_url=emulator.base_url, **kwargs)
-
-    return factory
+def make(router_factory: Factory) -> Factory:
+    return router_factory
 
 
 

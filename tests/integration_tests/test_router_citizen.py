@@ -25,7 +25,6 @@ from langchain_core.tracers.schemas import Run
 
 from langchain_wandb_router import (
     NoRouteAvailableError,
-    RetryPolicy,
     RoutingContext,
     WandbAuthenticationError,
     WandbRouter,
@@ -38,12 +37,8 @@ GPT_OSS = "openai/gpt-oss-120b"
 
 
 @pytest.fixture
-def make(emulator: WandbEmulator, retry_policy: RetryPolicy) -> Any:
-    def factory(models: Any, **kwargs: Any) -> WandbRouter:
-        kwargs.setdefault("retry_policy", retry_policy)
-        return WandbRouter(models=models, api_key=emulator.api_key, base_url=emulator.base_url, **kwargs)
-
-    return factory
+def make(router_factory: Any) -> Any:
+    return router_factory
 
 
 def served(emulator: WandbEmulator) -> list[str]:
