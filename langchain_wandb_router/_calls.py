@@ -132,7 +132,8 @@ class RoutedCalls:
             msg = f"No W&B model can serve this request ({detail})."
             raise NoRouteAvailableError(msg, reasons=excluded)
         call = {k: v for k, v in kwargs.items() if k != "model"}
-        runs = [self._route_run(cand, call) for cand in candidates]
+        runtime = self._rt()
+        runs = [self._route_run(runtime, cand, call) for cand in candidates]
         budget = None
         if self.budget_usd is not None:
             estimate = max(
@@ -153,8 +154,9 @@ class RoutedCalls:
             budget=budget,
         )
 
-    def _route_run(self, cand: _routing.Candidate, call: dict[str, Any]) -> RouteRun:
-        runtime = self._rt()
+    def _route_run(
+        self, runtime: RouterRuntime, cand: _routing.Candidate, call: dict[str, Any]
+    ) -> RouteRun:
         model = runtime.model_for(cand.route)
         target: Runnable[Any, Any] = model
         kwargs = call
@@ -362,13 +364,19 @@ class RoutedCalls:
         meta["routing"] = done.record
         return message.model_copy(update={"response_metadata": meta})
 
+    # Costs are counted only against a budget: without one, nothing reads them.
+
     def _cost(self, done: Committed[Any], message: AIMessage) -> int:
+        if done.reservation is None:
+            return 0
         cost = message.response_metadata.get("cost_usd")
         if cost is None:
             cost = call_cost_usd(done.route.cand.label, message.usage_metadata)
         return to_micro(cost or 0.0)
 
     def _tally_cost(self, done: Committed[Any], tally: StreamTally) -> int:
+        if done.reservation is None:
+            return 0
         return to_micro(call_cost_usd(done.route.cand.label, tally.usage) or 0.0)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, Literal, Self, cast
 
@@ -624,3 +625,11 @@ class ChatWandb(BaseChatOpenAI):
         final = tracker.parsed_chunk()
         if final is not None:
             yield final
+
+
+# Core inspects the signature of _generate/_agenerate on every call (to learn
+# whether it takes run_manager): ~15 us of a ~0.7 ms call. A function's stored
+# __signature__ is what inspect.signature returns without inspecting again.
+for _hook in ("_generate", "_agenerate"):
+    _fn = vars(ChatWandb)[_hook]
+    _fn.__signature__ = inspect.signature(_fn)

@@ -543,10 +543,19 @@ class WandbRouter(RoutedCalls, BaseChatModel):
         """The call's config plus the router's own callbacks, tags and metadata.
 
         They are inherited by the attempts, so a cost or usage handler set on
-        the router sees the model runs that carry the usage.
+        the router sees the model runs that carry the usage. Tags and metadata
+        ride in the config itself (as a bound config's would); only callbacks
+        need a manager, and building one costs more than the rest of the
+        router's own work on a call, so it is built only when there are some.
         """
         cfg = ensure_config(config)
-        if self.callbacks or self.tags or self.metadata:
+        if self.tags:
+            tags = cfg.get("tags") or []
+            cfg["tags"] = [*tags, *(t for t in self.tags if t not in tags)]
+        if self.metadata:
+            # The router's own metadata wins, as a model's own does in core.
+            cfg["metadata"] = {**(cfg.get("metadata") or {}), **self.metadata}
+        if self.callbacks:
             manager = CallbackManager.configure(
                 cfg.get("callbacks"),
                 None,
@@ -559,8 +568,6 @@ class WandbRouter(RoutedCalls, BaseChatModel):
             handlers = own.handlers if isinstance(own, BaseCallbackManager) else own
             for handler in handlers or ():
                 manager.add_handler(handler, inherit=True)
-            manager.add_tags(self.tags or [], inherit=True)
-            manager.add_metadata(self.metadata or {}, inherit=True)
             cfg["callbacks"] = manager
         return cfg
 

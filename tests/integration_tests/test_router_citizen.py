@@ -170,6 +170,36 @@ def test_router_callbacks_see_the_attempts(emulator: WandbEmulator, make: Any) -
     assert seen.events == ["start", "end"]
 
 
+class _Starts(BaseCallbackHandler):
+    """Records the tags and metadata each model run starts with."""
+
+    def __init__(self) -> None:
+        self.starts: list[tuple[list[str], dict[str, Any]]] = []
+
+    def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> None:
+        self.starts.append((list(kwargs.get("tags") or []), dict(kwargs.get("metadata") or {})))
+
+
+@pytest.mark.parametrize("with_handler_on_router", [False, True])
+def test_router_tags_and_metadata_reach_the_attempts(
+    emulator: WandbEmulator, make: Any, with_handler_on_router: bool
+) -> None:
+    starts = _Starts()
+    own: dict[str, Any] = {"callbacks": [starts]} if with_handler_on_router else {}
+    router = make(QWEN, tags=["router-tag"], metadata={"team": "search", "who": "router"}, **own)
+    config: dict[str, Any] = {"tags": ["call-tag"], "metadata": {"who": "call", "run": 7}}
+    if not with_handler_on_router:
+        config["callbacks"] = [starts]
+    router.invoke("hi", config)
+    [(tags, metadata)] = starts.starts
+    assert {"router-tag", "call-tag"} <= set(tags)
+    # The router's own metadata wins over the call's, as a model's does in core.
+    assert metadata["team"] == "search"
+    assert metadata["who"] == "router"
+    assert metadata["run"] == 7
+    assert metadata["ls_model_name"] == QWEN
+
+
 # ------------------------------------------------------------------ cache
 
 
