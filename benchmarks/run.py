@@ -10,6 +10,11 @@ Scenarios:
 - history: invoke with an agent's 300-message history (user turns, tool
   calls, tool results, answers) and a tool bound; raw httpx posts the very
   body ChatWandb sends, encoded beforehand;
+- child floor: the least a model that calls ChatWandb as a child run can do
+  (ensure the config, configure its callbacks, call ``invoke``/``stream``):
+  the yardstick for WandbRouter's own overhead;
+- no-I/O model: a chat model answering at once with native ``_generate`` and
+  ``_agenerate``; what LangChain itself costs per ``invoke``/``ainvoke``;
 - ainvoke / astream: the async paths, calls awaited one after another in one
   event loop;
 - burst: ``--concurrent`` streams at once (``astream``), each contender in a
@@ -60,6 +65,9 @@ GOALS: tuple[tuple[str, str, float | None], ...] = (
     ("ChatWandb:astream", "ChatWandb:stream", 1.1),
     ("WandbRouter:ainvoke", "WandbRouter:invoke", 1.1),
     ("WandbRouter:astream", "WandbRouter:stream", 1.1),
+    ("no-I/O model:ainvoke", "no-I/O model:invoke", None),
+    ("child floor:invoke", "ChatWandb:invoke", None),
+    ("child floor:stream", "ChatWandb:stream", None),
     ("raw httpx:ainvoke", "raw httpx:invoke", None),
     ("raw httpx:astream", "raw httpx:stream", None),
     ("ChatWandb:history", "ChatOpenAI:history", None),
@@ -203,14 +211,53 @@ def weather_tool() -> dict[str, Any]:
     }
 
 
+def _no_io_model_class() -> type:
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import AIMessage
+    from langchain_core.outputs import ChatGeneration, ChatResult
+
+    class NoIOChatModel(BaseChatModel):
+        """Answers at once: LangChain's own cost of a call, sync or async."""
+
+        @property
+        def _llm_type(self) -> str:
+            return "no-io"
+
+        def _generate(
+            self,
+            messages: Any,
+            stop: Any = None,
+            run_manager: Any = None,
+            **kwargs: Any,
+        ) -> ChatResult:
+            return ChatResult(generations=[ChatGeneration(message=AIMessage("ok"))])
+
+        async def _agenerate(
+            self,
+            messages: Any,
+            stop: Any = None,
+            run_manager: Any = None,
+            **kwargs: Any,
+        ) -> ChatResult:
+            return ChatResult(generations=[ChatGeneration(message=AIMessage("ok"))])
+
+    return NoIOChatModel
+
+
 def build_clients(
     base_url: str, key: str, loop: asyncio.AbstractEventLoop
 ) -> dict[str, dict[str, Batch]]:
     import httpx
     import openai
+    from langchain_core.runnables.config import (
+        ensure_config,
+        get_callback_manager_for_config,
+    )
     from langchain_openai import ChatOpenAI
 
     from langchain_wandb_router import ChatWandb, WandbRouter, _transport
+
+    NoIOChatModel = _no_io_model_class()
 
     url = f"{base_url}/chat/completions"
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
@@ -286,6 +333,18 @@ def build_clients(
             client.post(url, content=history_body, headers=headers).content
         )
 
+    no_io = NoIOChatModel()
+
+    def child_floor_invoke() -> object:
+        config = ensure_config(None)
+        get_callback_manager_for_config(config)
+        return wandb.invoke(PROMPT, config)
+
+    def child_floor_stream() -> object:
+        config = ensure_config(None)
+        get_callback_manager_for_config(config)
+        return list(wandb.stream(PROMPT, config))
+
     def call(model: Any) -> Batch:
         return sync_batch(lambda: model.invoke(PROMPT))
 
@@ -330,6 +389,14 @@ def build_clients(
             "stream": drain(router),
             "ainvoke": acall(router),
             "astream": adrain(router),
+        },
+        "no-I/O model": {
+            "invoke": call(no_io),
+            "ainvoke": acall(no_io),
+        },
+        "child floor": {
+            "invoke": sync_batch(child_floor_invoke),
+            "stream": sync_batch(child_floor_stream),
         },
     }
 
@@ -486,12 +553,12 @@ def print_cpu_table(
         f"Client CPU per call (ms), median of {rounds} interleaved rounds x {calls} "
         f"calls; stream = {REPLY_WORDS + 4} chunks, history = {HISTORY_SIZE} messages"
     )
-    print(f"{'client':<12}" + "".join(f"{m:>10}" for m in modes))
+    print(f"{'client':<13}" + "".join(f"{m:>10}" for m in modes))
     for name, r in results.items():
         cells = "".join(
             f"{r[m] * 1e3:10.3f}" if m in r else f"{'-':>10}" for m in modes
         )
-        print(f"{name:<12}{cells}")
+        print(f"{name:<13}{cells}")
 
 
 def print_goals(results: dict[str, dict[str, float]]) -> None:

@@ -56,7 +56,9 @@ class StreamTally:
         self.usage: UsageMetadata | None = None
 
     def see(self, chunk: AIMessageChunk) -> AIMessageChunk:
-        self.text.append(chunk.text)
+        content = chunk.content
+        # Plain string content is its own text; `.text` costs a call per chunk.
+        self.text.append(content if type(content) is str else chunk.text)
         if chunk.usage_metadata:
             self.usage = add_usage(self.usage, chunk.usage_metadata)
         return chunk
