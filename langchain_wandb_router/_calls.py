@@ -75,9 +75,9 @@ class RoutedCalls:
         budget_usd: float | None
         allow_unpriced: bool
         budget_scope: str | None
-        _static: list[Route] | None
 
         def _rt(self) -> RouterRuntime: ...
+        def _static_routes(self) -> list[Route] | None: ...
 
     def _generate(
         self,
@@ -104,16 +104,16 @@ class RoutedCalls:
 
     def _driver(
         self,
-        messages: list[BaseMessage],
         ctx: RoutingContext,
         kwargs: Mapping[str, Any],
+        static: list[Route] | None,
         selected: Any,
     ) -> CallDriver:
         forced = _routing.forced_model(ctx, kwargs)
         if forced is not None:
             routes, reason = as_routes(forced), "forced for this call"
-        elif self._static is not None:
-            routes, reason = self._static, "first choice"
+        elif static is not None:
+            routes, reason = static, "first choice"
         else:
             routes, reason = as_routes(selected), "chosen by selector"
         candidates, excluded = _routing.filter_routes(
@@ -185,8 +185,8 @@ class RoutedCalls:
     def _budget_scope(self) -> str:
         return self.budget_scope or route_key(self.base_url or "", self.project, "$")
 
-    def _select(self, ctx: RoutingContext) -> Any:
-        if self._static is not None or _routing.forced_model(ctx, {}) is not None:
+    def _select(self, ctx: RoutingContext, static: list[Route] | None) -> Any:
+        if static is not None or _routing.forced_model(ctx, {}) is not None:
             return None
         selected = self.models(ctx)
         if inspect.isawaitable(selected):
@@ -199,8 +199,8 @@ class RoutedCalls:
             raise TypeError(msg)
         return selected
 
-    async def _aselect(self, ctx: RoutingContext) -> Any:
-        if self._static is not None or _routing.forced_model(ctx, {}) is not None:
+    async def _aselect(self, ctx: RoutingContext, static: list[Route] | None) -> Any:
+        if static is not None or _routing.forced_model(ctx, {}) is not None:
             return None
         selected = self.models(ctx)
         if inspect.isawaitable(selected):
@@ -216,10 +216,11 @@ class RoutedCalls:
         stop: list[str] | None,
         kwargs: dict[str, Any],
     ) -> AIMessage:
+        static = self._static_routes()
         ctx = _routing.build_context(
-            messages, config, kwargs, for_selector=self._static is None
+            messages, config, kwargs, for_selector=static is None
         )
-        driver = self._driver(messages, ctx, kwargs, self._select(ctx))
+        driver = self._driver(ctx, kwargs, static, self._select(ctx, static))
         state, policy = self._rt().state, self.retry_policy
 
         def attempt(route: RouteRun) -> AIMessage:
@@ -239,10 +240,11 @@ class RoutedCalls:
         stop: list[str] | None,
         kwargs: dict[str, Any],
     ) -> AIMessage:
+        static = self._static_routes()
         ctx = _routing.build_context(
-            messages, config, kwargs, for_selector=self._static is None
+            messages, config, kwargs, for_selector=static is None
         )
-        driver = self._driver(messages, ctx, kwargs, await self._aselect(ctx))
+        driver = self._driver(ctx, kwargs, static, await self._aselect(ctx, static))
         state, policy = self._rt().state, self.retry_policy
 
         async def attempt(route: RouteRun) -> AIMessage:
@@ -286,10 +288,11 @@ class RoutedCalls:
         stop: list[str] | None,
         kwargs: dict[str, Any],
     ) -> Iterator[AIMessageChunk]:
+        static = self._static_routes()
         ctx = _routing.build_context(
-            messages, config, kwargs, for_selector=self._static is None
+            messages, config, kwargs, for_selector=static is None
         )
-        driver = self._driver(messages, ctx, kwargs, self._select(ctx))
+        driver = self._driver(ctx, kwargs, static, self._select(ctx, static))
         state, policy = self._rt().state, self.retry_policy
 
         def attempt(route: RouteRun) -> Any:
@@ -324,10 +327,11 @@ class RoutedCalls:
         stop: list[str] | None,
         kwargs: dict[str, Any],
     ) -> AsyncIterator[AIMessageChunk]:
+        static = self._static_routes()
         ctx = _routing.build_context(
-            messages, config, kwargs, for_selector=self._static is None
+            messages, config, kwargs, for_selector=static is None
         )
-        driver = self._driver(messages, ctx, kwargs, await self._aselect(ctx))
+        driver = self._driver(ctx, kwargs, static, await self._aselect(ctx, static))
         state, policy = self._rt().state, self.retry_policy
 
         async def attempt(route: RouteRun) -> Any:

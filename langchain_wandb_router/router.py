@@ -6,7 +6,7 @@ import copy
 import difflib
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, cast
 
 from langchain_core.callbacks import (
     BaseCallbackManager,
@@ -490,14 +490,27 @@ class WandbRouter(RoutedCalls, BaseChatModel):
 
     # ------------------------------------------------------------------ runtime
 
+    def _private(self) -> dict[str, Any]:
+        """The private attributes, for hot paths.
+
+        ``self._runtime`` costs ~3 us (a failed lookup, then pydantic's
+        ``__getattr__``); the dict itself is a plain slot.
+        """
+        return cast("dict[str, Any]", self.__pydantic_private__)
+
+    def _static_routes(self) -> list[Route] | None:
+        """The routes of a static ``models`` (``None`` for a selector)."""
+        return cast("list[Route] | None", self._private()["_static"])
+
     def _rt(self) -> RouterRuntime:
-        runtime = self._runtime
+        private = self._private()
+        runtime: RouterRuntime | None = private["_runtime"]
         if runtime is None:
             with _BUILD_LOCK:
-                runtime = self._runtime
+                runtime = private["_runtime"]
                 if runtime is None:
                     runtime = RouterRuntime(self._route_params(), self._make_state())
-                    self._runtime = runtime
+                    private["_runtime"] = runtime
         return runtime
 
     def _route_params(self) -> dict[str, Any]:
