@@ -253,7 +253,8 @@ def _no_io_model_class() -> type:
             run_manager: Any = None,
             **kwargs: Any,
         ) -> ChatResult:
-            return ChatResult(generations=[ChatGeneration(message=AIMessage("ok"))])
+            # Native, not core's default (which runs _generate in a thread).
+            return self._generate(messages)
 
     return NoIOChatModel
 
