@@ -161,6 +161,8 @@ class ModelInfo:
 
     def is_retired(self, today: date | None = None) -> bool:
         """Whether W&B no longer serves this model."""
+        if self.retirement_date is None:  # most models; spares date.today()
+            return False
         return self.status(today) == "retired"
 
     def retirement_message(self) -> str:
