@@ -185,6 +185,19 @@ class RoutedCalls:
     def _budget_scope(self) -> str:
         return self.budget_scope or route_key(self.base_url or "", self.project, "$")
 
+    def _context(
+        self,
+        messages: list[BaseMessage],
+        config: RunnableConfig,
+        kwargs: Mapping[str, Any],
+    ) -> tuple[list[Route] | None, RoutingContext]:
+        """The static routes (``None`` under a selector) and the call's context."""
+        static = self._static_routes()
+        ctx = _routing.build_context(
+            messages, config, kwargs, for_selector=static is None
+        )
+        return static, ctx
+
     def _select(self, ctx: RoutingContext, static: list[Route] | None) -> Any:
         if static is not None or _routing.forced_model(ctx, {}) is not None:
             return None
@@ -216,10 +229,7 @@ class RoutedCalls:
         stop: list[str] | None,
         kwargs: dict[str, Any],
     ) -> AIMessage:
-        static = self._static_routes()
-        ctx = _routing.build_context(
-            messages, config, kwargs, for_selector=static is None
-        )
+        static, ctx = self._context(messages, config, kwargs)
         driver = self._driver(ctx, kwargs, static, self._select(ctx, static))
         state, policy = self._rt().state, self.retry_policy
 
@@ -240,10 +250,7 @@ class RoutedCalls:
         stop: list[str] | None,
         kwargs: dict[str, Any],
     ) -> AIMessage:
-        static = self._static_routes()
-        ctx = _routing.build_context(
-            messages, config, kwargs, for_selector=static is None
-        )
+        static, ctx = self._context(messages, config, kwargs)
         driver = self._driver(ctx, kwargs, static, await self._aselect(ctx, static))
         state, policy = self._rt().state, self.retry_policy
 
@@ -288,10 +295,7 @@ class RoutedCalls:
         stop: list[str] | None,
         kwargs: dict[str, Any],
     ) -> Iterator[AIMessageChunk]:
-        static = self._static_routes()
-        ctx = _routing.build_context(
-            messages, config, kwargs, for_selector=static is None
-        )
+        static, ctx = self._context(messages, config, kwargs)
         driver = self._driver(ctx, kwargs, static, self._select(ctx, static))
         state, policy = self._rt().state, self.retry_policy
 
@@ -327,10 +331,7 @@ class RoutedCalls:
         stop: list[str] | None,
         kwargs: dict[str, Any],
     ) -> AsyncIterator[AIMessageChunk]:
-        static = self._static_routes()
-        ctx = _routing.build_context(
-            messages, config, kwargs, for_selector=static is None
-        )
+        static, ctx = self._context(messages, config, kwargs)
         driver = self._driver(ctx, kwargs, static, await self._aselect(ctx, static))
         state, policy = self._rt().state, self.retry_policy
 
