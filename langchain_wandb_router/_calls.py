@@ -13,7 +13,14 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Generator,
+    Iterator,
+    Mapping,
+)
+from contextlib import aclosing, closing
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import (
@@ -29,20 +36,24 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_wandb_router import _routing
 from langchain_wandb_router._attempts import StreamTally, aclose, interrupted
 from langchain_wandb_router._budget import estimate_micro, priced, to_micro
+from langchain_wandb_router._deadline import bounded
 from langchain_wandb_router._driver import (
     CallDriver,
     Committed,
+    Held,
     Outcome,
     RouteRun,
     adrive,
     aopen_stream,
+    aundo,
     drive,
     open_stream,
+    undo,
     within,
 )
 from langchain_wandb_router._pricing import call_cost_usd
 from langchain_wandb_router._routing import Route, RoutingContext, as_routes
-from langchain_wandb_router._state import route_key
+from langchain_wandb_router._state import budget_key, route_key
 from langchain_wandb_router.chat_model import ChatWandb
 from langchain_wandb_router.errors import (
     NoRouteAvailableError,
@@ -183,7 +194,15 @@ class RoutedCalls:
         )
 
     def _budget_scope(self) -> str:
-        return self.budget_scope or route_key(self.base_url or "", self.project, "$")
+        """The budget's state key: a named scope, else this account's project.
+
+        Two API keys share a budget only when both routers name the same
+        ``budget_scope``.
+        """
+        if self.budget_scope:
+            return budget_key(self.budget_scope)
+        account = self._rt().account
+        return route_key(self.base_url or "", self.project, "$", account)
 
     def _context(
         self,
@@ -234,14 +253,21 @@ class RoutedCalls:
         state, policy = self._rt().state, self.retry_policy
 
         def attempt(route: RouteRun) -> AIMessage:
-            return route.model.invoke(messages, config, stop=stop, **route.kwargs)  # type: ignore[no-any-return]
+            # A sync attempt cannot be interrupted from outside; ChatWandb
+            # routes honour the deadline themselves, every read included.
+            with bounded(driver.deadline):
+                return route.model.invoke(messages, config, stop=stop, **route.kwargs)  # type: ignore[no-any-return]
 
-        done = drive(driver.run(), state, policy, attempt)
-        message = self._served(done)
-        drive(
-            driver.finish(done, "ok", self._cost(done, message)), state, policy, attempt
-        )
-        return message
+        held = Held()
+        try:
+            done = drive(driver.run(), state, policy, attempt, held)
+            message = self._served(done)
+            end = driver.finish(done, "ok", self._cost(done, message))
+            drive(end, state, policy, attempt, held)
+            return message
+        finally:
+            if held:
+                undo(state, held)
 
     async def _aroute(
         self,
@@ -255,15 +281,20 @@ class RoutedCalls:
         state, policy = self._rt().state, self.retry_policy
 
         async def attempt(route: RouteRun) -> AIMessage:
-            call = route.model.ainvoke(messages, config, stop=stop, **route.kwargs)
-            return await within(driver.deadline, call, route.cand.label)
+            with bounded(driver.deadline):
+                call = route.model.ainvoke(messages, config, stop=stop, **route.kwargs)
+                return await within(driver.deadline, call, route.cand.label)
 
-        done = await adrive(driver.run(), state, policy, attempt)
-        message = self._served(done)
-        await adrive(
-            driver.finish(done, "ok", self._cost(done, message)), state, policy, attempt
-        )
-        return message
+        held = Held()
+        try:
+            done = await adrive(driver.run(), state, policy, attempt, held)
+            message = self._served(done)
+            end = driver.finish(done, "ok", self._cost(done, message))
+            await adrive(end, state, policy, attempt, held)
+            return message
+        finally:
+            if held:
+                await aundo(state, held)
 
     def _stream(
         self,
@@ -274,8 +305,9 @@ class RoutedCalls:
     ) -> Iterator[ChatGenerationChunk]:
         # Core's own streaming paths (stream_events v3) land here.
         config = _child_config(run_manager)
-        for chunk in self._route_stream(messages, config, stop, kwargs):
-            yield ChatGenerationChunk(message=chunk)
+        with closing(self._route_stream(messages, config, stop, kwargs)) as chunks:
+            for chunk in chunks:
+                yield ChatGenerationChunk(message=chunk)
 
     async def _astream(
         self,
@@ -285,8 +317,10 @@ class RoutedCalls:
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         config = _child_config(run_manager)
-        async for chunk in self._aroute_stream(messages, config, stop, kwargs):
-            yield ChatGenerationChunk(message=chunk)
+        chunks = self._aroute_stream(messages, config, stop, kwargs)
+        async with aclosing(chunks):
+            async for chunk in chunks:
+                yield ChatGenerationChunk(message=chunk)
 
     def _route_stream(
         self,
@@ -294,35 +328,50 @@ class RoutedCalls:
         config: RunnableConfig,
         stop: list[str] | None,
         kwargs: dict[str, Any],
-    ) -> Iterator[AIMessageChunk]:
+    ) -> Generator[AIMessageChunk, None, None]:
         static, ctx = self._context(messages, config, kwargs)
         driver = self._driver(ctx, kwargs, static, self._select(ctx, static))
         state, policy = self._rt().state, self.retry_policy
 
         def attempt(route: RouteRun) -> Any:
-            return open_stream(
-                route.model.stream(messages, config, stop=stop, **route.kwargs)
-            )
+            # The request starts here, under the deadline; ChatWandb carries
+            # it on to every later read of the stream.
+            with bounded(driver.deadline):
+                return open_stream(
+                    route.model.stream(messages, config, stop=stop, **route.kwargs)
+                )
 
-        done = drive(driver.run(), state, policy, attempt)
-        if done.value is None:  # an empty stream: nothing to splice
-            drive(driver.finish(done, "ok", 0), state, policy, attempt)
-            return
-        first, rest = done.value
-        first.response_metadata["routing"] = done.record
-        tally = StreamTally()
+        held = Held()
         try:
-            yield tally.see(first)
-            for chunk in rest:
-                yield tally.see(chunk)
-        except BaseException as exc:
-            rest.close()
-            outcome = _broken(exc)
-            end = driver.finish(done, outcome, self._tally_cost(done, tally))
-            drive(end, state, policy, attempt)
-            raise interrupted(done.route.cand.label, exc, tally) from exc
-        end = driver.finish(done, "ok", self._tally_cost(done, tally))
-        drive(end, state, policy, attempt)
+            done = drive(driver.run(), state, policy, attempt, held)
+            if done.value is None:  # an empty stream: nothing to splice
+                drive(driver.finish(done, "ok", 0), state, policy, attempt, held)
+                return
+            first, rest = done.value
+            first.response_metadata["routing"] = done.record
+            tally = StreamTally()
+            held.sending = True
+            try:
+                yield tally.see(first)
+                for chunk in rest:
+                    yield tally.see(chunk)
+            except BaseException as exc:
+                rest.close()
+                if tally.usage is not None:
+                    held.bill = self._tally_cost(done, tally)
+                if not isinstance(exc, Exception):
+                    raise  # closed early, interrupted: undone in ``finally``
+                held.sending = False
+                outcome = _broken(exc)
+                end = driver.finish(done, outcome, self._tally_cost(done, tally))
+                drive(end, state, policy, attempt, held)
+                raise interrupted(done.route.cand.label, exc, tally) from exc
+            held.sending = False
+            end = driver.finish(done, "ok", self._tally_cost(done, tally))
+            drive(end, state, policy, attempt, held)
+        finally:
+            if held:
+                undo(state, held)
 
     async def _aroute_stream(
         self,
@@ -330,34 +379,51 @@ class RoutedCalls:
         config: RunnableConfig,
         stop: list[str] | None,
         kwargs: dict[str, Any],
-    ) -> AsyncIterator[AIMessageChunk]:
+    ) -> AsyncGenerator[AIMessageChunk, None]:
         static, ctx = self._context(messages, config, kwargs)
         driver = self._driver(ctx, kwargs, static, await self._aselect(ctx, static))
         state, policy = self._rt().state, self.retry_policy
 
         async def attempt(route: RouteRun) -> Any:
-            chunks = route.model.astream(messages, config, stop=stop, **route.kwargs)
-            return await within(driver.deadline, aopen_stream(chunks), route.cand.label)
+            with bounded(driver.deadline):
+                chunks = route.model.astream(
+                    messages, config, stop=stop, **route.kwargs
+                )
+                opening = aopen_stream(chunks)
+                return await within(driver.deadline, opening, route.cand.label)
 
-        done = await adrive(driver.run(), state, policy, attempt)
-        if done.value is None:
-            await adrive(driver.finish(done, "ok", 0), state, policy, attempt)
-            return
-        first, rest = done.value
-        first.response_metadata["routing"] = done.record
-        tally = StreamTally()
+        held = Held()
         try:
-            yield tally.see(first)
-            async for chunk in rest:
-                yield tally.see(chunk)
-        except BaseException as exc:
-            await aclose(rest)
-            outcome = _broken(exc)
-            end = driver.finish(done, outcome, self._tally_cost(done, tally))
-            await adrive(end, state, policy, attempt)
-            raise interrupted(done.route.cand.label, exc, tally) from exc
-        end = driver.finish(done, "ok", self._tally_cost(done, tally))
-        await adrive(end, state, policy, attempt)
+            done = await adrive(driver.run(), state, policy, attempt, held)
+            if done.value is None:
+                end = driver.finish(done, "ok", 0)
+                await adrive(end, state, policy, attempt, held)
+                return
+            first, rest = done.value
+            first.response_metadata["routing"] = done.record
+            tally = StreamTally()
+            held.sending = True
+            try:
+                yield tally.see(first)
+                async for chunk in rest:
+                    yield tally.see(chunk)
+            except BaseException as exc:
+                await aclose(rest)
+                if tally.usage is not None:
+                    held.bill = self._tally_cost(done, tally)
+                if not isinstance(exc, Exception):
+                    raise
+                held.sending = False
+                outcome = _broken(exc)
+                end = driver.finish(done, outcome, self._tally_cost(done, tally))
+                await adrive(end, state, policy, attempt, held)
+                raise interrupted(done.route.cand.label, exc, tally) from exc
+            held.sending = False
+            end = driver.finish(done, "ok", self._tally_cost(done, tally))
+            await adrive(end, state, policy, attempt, held)
+        finally:
+            if held:
+                await aundo(state, held)
 
     # ------------------------------------------------------------------ results
 

@@ -33,6 +33,7 @@ from typing import Any, Generic, Literal, TypeVar
 from langchain_core.runnables import Runnable
 
 from langchain_wandb_router._attempts import Attempts, note_attempts
+from langchain_wandb_router._leases import KEEPER, LeaseKeeper
 from langchain_wandb_router._retry import RetryPolicy, is_concurrency_limit
 from langchain_wandb_router._routing import Candidate
 from langchain_wandb_router._state import (
@@ -54,10 +55,13 @@ __all__ = [
     "CallDriver",
     "Committed",
     "Failure",
+    "Held",
     "Outcome",
     "RouteRun",
     "adrive",
+    "aundo",
     "drive",
+    "undo",
     "within",
 ]
 
@@ -226,16 +230,15 @@ class CallDriver:
 
     def run(self) -> Generator[Effect, Any, Committed[Any]]:
         """Drive the call to its first success (or raise what ended it)."""
+        # Nothing here undoes what the call holds when it fails: the
+        # interpreters track the slot and reservation (:class:`Held`) and
+        # give them back in their ``finally`` paths, so a cancelled or
+        # abandoned call never needs this generator to yield again.
         reservation = None
         if self.budget is not None:
             reservation = yield from self._reserve(*self.budget)
-        try:
-            yield from self._order()
-            return (yield from self._attempts(reservation))
-        except BaseException:
-            if reservation is not None:
-                yield Settle(reservation, 0)
-            raise
+        yield from self._order()
+        return (yield from self._attempts(reservation))
 
     def _reserve(
         self, scope: str, estimate: int, budget: int
@@ -436,46 +439,141 @@ class CallDriver:
 # ---------------------------------------------------------------- interpreters
 
 
+@dataclass(slots=True)
+class Held:
+    """What a call holds right now: slots, a budget reservation, a request.
+
+    The interpreters note every slot and reservation an effect hands out or
+    gives back, so that whatever ends a call (an error, ``task.cancel()``,
+    ``asyncio.wait_for``, a stream closed early, ``KeyboardInterrupt``) the
+    call path's ``finally`` returns what is still held (:func:`undo`,
+    :func:`aundo`) without asking the driver generator to run again. Leases
+    are kept alive by the lease keeper while held.
+
+    Attributes:
+        leases: Slots taken and not yet given back.
+        reservation: The budget reservation not yet settled.
+        sending: A request may be at W&B now (an attempt or a committed
+            stream is under way): if the call ends here, W&B may bill it.
+        bill: What to settle if the call ends while sending (micro-dollars);
+            ``None``: the reservation's estimate.
+    """
+
+    keeper: LeaseKeeper = field(default=KEEPER, repr=False)
+    leases: list[Lease] = field(default_factory=list)
+    reservation: Reservation | None = None
+    sending: bool = False
+    bill: int | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.leases) or self.reservation is not None
+
+    def took(self, lease: Lease | None) -> None:
+        """A slot was handed out (``None``: none was)."""
+        if lease is not None:
+            self.leases.append(lease)
+            self.keeper.add(lease)
+
+    def gives_back(self, effect: Effect) -> None:
+        """``effect`` is about to return a slot or settle the reservation."""
+        if isinstance(effect, Finish) and effect.lease is not None:
+            self._drop(effect.lease)
+        elif isinstance(effect, Settle) and effect.reservation is self.reservation:
+            self.reservation = None
+
+    def _drop(self, lease: Lease) -> None:
+        self.keeper.discard(lease)
+        for i, held in enumerate(self.leases):
+            if held is lease:
+                del self.leases[i]
+                return
+
+    def undo_effects(self) -> list[Finish | Settle]:
+        """What gives everything back, as effects; empties the record."""
+        effects: list[Finish | Settle] = [
+            Finish(lease, lease.key, "other") for lease in self.leases
+        ]
+        for lease in self.leases:
+            self.keeper.discard(lease)
+        self.leases = []
+        if self.reservation is not None:
+            reservation, self.reservation = self.reservation, None
+            cost = 0
+            if self.sending:
+                # The request may have reached W&B, which may bill it.
+                cost = reservation.micro if self.bill is None else self.bill
+            effects.append(Settle(reservation, cost))
+        return effects
+
+
 def drive(
     steps: Generator[Effect, Any, T],
     state: RouterState,
     policy: RetryPolicy,
     attempt: Callable[[RouteRun], Any],
+    held: Held,
 ) -> T:
-    """Carry out a driver's effects with blocking I/O; return its result."""
+    """Carry out a driver's effects with blocking I/O; return its result.
+
+    ``held`` records the slots and reservation the effects hand out; the
+    caller gives back what is left with :func:`undo`.
+    """
     value: Any = None
-    while True:
+    try:
+        while True:
+            try:
+                effect = steps.send(value)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            value = _carry_out(effect, state, policy, attempt, held)
+    finally:
+        steps.close()  # a driver left suspended holds nothing of its own
+
+
+def _carry_out(
+    effect: Effect,
+    state: RouterState,
+    policy: RetryPolicy,
+    attempt: Callable[[RouteRun], Any],
+    held: Held,
+) -> Any:
+    if isinstance(effect, Attempt):
+        held.sending = True
         try:
-            effect = steps.send(value)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        if isinstance(effect, Attempt):
-            try:
-                value = attempt(effect.route)
-            except Exception as exc:  # handed to the driver to classify
-                value = Failure(exc)
-        elif isinstance(effect, TryAcquire):
-            value = state.try_acquire(effect.key, effect.limit)
-        elif isinstance(effect, WaitSlot):
-            try:
-                value = state.acquire(effect.key, effect.limit, effect.deadline)
-            except SlotTimeoutError:
-                value = None
-        elif isinstance(effect, Finish):
-            _finish(state, effect)
-            value = None
-        elif isinstance(effect, Cooling):
-            value = state.cooling(effect.keys)
-        elif isinstance(effect, Reserve):
-            value = state.reserve(effect.scope, effect.micro, effect.budget)
-        elif isinstance(effect, Spent):
-            value = state.spent(effect.scope)
-        elif isinstance(effect, Settle):
-            state.settle(effect.reservation, effect.micro)
-            value = None
-        else:
-            policy.sleep(effect.seconds)
-            value = None
+            value = attempt(effect.route)
+        except Exception as exc:  # handed to the driver to classify
+            value = Failure(exc)
+        held.sending = False
+        return value
+    if isinstance(effect, TryAcquire):
+        lease = state.try_acquire(effect.key, effect.limit)
+        held.took(lease)
+        return lease
+    if isinstance(effect, WaitSlot):
+        try:
+            lease = state.acquire(effect.key, effect.limit, effect.deadline)
+        except SlotTimeoutError:
+            return None
+        held.took(lease)
+        return lease
+    if isinstance(effect, Finish):
+        held.gives_back(effect)
+        _finish(state, effect)
+        return None
+    if isinstance(effect, Cooling):
+        return state.cooling(effect.keys)
+    if isinstance(effect, Reserve):
+        reservation = state.reserve(effect.scope, effect.micro, effect.budget)
+        held.reservation = reservation or held.reservation
+        return reservation
+    if isinstance(effect, Spent):
+        return state.spent(effect.scope)
+    if isinstance(effect, Settle):
+        held.gives_back(effect)
+        state.settle(effect.reservation, effect.micro)
+        return None
+    policy.sleep(effect.seconds)
+    return None
 
 
 async def adrive(
@@ -483,41 +581,149 @@ async def adrive(
     state: RouterState,
     policy: RetryPolicy,
     attempt: Callable[[RouteRun], Awaitable[Any]],
+    held: Held,
 ) -> T:
-    """Async :func:`drive`."""
+    """Async :func:`drive`; give back what is left with :func:`aundo`."""
     value: Any = None
-    while True:
+    try:
+        while True:
+            try:
+                effect = steps.send(value)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            value = await _acarry_out(effect, state, policy, attempt, held)
+    finally:
+        steps.close()
+
+
+async def _acarry_out(
+    effect: Effect,
+    state: RouterState,
+    policy: RetryPolicy,
+    attempt: Callable[[RouteRun], Awaitable[Any]],
+    held: Held,
+) -> Any:
+    if isinstance(effect, Attempt):
+        held.sending = True
         try:
-            effect = steps.send(value)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        if isinstance(effect, Attempt):
-            try:
-                value = await attempt(effect.route)
-            except Exception as exc:
-                value = Failure(exc)
-        elif isinstance(effect, TryAcquire):
-            value = await state.atry_acquire(effect.key, effect.limit)
-        elif isinstance(effect, WaitSlot):
-            try:
-                value = await state.aacquire(effect.key, effect.limit, effect.deadline)
-            except SlotTimeoutError:
-                value = None
-        elif isinstance(effect, Finish):
-            await _afinish(state, effect)
-            value = None
-        elif isinstance(effect, Cooling):
-            value = await state.acooling(effect.keys)
-        elif isinstance(effect, Reserve):
-            value = await state.areserve(effect.scope, effect.micro, effect.budget)
-        elif isinstance(effect, Spent):
-            value = await state.aspent(effect.scope)
-        elif isinstance(effect, Settle):
-            await state.asettle(effect.reservation, effect.micro)
-            value = None
+            value = await attempt(effect.route)
+        except Exception as exc:
+            value = Failure(exc)
+        held.sending = False
+        return value
+    # A state that does I/O (Redis) may be cancelled mid-answer: shield what
+    # hands out or gives back slots and money. In-process state cannot be.
+    at_once = state.answers_at_once
+    if isinstance(effect, TryAcquire):
+        taking = state.atry_acquire(effect.key, effect.limit)
+        lease = await (taking if at_once else _handed_out(taking))
+        held.took(lease)
+        return lease
+    if isinstance(effect, WaitSlot):
+        try:
+            lease = await state.aacquire(effect.key, effect.limit, effect.deadline)
+        except SlotTimeoutError:
+            return None
+        held.took(lease)
+        return lease
+    if isinstance(effect, Finish):
+        held.gives_back(effect)
+        finishing = _afinish(state, effect)
+        await (finishing if at_once else _completed(finishing))
+        return None
+    if isinstance(effect, Cooling):
+        return await state.acooling(effect.keys)
+    if isinstance(effect, Reserve):
+        reserving = state.areserve(effect.scope, effect.micro, effect.budget)
+        reservation = await (reserving if at_once else _handed_out(reserving))
+        held.reservation = reservation or held.reservation
+        return reservation
+    if isinstance(effect, Spent):
+        return await state.aspent(effect.scope)
+    if isinstance(effect, Settle):
+        held.gives_back(effect)
+        settling = state.asettle(effect.reservation, effect.micro)
+        await (settling if at_once else _completed(settling))
+        return None
+    await policy.asleep(effect.seconds)
+    return None
+
+
+# Work that must finish even if the call is cancelled meanwhile; kept here so
+# the tasks are not garbage-collected before they are done.
+_BACKGROUND: set[asyncio.Future[Any]] = set()
+
+
+def _background(work: Awaitable[T]) -> asyncio.Future[T]:
+    task = asyncio.ensure_future(work)
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+    return task
+
+
+async def _completed(work: Awaitable[None]) -> None:
+    """Await ``work``; cancelled meanwhile, it still completes, then re-raise.
+
+    Giving back a slot or settling spend is never left half done by a
+    cancellation (a Redis round trip may be under way).
+    """
+    await asyncio.shield(_background(work))
+
+
+async def _handed_out(work: Awaitable[T]) -> T:
+    """Await what hands out a slot or a reservation, cancellation-safely.
+
+    If the call is cancelled while the state is answering (a Redis round
+    trip), whatever the state hands out afterwards belongs to nobody: it is
+    given back as soon as it arrives.
+    """
+    task = _background(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.add_done_callback(_give_back_late)
+        raise
+
+
+def _give_back_late(task: asyncio.Future[Any]) -> None:
+    if task.cancelled() or task.exception() is not None:
+        return
+    got = task.result()
+    if isinstance(got, Lease):
+        _background(got.owner.arelease(got, "other"))
+    elif isinstance(got, Reservation):
+        _background(got.owner.asettle(got, 0))
+
+
+def undo(state: RouterState, held: Held) -> None:
+    """Give back every slot and reservation ``held`` still records."""
+    undo_effects(state, held.undo_effects())
+
+
+def undo_effects(state: RouterState, effects: list[Finish | Settle]) -> None:
+    """Carry out :meth:`Held.undo_effects` with blocking I/O."""
+    for effect in effects:
+        if isinstance(effect, Finish):
+            _finish(state, effect)
         else:
-            await policy.asleep(effect.seconds)
-            value = None
+            state.settle(effect.reservation, effect.micro)
+
+
+async def aundo(state: RouterState, held: Held) -> None:
+    """Async :func:`undo`: completes even if the caller is cancelled again."""
+    effects = held.undo_effects()
+    if effects and state.answers_at_once:
+        undo_effects(state, effects)
+    elif effects:
+        await _completed(_aundo_effects(state, effects))
+
+
+async def _aundo_effects(state: RouterState, effects: list[Finish | Settle]) -> None:
+    for effect in effects:
+        if isinstance(effect, Finish):
+            await _afinish(state, effect)
+        else:
+            await state.asettle(effect.reservation, effect.micro)
 
 
 def _slot_outcome(outcome: Outcome) -> Literal["ok", "limited", "other"]:

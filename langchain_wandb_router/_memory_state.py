@@ -109,6 +109,9 @@ class InProcessState(RouterState):
         clock: Monotonic seconds (a test seam); deadlines use this clock.
     """
 
+    # Only aacquire waits, and a cancelled wait holds no slot.
+    answers_at_once = True
+
     def __init__(
         self,
         *,

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from pydantic import SecretStr
 
 from langchain_wandb_router._routing import Route
-from langchain_wandb_router._state import RouterState, route_key
+from langchain_wandb_router._state import RouterState, account_fingerprint, route_key
 from langchain_wandb_router.chat_model import ChatWandb
 
 __all__ = ["RouterRuntime"]
@@ -41,6 +42,10 @@ class RouterRuntime:
         self._models: dict[tuple[Any, ...], ChatWandb] = {}
         self._keys: dict[str, str] = {}
         self._lock = threading.Lock()
+        key = self.params.get("api_key")
+        secret = key.get_secret_value() if isinstance(key, SecretStr) else str(key)
+        self.account = account_fingerprint(secret)
+        """The account's fingerprint: state keys of two API keys never meet."""
 
     def key_for(self, route: Route) -> str:
         """The health and concurrency key of a route (computed once)."""
@@ -51,6 +56,7 @@ class RouterRuntime:
                     str(self.params.get("base_url") or ""),
                     self.params.get("project"),
                     route.label,
+                    self.account,
                 )
             else:
                 key = f"route:{route.label}"

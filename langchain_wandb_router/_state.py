@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from langchain_wandb_router.errors import WandbConnectionError
 
@@ -51,6 +51,7 @@ __all__ = [
     "RouterState",
     "SlotTimeoutError",
     "StateUnavailableError",
+    "account_fingerprint",
     "budget_key",
     "route_key",
     "state_from",
@@ -222,18 +223,35 @@ def _tag(text: str) -> str:
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
 
 
-def route_key(base_url: str, project: str | None, model: str) -> str:
+def account_fingerprint(api_key: str) -> str:
+    """A short, non-reversible name for the account an API key belongs to.
+
+    State keys include it so two keys (two accounts) never share limits or
+    budget by accident; the key itself never reaches Redis.
+    """
+    digest = hashlib.sha256(b"langchain-wandb-router|account|" + api_key.encode())
+    return digest.hexdigest()[:16]
+
+
+def route_key(
+    base_url: str, project: str | None, model: str, account: str = ""
+) -> str:
     """The state key of one model route (compute it once per route).
 
-    W&B limits concurrency per project and model, so the key is exactly that.
-    The braces are a Redis hash tag shared by every key of one
-    ``(base_url, project)``, so multi-key scripts work on Redis Cluster.
+    W&B limits concurrency per project and model, so the key is exactly that,
+    within one account (``account`` is :func:`account_fingerprint`'s answer,
+    never the key). The braces are a Redis hash tag shared by every key of one
+    ``(base_url, account, project)`` scope, so multi-key scripts work on Redis
+    Cluster.
     """
-    return f"wbr:{{{_tag(base_url.rstrip('/') + '|' + (project or ''))}}}:m:{model}"
+    scope = base_url.rstrip("/") + "|" + (project or "")
+    if account:
+        scope = f"{scope}|{account}"
+    return f"wbr:{{{_tag(scope)}}}:m:{model}"
 
 
 def budget_key(name: str) -> str:
-    """The state key of a named budget (e.g. one router's ``budget_usd``)."""
+    """The state key of a named budget (e.g. one router's ``budget_scope``)."""
     return f"wbr:{{{_tag('budget|' + name)}}}:b:{name}"
 
 
@@ -253,6 +271,10 @@ class RouterState(ABC):
     health: HealthSettings
     concurrency: ConcurrencySettings
     budget: BudgetSettings
+
+    answers_at_once: ClassVar[bool] = False
+    """True when the async methods never suspend (no I/O): a cancellation
+    cannot land in the middle of one, so callers need not shield them."""
 
     # Health --------------------------------------------------------------
     @abstractmethod

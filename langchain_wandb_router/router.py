@@ -6,6 +6,7 @@ import copy
 import difflib
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import aclosing, closing
 from typing import Any, Literal, Self, cast
 
 from langchain_core.callbacks import (
@@ -362,10 +363,13 @@ class WandbRouter(RoutedCalls, BaseChatModel):
         seen: list[AIMessageChunk] | None = [] if run.handlers else None
         try:
             child = patch_config(cfg, callbacks=run.get_child())
-            for chunk in self._route_stream(messages, child, stop, kwargs):
-                if seen is not None:
-                    seen.append(chunk)
-                yield chunk
+            # Closed with this generator (a caller that stops early), so the
+            # routed call gives its slot and reservation back at once.
+            with closing(self._route_stream(messages, child, stop, kwargs)) as chunks:
+                for chunk in chunks:
+                    if seen is not None:
+                        seen.append(chunk)
+                    yield chunk
         except BaseException as exc:
             run.on_chain_error(exc)
             raise
@@ -391,10 +395,12 @@ class WandbRouter(RoutedCalls, BaseChatModel):
         seen: list[AIMessageChunk] | None = [] if run.handlers else None
         try:
             child = patch_config(cfg, callbacks=run.get_child())
-            async for chunk in self._aroute_stream(messages, child, stop, kwargs):
-                if seen is not None:
-                    seen.append(chunk)
-                yield chunk
+            chunks = self._aroute_stream(messages, child, stop, kwargs)
+            async with aclosing(chunks):
+                async for chunk in chunks:
+                    if seen is not None:
+                        seen.append(chunk)
+                    yield chunk
         except BaseException as exc:
             await run.on_chain_error(exc)
             raise

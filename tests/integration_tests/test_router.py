@@ -17,7 +17,7 @@ from langchain_core.tools import tool
 from pydantic import BaseModel
 
 from langchain_wandb_router import Route, RoutingContext, WandbRouter
-from langchain_wandb_router._state import HealthSettings, InProcessState, route_key
+from langchain_wandb_router._state import HealthSettings, InProcessState, account_fingerprint, route_key
 from langchain_wandb_router.catalog import ModelInfo, register_model
 from langchain_wandb_router.errors import (
     BudgetExceededError,
@@ -324,7 +324,7 @@ def test_cooldown_counts_are_thread_safe(emulator: WandbEmulator, make: Factory,
         t.join()
     # Exactly the 40th failure trips the cooldown: no report was lost.
     assert served(emulator).count(QWEN) == 40
-    key = route_key(emulator.base_url, None, QWEN)
+    key = route_key(emulator.base_url, None, QWEN, account_fingerprint(emulator.api_key))
     assert set(state.cooling([key])) == {key}
 
 

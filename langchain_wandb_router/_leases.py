@@ -1,0 +1,116 @@
+"""The heartbeat that keeps the leases of calls in progress alive.
+
+A concurrency lease expires after its state's ``lease_ttl_seconds`` so that a
+crashed worker's slots come back. A call that lives longer than that (a
+reasoning model streaming for minutes) must not lose its slot meanwhile, or
+``max_in_flight`` stops holding. :data:`KEEPER` renews every lease a call
+holds, a third of its TTL after it was taken or last renewed, until the call
+gives it back.
+
+One daemon thread serves the whole process, whatever event loops or threads
+the calls run on: renewing is a short state operation, and a thread keeps it
+independent of any loop being busy, blocked or closed. It starts with the
+first lease and is started again in a child after ``fork``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from langchain_wandb_router._state import Lease
+
+__all__ = ["KEEPER", "LeaseKeeper"]
+
+logger = logging.getLogger("langchain_wandb_router")
+
+# Renew when this share of the TTL has passed: two more tries fit before expiry.
+_RENEW_AT = 1 / 3
+# The thread looks again at least this often while it has nothing to do.
+_IDLE_WAIT = 30.0
+
+
+class LeaseKeeper:
+    """Renews held leases from one daemon thread until they are discarded.
+
+    Args:
+        clock: Monotonic seconds (a test seam).
+    """
+
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+        self._clock = clock or time.monotonic
+        self._cond = threading.Condition()
+        # id(lease) -> (when to renew, lease); Lease is not hashable.
+        self._due: dict[int, tuple[float, Lease]] = {}
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+    def add(self, lease: Lease) -> None:
+        """Keep ``lease`` alive until :meth:`discard` is called for it."""
+        when = self._clock() + _period(lease)
+        with self._cond:
+            self._due[id(lease)] = (when, lease)
+            if self._thread is None or self._pid != os.getpid():
+                self._start()
+            self._cond.notify()
+
+    def discard(self, lease: Lease) -> None:
+        """Stop renewing ``lease`` (it was released, or is being released)."""
+        with self._cond:
+            self._due.pop(id(lease), None)
+
+    def _start(self) -> None:
+        self._pid = os.getpid()
+        self._thread = threading.Thread(
+            target=self._run, name="langchain-wandb-router-leases", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            for lease in self._take_due():
+                self._renew(lease)
+
+    def _take_due(self) -> list[Lease]:
+        """Wait until some leases are due; reschedule and return them."""
+        with self._cond:
+            while True:
+                now = self._clock()
+                due = [lease for when, lease in self._due.values() if when <= now]
+                if due:
+                    for lease in due:
+                        self._due[id(lease)] = (now + _period(lease), lease)
+                    return due
+                soonest = min((when for when, _ in self._due.values()), default=None)
+                wait = _IDLE_WAIT if soonest is None else soonest - now
+                self._cond.wait(min(wait, _IDLE_WAIT))
+
+    def _renew(self, lease: Lease) -> None:
+        try:
+            alive = lease.owner.renew(lease)
+        except Exception:  # a state must never stop the heartbeat of the others
+            logger.warning("Renewing a concurrency lease failed.", exc_info=True)
+            return
+        if not alive:
+            # Expired before it could be renewed (the process was stalled for
+            # longer than the TTL): the slot is gone; stop asking.
+            self.discard(lease)
+            logger.warning(
+                "A concurrency lease for %s expired while its call was still "
+                "running; raise lease_ttl_seconds if calls stall this long.",
+                lease.key,
+            )
+
+
+def _period(lease: Lease) -> float:
+    return float(lease.owner.concurrency.lease_ttl_seconds) * _RENEW_AT
+
+
+KEEPER = LeaseKeeper()
+"""The process's one keeper."""
