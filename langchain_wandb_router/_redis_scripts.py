@@ -15,17 +15,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
-from collections.abc import AsyncGenerator
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+import weakref
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis
 import redis.asyncio
+from redis.asyncio import BlockingConnectionPool as AsyncBlockingPool
+from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.asyncio.connection import Connection as AsyncConnection
+from redis.asyncio.connection import SSLConnection as AsyncSSLConnection
+from redis.asyncio.connection import UnixDomainSocketConnection as AsyncUnixConnection
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
-from redis.commands.core import AsyncScript, Script
+from redis.cluster import ClusterNode, RedisCluster
+from redis.commands.core import Script
+from redis.connection import Connection, SSLConnection, UnixDomainSocketConnection
+from redis.exceptions import MaxConnectionsError
 from redis.retry import Retry
 
 from langchain_wandb_router._state import (
@@ -37,13 +48,19 @@ from langchain_wandb_router._state import (
 
 __all__ = [
     "CLIENT_NAME",
+    "CLUSTER_SCHEMES",
+    "MAX_LOOP_CONNECTIONS",
+    "MEMBER_TTL_SECONDS",
+    "Known",
     "ScriptCall",
     "ScriptClients",
     "acquire_call",
+    "cluster_url",
     "cooling_call",
     "hash_tag",
     "in_flight_call",
     "limit_call",
+    "pool_exhausted",
     "redact_url",
     "release_call",
     "renew_call",
@@ -201,7 +218,8 @@ return out
 )
 
 # Budget KEYS: spent counter, reservations zset (token -> expiry), amounts
-# hash (token -> micro, '=' -> their total). Expired reservations stop counting.
+# hash (token -> micro, '=' -> their total), generation hash (id, base),
+# members zset (process id -> expiry). Expired reservations stop counting.
 _PURGE = """
 local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
 if #gone > 0 then
@@ -215,46 +233,95 @@ if #gone > 0 then
 end
 """
 
-# ARGV: token, estimate, budget, reservation ttl. Returns {reserved, spent}.
+# Every budget script starts here. ARGV[1..6]: the generation this process
+# last saw ('' none), the largest spend it saw, an id for a new generation,
+# this process's member id, member ttl, spent ttl. Sets ``spent``,
+# ``gen`` (id) and ``restored`` (micro-dollars put back), and counts the
+# processes that used the scope within the member ttl in ``members``.
+_GENERATION = """
+local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
+local gen = redis.call('HMGET', KEYS[4], 'id', 'base')
+local known = tonumber(ARGV[2])
+local restored = 0
+if not gen[1] then
+  -- A new scope, or Redis lost the record (restart, eviction): start from
+  -- the most this process saw rather than from zero.
+  local base = math.max(spent, known)
+  restored = base - spent
+  spent = base
+  redis.call('SET', KEYS[1], spent, 'PX', ARGV[6])
+  redis.call('HSET', KEYS[4], 'id', ARGV[3], 'base', base)
+  redis.call('PEXPIRE', KEYS[4], ARGV[6])
+  gen = {ARGV[3], base}
+elseif gen[1] ~= ARGV[1] and known > tonumber(gen[2]) then
+  -- Rebuilt from less than this process saw before the loss: add the rest.
+  restored = known - tonumber(gen[2])
+  spent = redis.call('INCRBY', KEYS[1], restored)
+  redis.call('HSET', KEYS[4], 'base', known)
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+  redis.call('PEXPIRE', KEYS[4], ARGV[6])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
+redis.call('ZADD', KEYS[5], now + tonumber(ARGV[5]), ARGV[4])
+redis.call('PEXPIRE', KEYS[5], ARGV[5])
+local members = redis.call('ZCARD', KEYS[5])
+"""
+
+# ARGV[7..10]: token, estimate, budget, reservation ttl.
+# Returns {reserved, spent, outstanding, generation, restored, members}.
 _RESERVE = (
     _NOW
     + _PURGE
+    + _GENERATION
     + """
-local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
 local outstanding = tonumber(redis.call('HGET', KEYS[3], '=') or '0')
-local estimate = tonumber(ARGV[2])
-if spent + outstanding + estimate > tonumber(ARGV[3]) then return {0, spent} end
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[1])
-redis.call('HSET', KEYS[3], ARGV[1], estimate)
+local estimate = tonumber(ARGV[8])
+if spent + outstanding + estimate > tonumber(ARGV[9]) then
+  return {0, spent, outstanding, gen[1], restored, members}
+end
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[10]), ARGV[7])
+redis.call('HSET', KEYS[3], ARGV[7], estimate)
 redis.call('HINCRBY', KEYS[3], '=', estimate)
 local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 redis.call('PEXPIREAT', KEYS[2], tonumber(last[2]) + 1000)
 redis.call('PEXPIREAT', KEYS[3], tonumber(last[2]) + 1000)
-return {1, spent}
+return {1, spent, outstanding + estimate, gen[1], restored, members}
 """
 )
 
-# ARGV: token ('' to only add spend), actual cost, spent ttl. Returns spent.
+# ARGV[7..8]: token ('' to only add spend), actual cost.
+# Returns {1, spent, outstanding, generation, restored, members}.
 _SETTLE = (
     _NOW
     + _PURGE
+    + _GENERATION
     + """
-if ARGV[1] ~= '' then
-  local estimate = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '-1')
+if ARGV[7] ~= '' then
+  local estimate = tonumber(redis.call('HGET', KEYS[3], ARGV[7]) or '-1')
   if estimate >= 0 then
-    redis.call('HDEL', KEYS[3], ARGV[1])
-    redis.call('ZREM', KEYS[2], ARGV[1])
+    redis.call('HDEL', KEYS[3], ARGV[7])
+    redis.call('ZREM', KEYS[2], ARGV[7])
     if estimate > 0 then redis.call('HINCRBY', KEYS[3], '=', -estimate) end
   end
 end
-local spent = redis.call('INCRBY', KEYS[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return spent
+spent = redis.call('INCRBY', KEYS[1], ARGV[8])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('PEXPIRE', KEYS[4], ARGV[6])
+local outstanding = tonumber(redis.call('HGET', KEYS[3], '=') or '0')
+return {1, spent, outstanding, gen[1], restored, members}
 """
 )
 
-# KEYS: spent counter. Returns the micro-dollars settled (0 if none).
-_SPENT = "return tonumber(redis.call('GET', KEYS[1]) or '0')"
+# Returns {1, spent, outstanding, generation, restored, members}.
+_SPENT = (
+    _NOW
+    + _PURGE
+    + _GENERATION
+    + """
+local outstanding = tonumber(redis.call('HGET', KEYS[3], '=') or '0')
+return {1, spent, outstanding, gen[1], restored, members}
+"""
+)
 
 # The scripts by the name a ScriptCall gives.
 _SCRIPTS = {
@@ -287,7 +354,40 @@ def _lease_keys(key: str) -> list[str]:
 
 
 def _budget_keys(scope: str) -> list[str]:
-    return [f"{scope}:spent", f"{scope}:res", f"{scope}:amt"]
+    return [f"{scope}:{part}" for part in ("spent", "res", "amt", "gen", "live")]
+
+
+# A process counts as a member of a budget scope this long after its last
+# budget call there (the outage share divides by the members).
+MEMBER_TTL_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What one process knows of a budget scope, sent with each budget script.
+
+    Attributes:
+        generation: The generation id it last saw (``""``: none yet).
+        spent: The largest spend it saw (restored from after a loss).
+        new_generation: The id to give a generation this call starts.
+        member: This process's id among the scope's members.
+    """
+
+    generation: str
+    spent: int
+    new_generation: str
+    member: str
+
+
+def _known_args(known: Known, settings: BudgetSettings) -> list[Any]:
+    return [
+        known.generation,
+        known.spent,
+        known.new_generation,
+        known.member,
+        _ms(MEMBER_TTL_SECONDS),
+        _ms(settings.spent_ttl_seconds),
+    ]
 
 
 class ScriptCall(NamedTuple):
@@ -352,24 +452,29 @@ def reserve_call(
     estimate_micro: int,
     budget_micro: int,
     settings: BudgetSettings,
+    known: Known,
 ) -> ScriptCall:
     """Set ``estimate_micro`` aside under ``scope`` as reservation ``token``."""
-    args = [token, estimate_micro, budget_micro]
+    args = [*_known_args(known, settings), token, estimate_micro, budget_micro]
     args.append(_ms(settings.reservation_ttl_seconds))
     return ScriptCall("reserve", _budget_keys(scope), args)
 
 
 def settle_call(
-    scope: str, token: int | str, actual_micro: int, settings: BudgetSettings
+    scope: str,
+    token: int | str,
+    actual_micro: int,
+    settings: BudgetSettings,
+    known: Known,
 ) -> ScriptCall:
     """Replace reservation ``token`` (``""``: none) by ``actual_micro`` spent."""
-    args = [token, actual_micro, _ms(settings.spent_ttl_seconds)]
+    args = [*_known_args(known, settings), token, actual_micro]
     return ScriptCall("settle", _budget_keys(scope), args)
 
 
-def spent_call(scope: str) -> ScriptCall:
-    """Read the micro-dollars settled under ``scope``."""
-    return ScriptCall("spent", [f"{scope}:spent"], [])
+def spent_call(scope: str, settings: BudgetSettings, known: Known) -> ScriptCall:
+    """Read the micro-dollars settled (and still reserved) under ``scope``."""
+    return ScriptCall("spent", _budget_keys(scope), _known_args(known, settings))
 
 
 def hash_tag(key: str) -> str:
@@ -403,48 +508,307 @@ def _url_secrets(url: str) -> list[str]:
     return found
 
 
-@dataclass
+# ---------------------------------------------------------------- clients
+
+SyncClient = redis.Redis | RedisCluster
+AsyncClient = redis.asyncio.Redis | AsyncRedisCluster
+
+# Schemes of a Redis Cluster URL: the rest is a redis:// or rediss:// URL of
+# any one node (the client finds the others).
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+# An event loop's async client may open this many connections (per node on a
+# Cluster); callers beyond it wait for one, which is backpressure, not an
+# outage.
+MAX_LOOP_CONNECTIONS = 64
+
+# Connection settings copied from a given client to the clients derived from
+# it (the same name in both redis-py flavours).
+_COPIED = (
+    "host",
+    "port",
+    "db",
+    "path",
+    "username",
+    "password",
+    "credential_provider",
+    "protocol",
+    "ssl_keyfile",
+    "ssl_certfile",
+    "ssl_cert_reqs",
+    "ssl_ca_certs",
+    "ssl_ca_data",
+    "ssl_check_hostname",
+    "ssl_min_version",
+    "ssl_ciphers",
+)
+
+
+def cluster_url(url: str) -> str | None:
+    """The node URL inside a ``redis+cluster://`` URL; ``None`` for other URLs."""
+    scheme, sep, rest = url.partition("://")
+    plain = CLUSTER_SCHEMES.get(scheme.lower()) if sep else None
+    return f"{plain}://{rest}" if plain else None
+
+
+def pool_exhausted(exc: BaseException) -> bool:
+    """Whether ``exc`` says the client has no free connection (not an outage)."""
+    if isinstance(exc, MaxConnectionsError):
+        return True
+    # BlockingConnectionPool's error once its wait for a connection ran out.
+    return isinstance(exc, redis.ConnectionError) and isinstance(
+        exc.__cause__, asyncio.TimeoutError | TimeoutError
+    )
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """How to reach Redis, taken from a client: copied settings and flavour.
+
+    Attributes:
+        cluster: A Redis Cluster (``nodes`` are its startup nodes).
+        nodes: ``(host, port)`` of the Cluster's startup nodes.
+        ssl: TLS connections.
+        unix: A Unix socket (``path`` is in ``kwargs``).
+        kwargs: The copied connection settings.
+    """
+
+    cluster: bool
+    nodes: tuple[tuple[str, int], ...]
+    ssl: bool
+    unix: bool
+    kwargs: dict[str, Any]
+
+
+def _settings_of(client: object) -> _Settings:
+    """The connection settings of a redis-py client (no I/O)."""
+    if isinstance(client, RedisCluster | AsyncRedisCluster):
+        manager = client.nodes_manager
+        kwargs = dict(manager.connection_kwargs)
+        nodes = tuple((n.host, int(n.port)) for n in manager.startup_nodes.values())
+        conn = kwargs.get("connection_class")
+        ssl = bool(kwargs.get("ssl")) or (
+            conn is not None and issubclass(conn, SSLConnection | AsyncSSLConnection)
+        )
+        return _Settings(True, nodes, ssl, False, _copied(kwargs))
+    assert isinstance(client, redis.Redis | redis.asyncio.Redis)
+    pool = client.connection_pool
+    conn = pool.connection_class
+    return _Settings(
+        cluster=False,
+        nodes=(),
+        ssl=issubclass(conn, SSLConnection | AsyncSSLConnection),
+        unix=issubclass(conn, UnixDomainSocketConnection | AsyncUnixConnection),
+        kwargs=_copied(pool.connection_kwargs),
+    )
+
+
+def _copied(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {k: kwargs[k] for k in _COPIED if kwargs.get(k) is not None}
+
+
+class _Options(NamedTuple):
+    """The state's own client options: timeouts, name, no retries."""
+
+    timeout: float
+    connect_timeout: float
+
+    def sync(self) -> dict[str, Any]:
+        return {
+            "retry": Retry(NoBackoff(), 0),
+            "client_name": CLIENT_NAME,
+            "socket_timeout": self.timeout,
+            "socket_connect_timeout": self.connect_timeout,
+        }
+
+    def aio(self) -> dict[str, Any]:
+        return {**self.sync(), "retry": AsyncRetry(NoBackoff(), 0)}
+
+
+def _sync_from(settings: _Settings, options: _Options) -> SyncClient:
+    kw = settings.kwargs
+    if settings.cluster:
+        client_kw = {k: v for k, v in kw.items() if k not in ("host", "port")}
+        # redis-py leaves ClusterNode untyped.
+        nodes = [
+            ClusterNode(host, port)  # type: ignore[no-untyped-call]
+            for host, port in settings.nodes
+        ]
+        return RedisCluster(
+            startup_nodes=nodes, ssl=settings.ssl, **client_kw, **options.sync()
+        )
+    conn: type[Any] = Connection
+    if settings.unix:
+        conn = UnixDomainSocketConnection
+    elif settings.ssl:
+        conn = SSLConnection
+    pool = redis.ConnectionPool(connection_class=conn, **kw, **options.sync())
+    return redis.Redis.from_pool(pool)
+
+
+def _async_from(settings: _Settings, options: _Options) -> AsyncClient:
+    kw = settings.kwargs
+    if settings.cluster:
+        client_kw = {k: v for k, v in kw.items() if k not in ("host", "port")}
+        nodes = [AsyncClusterNode(host, port) for host, port in settings.nodes]
+        return AsyncRedisCluster(
+            startup_nodes=nodes,
+            ssl=settings.ssl,
+            max_connections=MAX_LOOP_CONNECTIONS,
+            **client_kw,
+            **options.aio(),
+        )
+    conn: type[Any] = AsyncConnection
+    if settings.unix:
+        conn = AsyncUnixConnection
+    elif settings.ssl:
+        conn = AsyncSSLConnection
+    pool = AsyncBlockingPool(
+        connection_class=conn,
+        max_connections=MAX_LOOP_CONNECTIONS,
+        timeout=options.timeout,
+        **kw,
+        **options.aio(),
+    )
+    return redis.asyncio.Redis.from_pool(pool)
+
+
+def _url_clients(
+    url: str, options: _Options
+) -> tuple[Callable[[], SyncClient], Callable[[], AsyncClient]]:
+    scheme, _, rest = url.partition("://")
+    url = f"{scheme.lower()}://{rest}"  # redis-py reads lower-case schemes only
+    node_url = cluster_url(url)
+    if node_url is not None:
+        return (
+            lambda: RedisCluster.from_url(node_url, **options.sync()),
+            lambda: AsyncRedisCluster.from_url(
+                node_url, max_connections=MAX_LOOP_CONNECTIONS, **options.aio()
+            ),
+        )
+
+    def aio() -> AsyncClient:
+        pool = AsyncBlockingPool.from_url(
+            url,
+            max_connections=MAX_LOOP_CONNECTIONS,
+            timeout=options.timeout,
+            **options.aio(),
+        )
+        return redis.asyncio.Redis.from_pool(pool)
+
+    return lambda: redis.Redis.from_url(url, **options.sync()), aio
+
+
 class _LoopClient:
-    """The async client of one event loop, and what closes it with the loop."""
+    """The async client of one event loop, and what closes it with the loop.
 
-    client: redis.asyncio.Redis
-    scripts: dict[str, AsyncScript]
-    closer: AsyncGenerator[None, None] | None = field(default=None, repr=False)
+    The loop itself holds this (see :func:`_loop_clients`), so a loop that is
+    dropped without being closed takes its client and sockets with it.
+    """
+
+    __slots__ = ("__weakref__", "client", "closer", "live", "scripts")
+
+    def __init__(self, client: AsyncClient) -> None:
+        self.client = client
+        self.scripts = {n: client.register_script(s) for n, s in _SCRIPTS.items()}
+        self.closer: AsyncGenerator[None, None] | None = None
+        self.live = True
 
 
-async def _close_client(client: redis.asyncio.Redis) -> None:
-    # redis-py < 5.0.1 has close(); later versions call it aclose().
-    closer = getattr(client, "aclose", None) or client.close
+# The attribute under which an event loop holds its clients, one per
+# ScriptClients (weakly keyed: a dropped state lets its entries go).
+_LOOP_ATTR = "_langchain_wandb_router_redis"
+
+
+def _loop_clients(
+    loop: asyncio.AbstractEventLoop,
+) -> weakref.WeakKeyDictionary[ScriptClients, _LoopClient]:
+    # A client's sockets point at their loop, so a registry of ours holding
+    # clients by loop would keep every loop alive. The loop holds them
+    # instead: the two are garbage together.
+    found = getattr(loop, _LOOP_ATTR, None)
+    if found is None:
+        found = weakref.WeakKeyDictionary()
+        setattr(loop, _LOOP_ATTR, found)
+    return cast("weakref.WeakKeyDictionary[ScriptClients, _LoopClient]", found)
+
+
+async def _close_client(client: AsyncClient) -> None:
     with contextlib.suppress(Exception):  # already broken: nothing left to free
-        await closer()
+        await client.aclose()
+
+
+async def _close_with_loop(
+    owner: weakref.ref[ScriptClients], entry: _LoopClient
+) -> AsyncGenerator[None, None]:
+    """Parked on its loop until ``shutdown_asyncgens`` closes it and the client."""
+    try:
+        yield
+    finally:
+        clients = owner()
+        if clients is not None:
+            clients.forget(entry)
+        if entry.live:
+            entry.live = False
+            await _close_client(entry.client)
 
 
 class ScriptClients:
     """Redis clients with every script registered, opened on first use.
 
+    One sync client serves every thread; each event loop gets its own async
+    client (asyncio connections belong to one loop), held by that loop and
+    closed when it shuts down.
+
     Args:
-        url: ``redis://``, ``rediss://`` or ``unix://`` URL (it may hold a
-            password: it is never shown).
-        timeout: Seconds to wait for a Redis answer.
-        connect_timeout: Seconds to wait for a connection.
+        spec: A ``redis://``, ``rediss://``, ``unix://``, ``redis+cluster://``
+            or ``rediss+cluster://`` URL (it may hold a password: it is never
+            shown), or a redis-py client: ``redis.Redis`` or
+            ``redis.cluster.RedisCluster`` (used as is for sync calls; async
+            clients are built from its connection settings), or
+            ``redis.asyncio.Redis`` or ``redis.asyncio.cluster.RedisCluster``
+            (its connection settings build one client per event loop and the
+            sync client; the object itself is not used).
+        timeout: Seconds to wait for a Redis answer (clients built here).
+        connect_timeout: Seconds to wait for a connection (clients built here).
 
     Attributes:
-        url: ``url`` with any password masked, to show.
+        url: What to show for ``spec``: the URL with any password masked, or
+            the client's type and address.
+        cluster: Whether the state lives on a Redis Cluster.
     """
 
-    def __init__(self, url: str, *, timeout: float, connect_timeout: float) -> None:
-        self.url = redact_url(url)
-        self._url = url
-        self._timeout = timeout
-        self._connect_timeout = connect_timeout
+    def __init__(
+        self, spec: str | object, *, timeout: float, connect_timeout: float
+    ) -> None:
+        options = _Options(timeout, connect_timeout)
+        self._secrets: list[str] = []
+        self._given: SyncClient | None = None
+        if isinstance(spec, str):
+            self.url = redact_url(spec)
+            self.cluster = cluster_url(spec) is not None
+            self._secrets = _url_secrets(spec)
+            self._new_sync, self._new_async = _url_clients(spec, options)
+        else:
+            settings = _settings_of(spec)
+            self.url = _describe(spec, settings)
+            self.cluster = settings.cluster
+            password = settings.kwargs.get("password")
+            self._secrets = [password] if isinstance(password, str) else []
+            if isinstance(spec, redis.Redis | RedisCluster):
+                self._given = spec
+            self._new_sync = functools.partial(_sync_from, settings, options)
+            self._new_async = functools.partial(_async_from, settings, options)
         self._lock = threading.Lock()
-        self._client: redis.Redis | None = None
+        self._client: SyncClient | None = None
         self._scripts: dict[str, Script] = {}
-        self._aclients: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
+        # Loops this object made a client on (weakly): a loop closed without
+        # shutting down never ran its closer; its client is let go.
+        self._loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 
     def scrub(self, text: str) -> str:
         """``text`` (say, an error message) with the URL's passwords masked."""
-        for secret in _url_secrets(self._url):
+        for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
 
@@ -460,22 +824,49 @@ class ScriptClients:
         """Make ``call`` on the running event loop's client; the script's answer.
 
         Raises:
-            redis.RedisError: Redis could not be reached or failed the call.
+            redis.RedisError: Redis could not be reached or failed the call
+                (:func:`pool_exhausted` tells a busy client apart).
         """
-        scripts = await self._loop_scripts()
+        scripts = self._loop_entry().scripts
         return await scripts[call.script](keys=call.keys, args=call.args)
+
+    def eviction_policies(self) -> list[str] | None:
+        """Each server's ``maxmemory-policy``; ``None`` if ``CONFIG`` is refused.
+
+        Raises:
+            redis.ConnectionError: Redis could not be reached.
+        """
+        self._sync_scripts()
+        client = self._client
+        assert client is not None
+        try:
+            if isinstance(client, RedisCluster):
+                found = client.config_get(
+                    "maxmemory-policy", target_nodes=RedisCluster.PRIMARIES
+                )
+                return _policies(list(found.values()))
+            return _policies([client.config_get("maxmemory-policy")])
+        except (redis.ResponseError, redis.exceptions.RedisClusterException):
+            return None  # managed services and proxies may refuse CONFIG
+
+    async def aeviction_policies(self) -> list[str] | None:
+        """Async :meth:`eviction_policies`, on the running loop's client."""
+        client = self._loop_entry().client
+        try:
+            if isinstance(client, AsyncRedisCluster):
+                found = await client.config_get(
+                    "maxmemory-policy", target_nodes=AsyncRedisCluster.PRIMARIES
+                )
+                return _policies(list(found.values()))
+            return _policies([await client.config_get("maxmemory-policy")])
+        except (redis.ResponseError, redis.exceptions.RedisClusterException):
+            return None
 
     def _sync_scripts(self) -> dict[str, Script]:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    client = redis.Redis.from_url(
-                        self._url,
-                        retry=Retry(NoBackoff(), 0),
-                        client_name=CLIENT_NAME,
-                        socket_timeout=self._timeout,
-                        socket_connect_timeout=self._connect_timeout,
-                    )
+                    client = self._given or self._new_sync()
                     self._scripts = {
                         name: client.register_script(src)
                         for name, src in _SCRIPTS.items()
@@ -483,55 +874,82 @@ class ScriptClients:
                     self._client = client
         return self._scripts
 
-    async def _loop_scripts(self) -> dict[str, AsyncScript]:
-        # A client's connections belong to the loop that opened them, so each
-        # loop gets its own client, closed when that loop shuts down.
+    def _loop_entry(self) -> _LoopClient:
         loop = asyncio.get_running_loop()
-        entry = self._aclients.get(loop)
-        if entry is not None:
-            return entry.scripts
-        client = redis.asyncio.Redis.from_url(
-            self._url,
-            retry=AsyncRetry(NoBackoff(), 0),
-            client_name=CLIENT_NAME,
-            socket_timeout=self._timeout,
-            socket_connect_timeout=self._connect_timeout,
-        )
-        entry = _LoopClient(
-            client, {n: client.register_script(s) for n, s in _SCRIPTS.items()}
-        )
+        held = _loop_clients(loop)
+        entry = held.get(self)
+        if entry is not None and entry.live:
+            return entry
+        entry = _LoopClient(self._new_async())
         with self._lock:
-            for old in [lp for lp in self._aclients if lp.is_closed()]:
-                del self._aclients[old]  # that loop closed without shutting down
-            self._aclients[loop] = entry
-        entry.closer = self._close_with_loop(loop, entry)
+            for other in list(self._loops):
+                if other.is_closed():
+                    _abandon(_loop_clients(other).pop(self, None))
+            self._loops.add(loop)
+        held[self] = entry
+        entry.closer = _close_with_loop(weakref.ref(self), entry)
         # Started here, the generator is one the loop closes on shutdown
-        # (``shutdown_asyncgens``, as asyncio.run does): that closes the client.
-        await entry.closer.asend(None)
-        return entry.scripts
+        # (``shutdown_asyncgens``, as asyncio.run does): that closes the
+        # client from inside its own, still running loop. One step parks it at
+        # its yield without awaiting anything.
+        _step(entry.closer.asend(None))
+        return entry
 
-    async def _close_with_loop(
-        self, loop: asyncio.AbstractEventLoop, entry: _LoopClient
-    ) -> AsyncGenerator[None, None]:
-        try:
-            yield
-        finally:
-            with self._lock:
-                if self._aclients.get(loop) is entry:
-                    del self._aclients[loop]
-            await _close_client(entry.client)
+    def forget(self, entry: _LoopClient) -> None:
+        """Drop ``entry`` from the running loop (its closer is finishing)."""
+        with contextlib.suppress(RuntimeError):
+            held = _loop_clients(asyncio.get_running_loop())
+            if held.get(self) is entry:
+                del held[self]
 
     def close(self) -> None:
-        """Close the sync client (async clients close with their loops)."""
+        """Close the sync client (async clients close with their loops).
+
+        A client passed in is the caller's: it is left open.
+        """
         with self._lock:
             client, self._client = self._client, None
-        if client is not None:
+        if client is not None and client is not self._given:
             client.close()
-            client.connection_pool.disconnect()
+            if isinstance(client, redis.Redis):
+                client.connection_pool.disconnect()
 
     async def aclose(self) -> None:
         """Close the running loop's client and the sync client."""
-        entry = self._aclients.get(asyncio.get_running_loop())
+        entry = _loop_clients(asyncio.get_running_loop()).get(self)
         if entry is not None and entry.closer is not None:
             await entry.closer.aclose()
         self.close()
+
+
+def _abandon(entry: _LoopClient | None) -> None:
+    """Finish a closed loop's closer without running anything on that loop."""
+    if entry is not None and entry.closer is not None:
+        entry.live = False
+        _step(entry.closer.aclose())
+
+
+def _step(coro: Any) -> None:
+    """Run ``coro`` to its first suspension, which must be its end or a yield."""
+    with contextlib.suppress(StopIteration, StopAsyncIteration):
+        coro.send(None)
+
+
+def _policies(replies: list[Any]) -> list[str]:
+    out = []
+    for reply in replies:
+        value = reply.get("maxmemory-policy") or reply.get(b"maxmemory-policy") or ""
+        out.append(value.decode() if isinstance(value, bytes) else str(value))
+    return out
+
+
+def _describe(client: object, settings: _Settings) -> str:
+    kind = type(client).__name__
+    kw = settings.kwargs
+    if settings.unix:
+        where = str(kw.get("path"))
+    elif settings.cluster:
+        where = ",".join(f"{h}:{p}" for h, p in settings.nodes)
+    else:
+        where = f"{kw.get('host')}:{kw.get('port')}/{kw.get('db', 0)}"
+    return f"{kind}({where})"

@@ -2,7 +2,7 @@
 
 Every decision is one Lua script (in ``_redis_scripts``), atomic on the server
 and timed by the server's clock, so processes on machines with skewed clocks
-agree; the scripts also run on Redis Cluster.
+agree; the scripts also run on Redis Cluster (``redis+cluster://…``).
 
 When Redis cannot be reached, ``on_error="open"`` logs one warning per outage
 and answers from an in-process state until Redis is back (it is tried again
@@ -10,6 +10,21 @@ every ``retry_interval`` seconds); ``on_error="closed"`` raises
 :class:`StateUnavailableError` from the calls that gate a request (recording
 calls never raise). Short socket timeouts and no client-side retries keep
 either answer within a couple of seconds.
+
+What holds when Redis fails or forgets:
+
+- The in-process state of an outage starts with this process's leases still
+  held on Redis, so ``max_in_flight`` holds per process (N processes: at most
+  N x the cap in flight, until the calls started in the outage are over).
+- Its budget is a share of what was left: (budget - spent - reserved, as Redis
+  last told this process) // (processes that made a budget call within
+  ``MEMBER_TTL_SECONDS`` before that answer).
+- A budget record Redis lost (restart without persistence, eviction) is
+  rebuilt from the most any process saw: each one's next budget call raises
+  the spend to at least what it last saw (a generation key tells a rebuilt
+  record from the one that process knew), and it logs one warning.
+- A ``maxmemory-policy`` that can evict these keys (anything but
+  ``noeviction``: every key has a TTL) is warned about once per state.
 """
 
 from __future__ import annotations
@@ -23,13 +38,14 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
 import redis
 
 from langchain_wandb_router._redis_scripts import (
     CLIENT_NAME,
+    Known,
     ScriptCall,
     ScriptClients,
     acquire_call,
@@ -37,6 +53,7 @@ from langchain_wandb_router._redis_scripts import (
     hash_tag,
     in_flight_call,
     limit_call,
+    pool_exhausted,
     redact_url,
     release_call,
     renew_call,
@@ -123,12 +140,42 @@ def _jitter() -> float:
     return random.uniform(0.5, 1.0)  # noqa: S311 - spreading polls, not crypto
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass(slots=True)
+class _Budgets:
+    """What this process learnt of each budget scope from Redis's answers.
+
+    Attributes:
+        generation: The generation id last seen.
+        most_spent: The largest spend seen (what a lost record is rebuilt from).
+        committed: Spend plus open reservations in the last answer.
+        members: Processes that used the scope, in the last answer.
+    """
+
+    generation: dict[str, str] = field(default_factory=dict)
+    most_spent: dict[str, int] = field(default_factory=dict)
+    committed: dict[str, int] = field(default_factory=dict)
+    members: dict[str, int] = field(default_factory=dict)
+
+
 class RedisState(RouterState):
-    """Router state in Redis, shared by every process that uses the same URL.
+    """Router state in Redis, shared by every process that uses the same Redis.
 
     Args:
-        url: ``redis://``, ``rediss://`` or ``unix://`` URL (with database,
-            user and password as redis-py reads them).
+        url: A ``redis://``, ``rediss://`` or ``unix://`` URL (with database,
+            user and password as redis-py reads them), a ``redis+cluster://``
+            or ``rediss+cluster://`` URL of any node of a Redis Cluster, or a
+            redis-py client: ``redis.Redis`` or ``redis.cluster.RedisCluster``
+            (used as is for sync calls, its own timeouts and retries deciding
+            how soon an outage is seen; each event loop gets an async client
+            with its connection settings), or ``redis.asyncio.Redis`` or
+            ``redis.asyncio.cluster.RedisCluster`` (its connection settings
+            make one client per event loop and one for sync calls; the object
+            itself is not used, since asyncio connections belong to one loop).
+            A client passed in is never closed here.
         health: When models cool down.
         concurrency: Lease lifetime and adaptive limit behaviour.
         budget: Lifetimes of budget records.
@@ -142,7 +189,7 @@ class RedisState(RouterState):
 
     def __init__(
         self,
-        url: str,
+        url: str | object,
         *,
         health: HealthSettings | None = None,
         concurrency: ConcurrencySettings | None = None,
@@ -171,12 +218,21 @@ class RedisState(RouterState):
         self._down_until = 0.0
         self._last_error = ""
         self._fallback: InProcessState | None = None
+        # The outage before the last, while calls it admitted may still run.
+        self._draining: InProcessState | None = None
+        self._local_leases = 0  # issued by a fallback and not yet released
         self._pending: list[_Pending] = []
-        self._known_spent: dict[str, int] = defaultdict(int)
+        self._budgets = _Budgets()
+        self._member = _token()  # this process among a scope's members
+        # key -> tokens of the leases Redis gave this process, not yet released.
+        self._held: defaultdict[str, set[int | str]] = defaultdict(set)
+        # token -> the fallback lease standing in for it during an outage.
+        self._stand_ins: dict[int | str, Lease] = {}
+        self._eviction_checked = False
 
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> RedisState:
-        """A state for ``url``; ``options`` are the constructor's keywords."""
+    def from_url(cls, url: str | object, **options: Any) -> RedisState:
+        """A state for ``url`` (or a client); ``options`` are the constructor's."""
         return cls(url, **options)
 
     def __repr__(self) -> str:
@@ -223,9 +279,16 @@ class RedisState(RouterState):
             recovered = self._down
             self._down = False
             self._down_until = 0.0
-            # The next outage starts from a clean slate, not this one's.
+            if self._fallback is not None:
+                # Calls it admitted may still run: they count against the
+                # cap until they end (see _try_op).
+                self._draining = self._fallback
             self._fallback = None
+            stand_ins = list(self._stand_ins.values())
+            self._stand_ins.clear()
             pending, self._pending = self._pending, []
+        for stand_in in stand_ins:  # Redis counts those leases itself again
+            stand_in.owner.release(stand_in, "other")
         if recovered:
             logger.info("Shared router state at %s is reachable again.", self.url)
         return pending
@@ -243,18 +306,33 @@ class RedisState(RouterState):
         )
 
     def _local(self) -> InProcessState:
-        """The state to answer from during an outage, or raise if closed."""
+        """The state to answer from during an outage, or raise if closed.
+
+        It starts holding a stand-in for every lease Redis gave this process
+        and it has not released, so ``max_in_flight`` holds per process; the
+        previous outage's state is reused while calls it admitted still run.
+        """
         if self.on_error == "closed":
             raise self._unavailable()
         with self._lock:
-            if self._fallback is None:
-                self._fallback = InProcessState(
+            fallback = self._fallback
+            if fallback is None:
+                # Reused while its calls run (its earlier spend then counts
+                # twice against this outage's share: the safe side).
+                reuse = self._draining if self._local_leases else None
+                fallback = reuse or InProcessState(
                     health=self.health,
                     concurrency=self.concurrency,
                     budget=self.budget,
                     clock=self._clock,
                 )
-            return self._fallback
+                self._fallback, self._draining = fallback, None
+                for key, tokens in self._held.items():
+                    for token in tokens:
+                        stand_in = fallback.try_acquire(key, None)
+                        if stand_in is not None:
+                            self._stand_ins[token] = stand_in
+            return fallback
 
     def _queue(self, item: _Pending) -> None:
         with self._lock:
@@ -266,54 +344,148 @@ class RedisState(RouterState):
 
     def _exec(self, call: ScriptCall) -> Any:
         """Run a script; :data:`_DOWN` if Redis is unavailable."""
-        if self._resting():
-            return _DOWN
-        try:
-            result = self._clients.run(call)
-        except redis.RedisError as exc:
-            self._mark_down(exc)
-            return _DOWN
-        if self._down or self._pending:
-            self._replay(self._mark_up())
-        return result
+        while not self._resting():
+            try:
+                result = self._clients.run(call)
+            except redis.RedisError as exc:
+                if pool_exhausted(exc):  # a busy client: wait, not an outage
+                    time.sleep(_FIRST_POLL * _jitter())
+                    continue
+                self._mark_down(exc)
+                return _DOWN
+            if self._down or self._pending:
+                self._replay(self._mark_up())
+            if not self._eviction_checked:
+                self._check_eviction()
+            return result
+        return _DOWN
 
     def _replay(self, items: list[_Pending]) -> None:
         for i, item in enumerate(items):
             try:
-                self._clients.run(item.call)
+                got = self._clients.run(item.call)
             except redis.RedisError as exc:
                 self._requeue(items[i:])
                 self._mark_down(exc)
                 return
+            if item.scope is not None:
+                self._learn(item.scope, got)
 
     async def _aexec(self, call: ScriptCall) -> Any:
         """Async :meth:`_exec`."""
-        if self._resting():
-            return _DOWN
         task = asyncio.current_task()
         cancels = task.cancelling() if task is not None else 0
-        try:
-            result = await self._clients.arun(call)
-        except redis.RedisError as exc:
-            self._mark_down(exc)
-            return _DOWN
-        if task is not None and task.cancelling() > cancels:
-            # Cancelled while the answer arrived, and the cancellation was
-            # swallowed on the way (Python 3.11's asyncio.wait_for, used by
-            # redis-py, does that): honour it, or the caller never stops.
-            raise asyncio.CancelledError
-        if self._down or self._pending:
-            await self._areplay(self._mark_up())
-        return result
+        while not self._resting():
+            try:
+                result = await self._clients.arun(call)
+            except redis.RedisError as exc:
+                if pool_exhausted(exc):  # a busy client: wait, not an outage
+                    await asyncio.sleep(_FIRST_POLL * _jitter())
+                    continue
+                self._mark_down(exc)
+                return _DOWN
+            if task is not None and task.cancelling() > cancels:
+                # Cancelled while the answer arrived, and the cancellation was
+                # swallowed on the way (Python 3.11's asyncio.wait_for, used by
+                # redis-py, does that): honour it, or the caller never stops.
+                raise asyncio.CancelledError
+            if self._down or self._pending:
+                await self._areplay(self._mark_up())
+            if not self._eviction_checked:
+                await self._acheck_eviction()
+            return result
+        return _DOWN
 
     async def _areplay(self, items: list[_Pending]) -> None:
         for i, item in enumerate(items):
             try:
-                await self._clients.arun(item.call)
+                got = await self._clients.arun(item.call)
             except redis.RedisError as exc:
                 self._requeue(items[i:])
                 self._mark_down(exc)
                 return
+            if item.scope is not None:
+                self._learn(item.scope, got)
+
+    # Eviction ----------------------------------------------------------------
+    def _claim_eviction_check(self) -> bool:
+        with self._lock:
+            first = not self._eviction_checked
+            self._eviction_checked = True
+        return first
+
+    def _check_eviction(self) -> None:
+        if self._claim_eviction_check():
+            try:
+                self._warn_eviction(self._clients.eviction_policies())
+            except redis.RedisError:
+                self._eviction_checked = False  # ask again on a later call
+
+    async def _acheck_eviction(self) -> None:
+        if self._claim_eviction_check():
+            try:
+                self._warn_eviction(await self._clients.aeviction_policies())
+            except redis.RedisError:
+                self._eviction_checked = False
+
+    def _warn_eviction(self, policies: list[str] | None) -> None:
+        # None: CONFIG was refused (managed services, proxies); nothing to say.
+        evicting = sorted({p for p in policies or () if p != "noeviction"})
+        if evicting:
+            logger.warning(
+                "Shared router state at %s: Redis's maxmemory-policy is %s, which "
+                "can evict this router's keys (every one has a TTL, so volatile-* "
+                "policies evict them too). An evicted lease lets more calls run "
+                "than max_in_flight allows; evicted spend is restored only from "
+                "what running processes saw. Set maxmemory-policy noeviction (or "
+                "use a Redis of its own) for the fleet's guarantees.",
+                self.url,
+                "/".join(evicting),
+            )
+
+    # Budget knowledge ----------------------------------------------------------
+    def _known(self, scope: str) -> Known:
+        b = self._budgets
+        return Known(
+            b.generation.get(scope, ""),
+            b.most_spent.get(scope, 0),
+            _token(),
+            self._member,
+        )
+
+    def _learn(self, scope: str, reply: list[Any]) -> int:
+        """Record a budget script's answer; the spend it reports."""
+        spent, outstanding = int(reply[1]), int(reply[2])
+        generation, restored = _text(reply[3]), int(reply[4])
+        b = self._budgets
+        with self._lock:
+            seen = b.generation.get(scope)
+            saw_most = b.most_spent.get(scope, 0)
+            b.generation[scope] = generation
+            b.most_spent[scope] = max(saw_most, spent)
+            b.committed[scope] = spent + outstanding
+            b.members[scope] = max(1, int(reply[5]))
+        if seen and seen != generation:
+            logger.warning(
+                "Shared router state at %s had lost the budget record %s (Redis "
+                "restarted without persistence, or evicted it); spend was rebuilt "
+                "from what the fleet's processes had seen and is now %d micro-USD "
+                "(this process had seen %d%s).",
+                self.url,
+                scope,
+                spent,
+                saw_most,
+                f"; it restored {restored}" if restored else "",
+            )
+        return spent
+
+    def _outage_share(self, scope: str, budget_micro: int) -> int:
+        """What this process may reserve on its own while Redis is away."""
+        b = self._budgets
+        with self._lock:
+            committed = b.committed.get(scope, b.most_spent.get(scope, 0))
+            members = b.members.get(scope, 1)
+        return max(0, budget_micro - committed) // members
 
     def _run(self, op: _Op[T]) -> T:
         got = self._exec(op.call)
@@ -350,20 +522,68 @@ class RedisState(RouterState):
     def _try_op(self, key: str, hard_limit: int | None) -> _Op[Lease | int | None]:
         """A lease, or the cap that is full (``None`` if the fallback said no)."""
         token = _token()
-        return _Op(
-            acquire_call(key, token, hard_limit, self.concurrency),
-            lambda got: Lease(key, token, self) if got[0] else int(got[1]),
-            lambda: self._local().try_acquire(key, hard_limit),
-        )
+        cap = hard_limit
+        draining = self._draining
+        if draining is not None and cap is not None:
+            # Calls the last outage admitted still run, unknown to Redis.
+            cap = max(0, cap - draining.in_flight(key))
+
+        def done(got: list[int]) -> Lease | int:
+            if not got[0]:
+                return int(got[1])
+            with self._lock:
+                self._held[key].add(token)
+            return Lease(key, token, self)
+
+        def down() -> Lease | None:
+            lease = self._local().try_acquire(key, hard_limit)
+            if lease is not None:
+                with self._lock:
+                    self._local_leases += 1
+            return lease
+
+        return _Op(acquire_call(key, token, cap, self.concurrency), done, down)
+
+    def _forget_lease(self, lease: Lease) -> Lease | None:
+        """Stop tracking a lease Redis gave; the stand-in it had, if any."""
+        with self._lock:
+            tokens = self._held.get(lease.key)
+            if tokens is not None:
+                tokens.discard(lease.token)
+                if not tokens:
+                    del self._held[lease.key]
+            return self._stand_ins.pop(lease.token, None)
+
+    def _local_released(self) -> None:
+        with self._lock:
+            self._local_leases = max(0, self._local_leases - 1)
+            if self._local_leases == 0 and self._fallback is None:
+                self._draining = None
 
     def _release_op(self, lease: Lease, outcome: Outcome) -> _Op[None]:
         call = release_call(lease.key, lease.token, outcome, self.concurrency)
+        stand_in = self._forget_lease(lease)
+        if stand_in is not None:  # its slot in the outage's state is free now
+            stand_in.owner.release(stand_in, outcome)
         return _Op(call, _ignore, lambda: self._queue(_Pending(call)))
 
     def _renew_op(self, lease: Lease) -> _Op[bool]:
         call = renew_call(lease.key, lease.token, self.concurrency)
-        # Unknown while Redis is away: keep the stream going.
-        return _Op(call, bool, lambda: True)
+
+        def done(alive: int) -> bool:
+            if not alive:
+                self._forget_lease(lease)
+            return bool(alive)
+
+        def down() -> bool:
+            # Unknown while Redis is away: keep the call going, and its
+            # stand-in in the outage's state alive with it.
+            stand_in = self._stand_ins.get(lease.token)
+            if stand_in is not None:
+                stand_in.owner.renew(stand_in)
+            return True
+
+        return _Op(call, done, down)
 
     def _limit_op(self, key: str) -> _Op[int | None]:
         initial = self.concurrency.initial_limit
@@ -389,19 +609,19 @@ class RedisState(RouterState):
     ) -> _Op[Reservation | None]:
         check_micro(estimate_micro, budget_micro)
         token = _token()
-        call = reserve_call(scope, token, estimate_micro, budget_micro, self.budget)
+        call = reserve_call(
+            scope, token, estimate_micro, budget_micro, self.budget, self._known(scope)
+        )
 
-        def done(got: list[int]) -> Reservation | None:
-            self._known_spent[scope] = int(got[1])
+        def done(got: list[Any]) -> Reservation | None:
+            self._learn(scope, got)
             return Reservation(scope, token, estimate_micro, self) if got[0] else None
 
         def down() -> Reservation | None:
-            # What Redis last said was spent, plus what could not be told to
-            # it, still counts against the budget during an outage.
-            used = self._known_spent[scope]
-            used += self._queued_spend(scope, remote_only=True)
-            remaining = max(0, budget_micro - used)
-            return self._local().reserve(scope, estimate_micro, remaining)
+            # This process's share of what Redis last said was left; its own
+            # open reservations were part of what was reserved then.
+            share = self._outage_share(scope, budget_micro)
+            return self._local().reserve(scope, estimate_micro, share)
 
         return _Op(call, done, down)
 
@@ -411,28 +631,28 @@ class RedisState(RouterState):
         scope = reservation.scope
         token = reservation.token if remote else ""  # "" adds spend only
         item = _Pending(
-            settle_call(scope, token, actual_micro, self.budget),
+            settle_call(scope, token, actual_micro, self.budget, self._known(scope)),
             scope=scope,
             spend=actual_micro,
             counted_locally=not remote,
         )
 
-        def done(spent: int) -> None:
-            self._known_spent[scope] = int(spent)
+        def done(got: list[Any]) -> None:
+            self._learn(scope, got)
 
         return _Op(item.call, done, lambda: self._queue(item))
 
     def _spent_op(self, scope: str) -> _Op[int]:
-        def done(spent: int) -> int:
-            self._known_spent[scope] = int(spent)
-            return int(spent)
+        def done(got: list[Any]) -> int:
+            return self._learn(scope, got)
 
         def down() -> int:
             self._local()  # raises when closed
             queued = self._queued_spend(scope, remote_only=False)
-            return self._known_spent[scope] + queued
+            with self._lock:
+                return self._budgets.most_spent.get(scope, 0) + queued
 
-        return _Op(spent_call(scope), done, down)
+        return _Op(spent_call(scope, self.budget, self._known(scope)), done, down)
 
     # Health ------------------------------------------------------------------------
     def report(self, key: str, failed: bool) -> None:
@@ -527,6 +747,7 @@ class RedisState(RouterState):
         """See :meth:`RouterState.release`; an unsent release is replayed later."""
         if lease.owner is not self:
             lease.owner.release(lease, outcome)
+            self._local_released()
         else:
             check_outcome(outcome)
             self._run(self._release_op(lease, outcome))
@@ -535,6 +756,7 @@ class RedisState(RouterState):
         """See :meth:`RouterState.arelease`."""
         if lease.owner is not self:
             await lease.owner.arelease(lease, outcome)
+            self._local_released()
         else:
             check_outcome(outcome)
             await self._arun(self._release_op(lease, outcome))

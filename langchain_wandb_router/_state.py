@@ -15,8 +15,9 @@ Redis Cluster slot.
 from __future__ import annotations
 
 import hashlib
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, ClassVar, Literal
@@ -50,9 +51,11 @@ __all__ = [
     "Reservation",
     "RouterState",
     "SlotTimeoutError",
+    "Want",
     "StateUnavailableError",
     "account_fingerprint",
     "budget_key",
+    "check_state",
     "route_key",
     "state_from",
 ]
@@ -66,6 +69,13 @@ OUTCOMES: frozenset[str] = frozenset({"ok", "limited", "other"})
 # Health counts outcomes in this many buckets spanning the window, so memory
 # per model is constant however many calls it serves.
 HEALTH_BUCKETS = 6
+
+
+Want = tuple[str, int | None]
+"""A route a waiting caller can use: its key and hard in-flight limit."""
+
+# How long the default multi-route wait watches one key before the next.
+_SLICE = 0.1
 
 
 class SlotTimeoutError(TimeoutError):
@@ -233,9 +243,7 @@ def account_fingerprint(api_key: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def route_key(
-    base_url: str, project: str | None, model: str, account: str = ""
-) -> str:
+def route_key(base_url: str, project: str | None, model: str, account: str = "") -> str:
     """The state key of one model route (compute it once per route).
 
     W&B limits concurrency per project and model, so the key is exactly that,
@@ -391,6 +399,57 @@ class RouterState(ABC):
     async def aspent(self, scope: str) -> int:
         """Async :meth:`spent`."""
 
+    # Waiting on several routes at once --------------------------------------
+    def acquire_any(self, wants: Sequence[Want], deadline: float) -> Lease:
+        """Take a slot of whichever of ``wants`` has room first.
+
+        Waits until ``deadline`` (monotonic clock) at most. This default takes
+        turns over the keys in short slices; a state that learns of releases
+        overrides it to wait on every key at once and wake one waiter per
+        freed slot.
+
+        Args:
+            wants: ``(key, hard_limit)`` of each route the caller can use.
+            deadline: When to give up.
+
+        Raises:
+            SlotTimeoutError: No slot came free in time.
+        """
+        turn = 0
+        while True:
+            for key, hard_limit in wants:
+                lease = self.try_acquire(key, hard_limit)
+                if lease is not None:
+                    return lease
+            now = time.monotonic()
+            if now >= deadline:
+                raise SlotTimeoutError(*wants[0])
+            key, hard_limit = wants[turn % len(wants)]
+            turn += 1
+            try:
+                return self.acquire(key, hard_limit, min(deadline, now + _SLICE))
+            except SlotTimeoutError:
+                continue
+
+    async def aacquire_any(self, wants: Sequence[Want], deadline: float) -> Lease:
+        """Async :meth:`acquire_any`; cancelling it never leaves a slot taken."""
+        turn = 0
+        while True:
+            for key, hard_limit in wants:
+                lease = await self.atry_acquire(key, hard_limit)
+                if lease is not None:
+                    return lease
+            now = time.monotonic()
+            if now >= deadline:
+                raise SlotTimeoutError(*wants[0])
+            key, hard_limit = wants[turn % len(wants)]
+            turn += 1
+            try:
+                slice_end = min(deadline, now + _SLICE)
+                return await self.aacquire(key, hard_limit, slice_end)
+            except SlotTimeoutError:
+                continue
+
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to free here
         """Free connections (nothing to do for in-process state)."""
 
@@ -419,10 +478,93 @@ def check_micro(*amounts: int) -> None:
 
 
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+_CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+_ALL_SCHEMES = _REDIS_SCHEMES + _CLUSTER_SCHEMES
+_REDIS_MISSING = (
+    "a Redis router state needs redis-py: pip install 'langchain-wandb-router[redis]'"
+)
+_ACCEPTED = (
+    "pass None (in-process), a RouterState, a redis://, rediss://, unix://, "
+    "redis+cluster:// or rediss+cluster:// URL, or a redis-py client "
+    "(redis.Redis, redis.asyncio.Redis, redis.cluster.RedisCluster, "
+    "redis.asyncio.cluster.RedisCluster)"
+)
+
+
+def _redis_client_types() -> tuple[type, ...]:
+    """The redis-py client classes ``state=`` takes; none without redis-py."""
+    try:
+        import redis
+        import redis.asyncio
+        from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+        from redis.cluster import RedisCluster
+    except ImportError:
+        return ()
+    return (redis.Redis, redis.asyncio.Redis, RedisCluster, AsyncRedisCluster)
+
+
+def _shown(spec: str) -> str:
+    # Name only the scheme: the string may carry a password.
+    return spec.split("://", 1)[0] + "://…" if "://" in spec else "a plain string"
+
+
+def _check_url(url: str) -> None:
+    """Parse a Redis URL as redis-py will (no I/O); ValueError without secrets."""
+    try:
+        import redis.connection
+    except ImportError as exc:
+        raise ImportError(_REDIS_MISSING) from exc
+    scheme, rest = url.split("://", 1)
+    cluster = scheme.lower().endswith("+cluster")
+    plain = scheme.lower().removesuffix("+cluster") + "://" + rest
+    try:
+        options = redis.connection.parse_url(plain)  # type: ignore[no-untyped-call]
+    except (ValueError, TypeError) as exc:
+        # redis-py's message may quote the URL: say what is wrong without it.
+        raise ValueError(
+            f"Invalid Redis URL for router state ({_shown(url)}): it does not parse "
+            "as redis-py expects (scheme://[user:password@]host[:port][/db])."
+        ) from exc
+    if cluster and not options.get("host"):
+        raise ValueError(f"A Redis Cluster URL ({_shown(url)}) needs a host.")
+    if cluster and int(options.get("db") or 0) != 0:
+        raise ValueError(
+            f"A Redis Cluster URL ({_shown(url)}) must use database 0 "
+            "(Redis Cluster has no other)."
+        )
+
+
+def check_state(spec: object) -> None:
+    """Check a ``state=`` setting without any I/O; raise if it could not work.
+
+    Accepts what :func:`state_from` accepts: ``None``, a :class:`RouterState`,
+    a ``redis://``, ``rediss://``, ``unix://``, ``redis+cluster://`` or
+    ``rediss+cluster://`` URL that parses, or a redis-py client
+    (``redis.Redis``, ``redis.asyncio.Redis``, ``redis.cluster.RedisCluster``,
+    ``redis.asyncio.cluster.RedisCluster``). Messages never show a password.
+
+    Args:
+        spec: The setting.
+
+    Raises:
+        ImportError: A Redis URL was given but redis-py is not installed.
+        ValueError: A string that is not a usable Redis URL.
+        TypeError: Any other object.
+    """
+    if spec is None or isinstance(spec, RouterState):
+        return
+    if isinstance(spec, str):
+        if not spec.lower().startswith(_ALL_SCHEMES):
+            raise ValueError(f"Unsupported router state ({_shown(spec)}): {_ACCEPTED}.")
+        _check_url(spec)
+        return
+    if isinstance(spec, _redis_client_types()):
+        return
+    raise TypeError(f"Unsupported router state ({type(spec).__name__}): {_ACCEPTED}.")
 
 
 def state_from(
-    spec: RouterState | str | None,
+    spec: RouterState | str | object | None,
     *,
     health: HealthSettings | None = None,
     concurrency: ConcurrencySettings | None = None,
@@ -433,8 +575,11 @@ def state_from(
 
     Args:
         spec: ``None`` (a new :class:`InProcessState`), a :class:`RouterState`
-            (used as is, with its own settings), or a ``redis://``,
-            ``rediss://`` or ``unix://`` URL (a shared ``RedisState``).
+            (used as is, with its own settings), a Redis URL (``redis://``,
+            ``rediss://``, ``unix://``; ``redis+cluster://`` or
+            ``rediss+cluster://`` for Redis Cluster) or a redis-py client (a
+            shared ``RedisState``; see ``ScriptClients`` for how each client
+            is used). :func:`check_state` says in advance whether it will do.
         health: Settings for a new state.
         concurrency: Settings for a new state.
         budget: Settings for a new state.
@@ -444,7 +589,8 @@ def state_from(
 
     Raises:
         ImportError: A Redis URL was given but redis-py is not installed.
-        ValueError: ``spec`` is a string of another kind.
+        ValueError: ``spec`` is a string that is not a usable Redis URL.
+        TypeError: ``spec`` is an object of another kind.
     """
     if isinstance(spec, RouterState):
         return spec
@@ -452,27 +598,13 @@ def state_from(
         from langchain_wandb_router._memory_state import InProcessState
 
         return InProcessState(health=health, concurrency=concurrency, budget=budget)
-    if isinstance(spec, str) and spec.lower().startswith(_REDIS_SCHEMES):
-        try:
-            from langchain_wandb_router._redis_state import RedisState
-        except ImportError as exc:
-            raise ImportError(
-                "state='redis://…' needs redis-py: "
-                "pip install 'langchain-wandb-router[redis]'"
-            ) from exc
-        return RedisState.from_url(
-            spec,
-            health=health,
-            concurrency=concurrency,
-            budget=budget,
-            on_error=on_error,
-        )
-    # Name only the scheme: the string may carry a password.
-    if isinstance(spec, str):
-        kind = spec.split("://", 1)[0] + "://…" if "://" in spec else "a plain string"
-    else:
-        kind = type(spec).__name__
-    raise ValueError(
-        f"Unsupported router state ({kind}): pass None (in-process), a "
-        "RouterState, or a redis://, rediss:// or unix:// URL."
+    check_state(spec)
+    from langchain_wandb_router._redis_state import RedisState
+
+    return RedisState(
+        spec,
+        health=health,
+        concurrency=concurrency,
+        budget=budget,
+        on_error=on_error,
     )

@@ -4,9 +4,10 @@ Uses Debian's ``redis-server`` binary on a free 127.0.0.1 port in a temporary
 directory, without persistence. Tests that need Redis skip with a clear reason
 only when the binary is absent; any other failure to start is an error.
 
-Use the session fixture by binding it in the test module
-(``redis_url = redis_server.redis_url``), or start a private
-:class:`RedisServer` for a test that kills or restarts it.
+Use the session fixtures by binding them in the test module
+(``redis_url = redis_server.redis_url``; ``redis_cluster_url`` for a 3-master
+Redis Cluster), or start a private :class:`RedisServer` for a test that kills
+or restarts it.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ import pytest
 _START_TIMEOUT = 10.0
 
 
-def redis_binary() -> str:
-    """The ``redis-server`` path, or skip the test that needs it."""
-    path = shutil.which("redis-server")
+def redis_binary(name: str = "redis-server") -> str:
+    """The path of ``name`` (a Redis binary), or skip the test that needs it."""
+    path = shutil.which(name)
     if path is None:
         pytest.skip(
-            "redis-server is not installed (Debian: apt-get install redis-server); "
-            "Redis state tests skipped"
+            f"{name} is not installed (Debian: apt-get install redis-server, "
+            "which brings redis-tools); Redis state tests skipped"
         )
     return path
 
@@ -54,16 +55,42 @@ def answers_ping(port: int) -> bool:
         return False
 
 
+def free_cluster_port() -> int:
+    """A port below 55535 free for a cluster node, with its bus port (+10000)."""
+    for _ in range(200):
+        port = free_port()
+        if port < 55535 and _bindable(port + 10000):
+            return port
+    raise RuntimeError("no free port pair (port, port + 10000) for a cluster node")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 class RedisServer:
     """One ``redis-server`` process; ``kill()`` and ``start()`` again at will.
 
     Restarting on the same port and directory reloads ``dump.rdb`` if a test
     wrote one with ``SAVE`` (the server never saves on its own).
+
+    Args:
+        directory: Where its log (and any dump or cluster config) goes.
+        port: The port to listen on (a free one if not given).
+        extra: More ``redis-server`` arguments (e.g. cluster mode).
     """
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    def __init__(
+        self, directory: Path, port: int | None = None, extra: tuple[str, ...] = ()
+    ) -> None:
         self.directory = directory
         self.port = port or free_port()
+        self.extra = extra
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -73,7 +100,7 @@ class RedisServer:
 
     def start(self) -> None:
         """Start the server and wait until it answers PING."""
-        log = self.directory / "redis.log"
+        log = self.directory / f"redis-{self.port}.log"
         self._process = subprocess.Popen(
             [
                 redis_binary(),
@@ -84,6 +111,7 @@ class RedisServer:
                 "--dir", str(self.directory),
                 "--logfile", str(log),
                 "--daemonize", "no",
+                *self.extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -123,3 +151,86 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a redis-server shared by the test session."""
     with RedisServer(tmp_path_factory.mktemp("redis")) as server:
         yield server.url
+
+
+class RedisCluster:
+    """A 3-master Redis Cluster (no replicas) of :class:`RedisServer` nodes.
+
+    Args:
+        directory: Where the nodes keep their logs and cluster configs.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.nodes: list[RedisServer] = []
+
+    @property
+    def url(self) -> str:
+        """The cluster's ``redis+cluster://`` URL (one node; the rest are found)."""
+        return f"redis+cluster://127.0.0.1:{self.nodes[0].port}"
+
+    def start(self) -> None:
+        """Start three nodes, join them, and wait for ``cluster_state:ok``."""
+        cli = redis_binary("redis-cli")
+        for _ in range(3):
+            port = free_cluster_port()
+            node = RedisServer(
+                self.directory,
+                port,
+                extra=(
+                    "--cluster-enabled", "yes",
+                    "--cluster-config-file", str(self.directory / f"nodes-{port}.conf"),
+                ),
+            )  # fmt: skip
+            self.nodes.append(node)
+            node.start()
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        subprocess.run(
+            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0",
+             "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )  # fmt: skip
+        deadline = time.monotonic() + _START_TIMEOUT * 3
+        while not all(self._ok(cli, node.port) for node in self.nodes):
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError("the Redis Cluster never reached cluster_state:ok")
+            time.sleep(0.05)
+
+    @staticmethod
+    def _ok(cli: str, port: int) -> bool:
+        info = subprocess.run(
+            [cli, "-p", str(port), "cluster", "info"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        return "cluster_state:ok" in info.stdout
+
+    def kill(self) -> None:
+        """Kill every node."""
+        for node in self.nodes:
+            node.kill()
+
+    def __enter__(self) -> RedisCluster:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.kill()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The ``redis+cluster://`` URL of a 3-master cluster shared by the session."""
+    redis_binary()
+    with RedisCluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster.url

@@ -48,6 +48,7 @@ from langchain_wandb_router.errors import WandbConnectionError  # noqa: E402
 from tests import redis_server  # noqa: E402
 
 redis_url = redis_server.redis_url  # the session's redis-server
+redis_cluster_url = redis_server.redis_cluster_url  # the session's 3-master cluster
 
 WORKER = Path(__file__).with_name("redis_state_worker.py")
 LOGGER = "langchain_wandb_router"
@@ -70,7 +71,7 @@ def keys() -> Keys:
     return Keys()
 
 
-@pytest.fixture(params=["in-process", "redis"])
+@pytest.fixture(params=["in-process", "redis", "redis-cluster"])
 def make_state(request: pytest.FixtureRequest) -> Iterator[Factory]:
     made: list[RouterState] = []
 
@@ -78,7 +79,7 @@ def make_state(request: pytest.FixtureRequest) -> Iterator[Factory]:
         if request.param == "in-process":
             state: RouterState = InProcessState(**settings)
         else:
-            url = request.getfixturevalue("redis_url")
+            url = request.getfixturevalue(request.param.replace("-", "_") + "_url")
             state = RedisState.from_url(url, on_error="closed", **settings)
         made.append(state)
         return state
@@ -344,7 +345,8 @@ def test_every_key_has_a_ttl_and_one_cluster_slot(
     assert all(admin.pttl(k) > 0 for k in found)
     assert len({redis.crc.key_slot(k.encode()) for k in found}) == 1
     budget = [k.decode() for k in admin.scan_iter(match=f"{keys.scope}:*")]
-    assert sorted(k.rsplit(":", 1)[1] for k in budget) == ["amt", "res", "spent"]
+    parts = sorted(k.rsplit(":", 1)[1] for k in budget)
+    assert parts == ["amt", "gen", "live", "res", "spent"]
     assert all(admin.pttl(k) > 0 for k in budget)
     assert len({redis.crc.key_slot(k.encode()) for k in budget}) == 1
     state.close()
