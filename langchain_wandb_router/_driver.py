@@ -11,8 +11,8 @@ Decisions, in order of a call:
 1. Budget: reserve an estimate of the call's cost before anything is sent.
 2. Order: candidates keep the user's order; cooling routes go last, never out.
 3. Pick: the first route that may be tried now (not backing off) and has a
-   free concurrency slot. If none has room, wait for the preferred one's slot;
-   if all are backing off, sleep until the first is due (bounded by the call's
+   free concurrency slot. If none has room, wait for a slot of any of them at
+   once (the state wakes one waiter per freed slot); if all are backing off, sleep until the first is due (bounded by the call's
    deadline). A route backing off after a ``Retry-After`` never holds the call
    while another route can serve.
 4. Outcome: W&B's concurrency 429 is backpressure (the slot limit adapts, the
@@ -24,7 +24,6 @@ Decisions, in order of a call:
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from langchain_wandb_router._state import (
     Reservation,
     RouterState,
     SlotTimeoutError,
+    Want,
 )
 from langchain_wandb_router.errors import (
     BudgetExceededError,
@@ -71,8 +71,6 @@ Outcome = Literal["ok", "limited", "failed", "other"]
 # A concurrency 429 costs no retry, but a call that meets nothing else must
 # still end: this many in a row on one route and it is given up.
 _MAX_LIMITED = 20
-# A caller waiting for a slot looks at every route this often.
-_SLOT_SLICE = 0.1
 _LIMITED_BACKOFF_CAP = 1.0
 # How often a call waiting for reserved budget to settle looks again.
 _BUDGET_POLL = 0.05
@@ -121,10 +119,9 @@ class TryAcquire:
 
 @dataclass(frozen=True)
 class WaitSlot:
-    """Wait for a slot until ``deadline`` (monotonic seconds)."""
+    """Wait for a slot of any of ``wants`` until ``deadline`` (monotonic)."""
 
-    key: str
-    limit: int | None
+    wants: tuple[Want, ...]
     deadline: float
 
 
@@ -220,13 +217,10 @@ class CallDriver:
     """(scope, estimate, budget) in micro-dollars when a budget is set."""
     clock: Callable[[], float] = time.monotonic
     attempts: Attempts = field(init=False)
-    _turn: int = field(init=False)
     _slots_until: float | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.attempts = Attempts(self.excluded)
-        # Callers start their turns at different routes, spreading the wait.
-        self._turn = random.randrange(1 << 16)  # noqa: S311 - spread, not crypto
 
     def run(self) -> Generator[Effect, Any, Committed[Any]]:
         """Drive the call to its first success (or raise what ended it)."""
@@ -313,18 +307,20 @@ class CallDriver:
             if route is None:
                 crowded = [r for r in live if r.no_room]
                 if crowded:
-                    # Wait a short slice on one crowded route, taking turns,
-                    # then look at all of them again: waiting on the first
-                    # route alone would pile every caller onto one model.
-                    self._turn += 1
-                    waited = crowded[self._turn % len(crowded)]
-                    until = min(self._slot_deadline(), self.clock() + _SLOT_SLICE)
-                    lease = yield WaitSlot(waited.key, waited.limit, until)
+                    # Wait on every crowded route at once (the first slot any
+                    # of them frees is this call's), until the deadline or
+                    # until a route backing off is due again.
+                    until = self._slot_deadline()
+                    for other in live:
+                        if not other.no_room:
+                            until = min(until, other.not_before)
+                    wants = tuple((r.key, r.limit) for r in crowded)
+                    lease = yield WaitSlot(wants, until)
+                    for other in live:
+                        other.no_room = False
                     if lease is None:
-                        for other in live:
-                            other.no_room = False
                         continue
-                    route = waited
+                    route = next(r for r in crowded if r.key == lease.key)
                 else:
                     due = min(r.not_before for r in live)
                     yield Sleep(self._bounded(due - now))
@@ -551,7 +547,7 @@ def _carry_out(
         return lease
     if isinstance(effect, WaitSlot):
         try:
-            lease = state.acquire(effect.key, effect.limit, effect.deadline)
+            lease = state.acquire_any(effect.wants, effect.deadline)
         except SlotTimeoutError:
             return None
         held.took(lease)
@@ -621,7 +617,7 @@ async def _acarry_out(
         return lease
     if isinstance(effect, WaitSlot):
         try:
-            lease = await state.aacquire(effect.key, effect.limit, effect.deadline)
+            lease = await state.aacquire_any(effect.wants, effect.deadline)
         except SlotTimeoutError:
             return None
         held.took(lease)

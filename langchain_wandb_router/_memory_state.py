@@ -9,11 +9,11 @@ operations under one lock. Import it from :mod:`langchain_wandb_router._state`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from langchain_wandb_router._state import (
     HEALTH_BUCKETS,
@@ -26,16 +26,18 @@ from langchain_wandb_router._state import (
     Reservation,
     RouterState,
     SlotTimeoutError,
+    Want,
     check_hard_limit,
     check_micro,
     check_outcome,
 )
+from langchain_wandb_router._waiters import Waiter, WaitQueues, resolve
 
 __all__ = ["InProcessState"]
 
-# Longest a waiter sleeps before looking again: lease expiry and limit
-# forgetting are driven by time, not by a release that could wake it.
-_MAX_WAIT = 0.25
+# Longest a waiter sleeps before looking again itself: a release wakes it,
+# but lease expiry and limit forgetting free slots with nobody releasing.
+_SAFETY_WAIT = 1.0
 
 
 class _Health:
@@ -52,13 +54,13 @@ class _Health:
 
 
 class _Slots:
-    """One route's leases, adaptive limit and waiters.
+    """One route's leases and adaptive limit.
 
     ``held`` maps token -> expiry in expiry order (every lease lives the same
     TTL and ``renew`` re-inserts), so expired leases are always at its front.
     """
 
-    __slots__ = ("cond", "cut_at", "held", "limit", "oks", "touched", "waiters")
+    __slots__ = ("cut_at", "held", "limit", "oks", "touched")
 
     def __init__(self, limit: int | None) -> None:
         self.held: dict[int | str, float] = {}
@@ -66,8 +68,6 @@ class _Slots:
         self.cut_at = float("-inf")
         self.oks = 0
         self.touched = 0.0
-        self.cond: threading.Condition | None = None
-        self.waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
 
 
 class _Budget:
@@ -90,17 +90,14 @@ def _drop_expired(held: dict[int | str, float], now: float) -> None:
         del held[token]
 
 
-def _wake(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
 class InProcessState(RouterState):
     """Router state in this process's memory; thread- and asyncio-safe.
 
     One lock guards short dictionary updates and is never held across I/O or
-    an ``await``. Async waiters on any event loop are woken through their own
-    loop, so several loops (threads, repeated ``asyncio.run``) can share it.
+    an ``await``. A caller waiting for a slot stands in a FIFO queue of every
+    route it can use; a freed slot is handed to the first of them and wakes
+    that caller alone, on its own thread or event loop, so several loops
+    (threads, repeated ``asyncio.run``) can share one state.
 
     Args:
         health: When models cool down.
@@ -130,6 +127,7 @@ class InProcessState(RouterState):
         self._cooling: dict[str, float] = {}  # key -> until, only tripped keys
         self._slots: dict[str, _Slots] = {}
         self._budgets: dict[str, _Budget] = {}
+        self._queues = WaitQueues()
         self._width = self.health.window_seconds / HEALTH_BUCKETS
         # Read on every call: kept flat rather than through the settings.
         self._ttl = self.concurrency.lease_ttl_seconds
@@ -227,46 +225,119 @@ class InProcessState(RouterState):
             got = self._take(key, self._route(key, now), hard_limit, now)
         return got if isinstance(got, Lease) else None
 
+    def _take_any(self, wants: Sequence[Want], now: float) -> Lease | Want:
+        """A lease of the first of ``wants`` with room, or the first full cap."""
+        full: Want | None = None
+        for key, hard_limit in wants:
+            got = self._take(key, self._route(key, now), hard_limit, now)
+            if isinstance(got, Lease):
+                return got
+            if full is None:
+                full = (key, got)
+        assert full is not None
+        return full
+
+    def _wait_start(
+        self, wants: Sequence[Want], deadline: float, loop: Any = None
+    ) -> Lease | Waiter:
+        """Take a slot now, or queue a waiter (under the lock)."""
+        for _, hard_limit in wants:
+            check_hard_limit(hard_limit)
+        now = self._clock()
+        got = self._take_any(wants, now)
+        if isinstance(got, Lease):
+            return got
+        if now >= deadline:
+            raise SlotTimeoutError(*got)
+        waiter = Waiter(dict(wants), loop)
+        self._queues.join(waiter)
+        return waiter
+
+    def _wait_step(
+        self, waiter: Waiter, wants: Sequence[Want], deadline: float
+    ) -> Lease | float:
+        """After a wake-up: the lease, or how long to wait again (under the lock)."""
+        if waiter.lease is not None:
+            return waiter.lease
+        now = self._clock()
+        got = self._take_any(wants, now)  # freed by time: expiry, forgetting
+        if isinstance(got, Lease):
+            self._queues.leave(waiter)
+            return got
+        if now >= deadline:
+            self._queues.leave(waiter)
+            raise SlotTimeoutError(*got)
+        waiter.arm()
+        return min(deadline - now, _SAFETY_WAIT)
+
+    def _abandon(self, waiter: Waiter) -> None:
+        """The caller stopped waiting: give back a slot handed over meanwhile."""
+        with self._lock:
+            lease, waiter.lease = waiter.lease, None
+            self._queues.leave(waiter)
+        if lease is not None:
+            self.release(lease, "other")
+
+    def acquire_any(self, wants: Sequence[Want], deadline: float) -> Lease:
+        """See :meth:`RouterState.acquire_any`; woken by the release that serves it."""
+        with self._lock:
+            got = self._wait_start(wants, deadline)
+        if isinstance(got, Lease):
+            return got
+        waiter, wait = got, min(deadline - self._clock(), _SAFETY_WAIT)
+        try:
+            while True:
+                assert waiter.event is not None
+                waiter.event.wait(max(wait, 0.0))
+                with self._lock:
+                    step = self._wait_step(waiter, wants, deadline)
+                if isinstance(step, Lease):
+                    return step
+                wait = step
+        except BaseException:
+            self._abandon(waiter)
+            raise
+
+    async def aacquire_any(self, wants: Sequence[Want], deadline: float) -> Lease:
+        """See :meth:`RouterState.aacquire_any`; woken by the release that serves it."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            got = self._wait_start(wants, deadline, loop)
+        if isinstance(got, Lease):
+            return got
+        waiter, wait = got, min(deadline - self._clock(), _SAFETY_WAIT)
+        try:
+            while True:
+                future = waiter.future
+                assert future is not None
+                timer = loop.call_later(max(wait, 0.0), resolve, future)
+                try:
+                    await future
+                finally:
+                    timer.cancel()
+                with self._lock:
+                    step = self._wait_step(waiter, wants, deadline)
+                if isinstance(step, Lease):
+                    return step
+                wait = step
+        except BaseException:
+            self._abandon(waiter)
+            raise
+
     def acquire(self, key: str, hard_limit: int | None, deadline: float) -> Lease:
         """See :meth:`RouterState.acquire`."""
-        check_hard_limit(hard_limit)
-        with self._lock:
-            while True:
-                now = self._clock()
-                slots = self._route(key, now)
-                got = self._take(key, slots, hard_limit, now)
-                if isinstance(got, Lease):
-                    return got
-                if now >= deadline:
-                    raise SlotTimeoutError(key, got)
-                if slots.cond is None:
-                    slots.cond = threading.Condition(self._lock)
-                slots.cond.wait(min(deadline - now, _MAX_WAIT))
+        return self.acquire_any(((key, hard_limit),), deadline)
 
     async def aacquire(
         self, key: str, hard_limit: int | None, deadline: float
     ) -> Lease:
         """See :meth:`RouterState.aacquire`."""
-        check_hard_limit(hard_limit)
-        loop = asyncio.get_running_loop()
-        while True:
-            with self._lock:
-                now = self._clock()
-                slots = self._route(key, now)
-                got = self._take(key, slots, hard_limit, now)
-                if isinstance(got, Lease):
-                    return got
-                if now >= deadline:
-                    raise SlotTimeoutError(key, got)
-                waiter = (loop, loop.create_future())
-                slots.waiters.append(waiter)
-            try:
-                # No slot is held while waiting, so cancellation here is safe.
-                await asyncio.wait((waiter[1],), timeout=min(deadline - now, _MAX_WAIT))
-            finally:
-                with self._lock:
-                    if waiter in slots.waiters:
-                        slots.waiters.remove(waiter)
+        return await self.aacquire_any(((key, hard_limit),), deadline)
+
+    def waiting(self, keys: Iterable[str]) -> int:
+        """How many callers wait for a slot of any of ``keys`` (for tests)."""
+        with self._lock:
+            return self._queues.waiting(keys)
 
     def release(self, lease: Lease, outcome: Outcome) -> None:
         """See :meth:`RouterState.release`."""
@@ -286,10 +357,7 @@ class InProcessState(RouterState):
                 if slots.oks >= slots.limit * self.concurrency.increase_after:
                     slots.limit += 1
                     slots.oks = 0
-            if slots.cond is not None:
-                slots.cond.notify_all()
-            if slots.waiters:
-                self._wake_async(slots)
+            self._hand_off(lease.key, slots, now)
 
     def _decrease(self, slots: _Slots, admitted: int, now: float) -> None:
         # W&B refused this request while ``admitted`` others were in flight:
@@ -302,13 +370,19 @@ class InProcessState(RouterState):
         slots.cut_at = now
         slots.oks = 0
 
-    @staticmethod
-    def _wake_async(slots: _Slots) -> None:
-        for loop, future in slots.waiters:
-            # A closed loop raises RuntimeError; its waiter is gone anyway.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_wake, future)
-        slots.waiters.clear()
+    def _hand_off(self, key: str, slots: _Slots, now: float) -> None:
+        """Give the room ``key`` has now to its first waiters, one slot each."""
+        while True:
+            waiter = self._queues.first_open(key)
+            if waiter is None:
+                return
+            got = self._take(key, slots, waiter.limits[key], now)
+            if not isinstance(got, Lease):
+                return  # full for the first in line: it keeps its place
+            self._queues.served(key, waiter, got)
+            if not waiter.wake():  # its loop is closed: nobody will claim it
+                waiter.lease = None
+                slots.held.pop(got.token, None)
 
     def renew(self, lease: Lease) -> bool:
         """See :meth:`RouterState.renew`."""
