@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from langchain_wandb_router.errors import WandbAPIError, WandbError
+from langchain_wandb_router.errors import WandbAPIError, WandbError, scrub
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -172,8 +172,9 @@ class SSEDecoder:
         return lines
 
     def _malformed(self, text: bytes) -> WandbAPIError:
+        # Scrubbed before the cut, so a cut cannot leave part of an echoed key.
+        quoted = scrub(text.decode("utf-8", "replace"))[:80]
         return WandbAPIError(
-            f"W&B sent a malformed stream line for '{self.model}': "
-            f"{text[:80].decode('utf-8', 'replace')!r}",
+            f"W&B sent a malformed stream line for '{self.model}': {quoted!r}",
             model=self.model,
         )

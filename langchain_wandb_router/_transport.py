@@ -42,7 +42,9 @@ from langchain_wandb_router.errors import (
     WandbError,
     WandbTimeoutError,
     error_for_status,
+    scrub,
     status_for_code,
+    unencodable_text_error,
 )
 
 logger = logging.getLogger("langchain_wandb_router")
@@ -74,8 +76,18 @@ class Request:
 
 
 def encode_body(payload: Mapping[str, Any]) -> bytes:
-    """Encode a payload compactly; non-ASCII stays UTF-8 (W&B accepts it)."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    """Encode a payload compactly; non-ASCII stays UTF-8 (W&B accepts it).
+
+    Raises:
+        WandbInvalidRequestError: A string holds a lone surrogate, which UTF-8
+            cannot encode; the error names the message and field.
+    """
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # Its .object would be the whole body; the typed error says where.
+        raise unencodable_text_error(payload) from None
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -125,7 +137,11 @@ def _detail_of(data: Any) -> tuple[str | None, str | None]:
 
 
 def _error_fields(body: bytes) -> tuple[str, str | None]:
-    """The human message and string code of W&B's JSON bodies or an HTML page."""
+    """The human message and string code of W&B's JSON bodies or an HTML page.
+
+    The message is scrubbed of API keys (a server may echo the one it was
+    sent) before it is cut, so no part of a key survives the cut.
+    """
     text = body.decode("utf-8", errors="replace").strip()
     try:
         data = json.loads(text)
@@ -133,10 +149,10 @@ def _error_fields(body: bytes) -> tuple[str, str | None]:
         data = None
     message, code = _detail_of(data)
     if message is not None:
-        return message, code
+        return scrub(message), code
     if text.lower().startswith(("<!doctype", "<html")) or "<html" in text[:200].lower():
         return "W&B answered with an HTML error page instead of JSON", code
-    return text[:300] or "no body", code
+    return scrub(text)[:300] or "no body", code
 
 
 def error_from_status(
@@ -175,7 +191,7 @@ def error_from_payload(
     message, code = _detail_of(data)
     return error_for_status(
         status_for_code(raw_code),
-        message or "error without a message",
+        scrub(message) if message else "error without a message",
         model=model,
         code=code,
         successor=successor,

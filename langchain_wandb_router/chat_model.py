@@ -42,6 +42,7 @@ from langchain_wandb_router._chunks import (
     shape_result,
 )
 from langchain_wandb_router._config import (
+    API_KEY_ENV,
     chat_url,
     check_api_key,
     check_headers,
@@ -247,7 +248,9 @@ class ChatWandb(BaseChatOpenAI):
         check_refused_fields(self)
         if self.openai_api_key is None or not self.openai_api_key.get_secret_value():
             raise missing_key_error()
-        key = check_api_key(self.openai_api_key.get_secret_value())
+        # Named in the error: the argument, or the variable it defaulted to.
+        source = "api_key" if "openai_api_key" in self.model_fields_set else API_KEY_ENV
+        key = check_api_key(self.openai_api_key.get_secret_value(), source)
         self.openai_api_base = resolve_base_url(self.openai_api_base)
         self.project = resolve_project(self.project)
         if self.n is not None and self.n < 1:

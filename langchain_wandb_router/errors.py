@@ -5,9 +5,19 @@ LangChain code (``with_fallbacks(exceptions_to_handle=…)``, agent middleware,
 retry helpers) catches them without knowing this package. Messages say what to
 do next and never contain the API key. :func:`error_for_status` is the one place
 that turns a status (or an error body's ``code``) into one of them.
+
+Secrets: every API key that passes :func:`~langchain_wandb_router._config.check_api_key`
+is registered here, and :func:`scrub` masks registered keys in any text. A
+:class:`WandbError` scrubs its own message and notes, so a server that echoes
+the key (``"invalid key Bearer abc…"``) cannot put it in an exception, a log
+line that quotes one, or a trace.
 """
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from langchain_core.exceptions import (
     ContextOverflowError,
@@ -39,8 +49,59 @@ __all__ = [
     "WandbRateLimitError",
     "WandbTimeoutError",
     "error_for_status",
+    "register_secret",
+    "scrub",
     "status_for_code",
+    "unencodable_text_error",
 ]
+
+# --------------------------------------------------------------------- secrets
+
+MASK = "***"
+"""What a secret is replaced with in every message."""
+
+# Shorter "keys" are placeholders ("k", "test"), not W&B keys (40+ characters);
+# masking them would mangle every message that happens to contain the letters.
+_MIN_SECRET_LEN = 8
+
+# Replaced, never mutated, so readers iterate a snapshot without a lock.
+_secrets: frozenset[str] = frozenset()
+_secrets_lock = threading.Lock()
+
+
+def register_secret(secret: str) -> None:
+    """Remember ``secret`` so :func:`scrub` masks it from now on.
+
+    Called for every API key this process validates (a process sees few), so
+    any error built anywhere, by any path, is scrubbed without the key being
+    passed along to it.
+
+    Args:
+        secret: The credential; ignored when shorter than 8 characters.
+    """
+    global _secrets  # a copy-on-write snapshot, see above
+    if len(secret) < _MIN_SECRET_LEN or secret in _secrets:
+        return
+    with _secrets_lock:
+        _secrets = _secrets | {secret}
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every registered secret, and each of ``secrets``, masked.
+
+    Scrub before truncating: a cut through a key would leave part of it.
+
+    Args:
+        text: Anything about to be quoted: a server's error text, a message.
+        secrets: More secrets to mask (e.g. one not registered).
+
+    Returns:
+        ``text`` with each occurrence replaced by :data:`MASK`.
+    """
+    for secret in (*_secrets, *secrets):
+        if len(secret) >= _MIN_SECRET_LEN and secret in text:
+            text = text.replace(secret, MASK)
+    return text
 
 
 class WandbError(ModelError):
@@ -60,11 +121,19 @@ class WandbError(ModelError):
         model: str | None = None,
         retry_after: float | None = None,
     ) -> None:
+        # The one net under every path: whatever text a message quotes (a
+        # server's, an HTTP library's), the key does not survive into args,
+        # str(), repr() or logs.
+        message = scrub(message)
         super().__init__(message)
         self.message = message
         self.status_code = status_code
         self.model = model
         self.retry_after = retry_after
+
+    def add_note(self, note: str, /) -> None:
+        """Add a note (the router lists its attempts there), scrubbed."""
+        super().add_note(scrub(note))
 
 
 class WandbAuthenticationError(WandbError, ModelAuthenticationError):
@@ -318,3 +387,77 @@ def error_for_status(
         location=location or "?",
     )
     return cls(message, status_code=status, model=model, retry_after=retry_after)
+
+
+# ------------------------------------------------------------ unencodable text
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Every string in a JSON-like value (keys too), with where it sits."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            # The key goes into the message, so it must be printable itself.
+            name = str(key).encode("utf-8", "backslashreplace").decode()
+            here = f"{path}.{name}" if path else name
+            if isinstance(key, str):
+                yield f"{here} (the key)", key
+            yield from _strings(item, here)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{path}[{index}]")
+
+
+def _where(path: str, payload: Mapping[str, Any]) -> str:
+    """``messages[2].content`` said the way a user counts: message 3 (user)."""
+    head, dot, rest = path.partition(".")
+    digits = head[len("messages[") : -1]
+    if not (head.startswith("messages[") and head.endswith("]") and digits.isdigit()):
+        return f"the request's {path}"
+    index = int(digits)
+    message = payload["messages"][index]
+    role = message.get("role", "?") if isinstance(message, Mapping) else "?"
+    role = str(role).encode("utf-8", "backslashreplace").decode()
+    field = rest if dot else "itself"
+    return f"message {index + 1} of {len(payload['messages'])} ({role}), {field},"
+
+
+def _first_unencodable(payload: Mapping[str, Any]) -> tuple[str, int, str] | None:
+    """(where, index, code point) of the first string UTF-8 cannot encode."""
+    for path, text in _strings(payload, ""):
+        try:
+            text.encode()
+        except UnicodeEncodeError as exc:
+            return _where(path, payload), exc.start, f"U+{ord(text[exc.start]):04X}"
+    return None
+
+
+def unencodable_text_error(payload: Mapping[str, Any]) -> WandbInvalidRequestError:
+    r"""The error for a body UTF-8 cannot encode, saying which text to fix.
+
+    Python strings may hold lone surrogates (``"\ud800"``: half a UTF-16
+    pair, or ``surrogateescape`` residue from decoding bytes); UTF-8 has no
+    encoding for them, so the request cannot be sent. The message names the
+    field and the position, never the text itself.
+
+    Args:
+        payload: The request body that failed to encode.
+
+    Returns:
+        A non-retryable :class:`WandbInvalidRequestError` without a status
+        (nothing was sent), so neither retries nor a router's fallbacks
+        repeat the request.
+    """
+    found = _first_unencodable(payload)
+    where, index, char = found or ("a string of the request", -1, "a surrogate")
+    at = f" at index {index}" if index >= 0 else ""
+    model = payload.get("model")
+    return WandbInvalidRequestError(
+        f"Cannot send the request: {where} has a lone surrogate ({char}){at}, "
+        "which is not valid Unicode and has no UTF-8 encoding. It usually comes "
+        "from decoding bytes with errors='surrogateescape' or from cutting a "
+        "UTF-16 pair in half; clean the text first, e.g. "
+        "text.encode('utf-8', 'replace').decode('utf-8').",
+        model=model if isinstance(model, str) else None,
+    )

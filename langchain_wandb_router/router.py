@@ -30,12 +30,14 @@ from langchain_core.runnables.config import (
 from langchain_core.tools import BaseTool
 from langchain_core.utils import secret_from_env
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import Field, PrivateAttr, SecretStr, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 from langchain_wandb_router import _routing
 from langchain_wandb_router._budget import priced
 from langchain_wandb_router._calls import RoutedCalls
 from langchain_wandb_router._config import (
+    API_KEY_ENV,
+    check_api_key,
     check_headers,
     missing_key_error,
     resolve_base_url,
@@ -116,6 +118,10 @@ class WandbRouter(RoutedCalls, BaseChatModel):
             forced = {"configurable": {"wandb_model": "wandb/openai/gpt-oss-120b"}}
             router.invoke("hi", config=forced)
     """
+
+    # Pydantic quotes the constructor's input (the start and end of it) in
+    # validation errors; that input may hold the key.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     models: Any
     """A model id, a list of routes, or ``(RoutingContext) -> str | list``."""
@@ -212,11 +218,19 @@ class WandbRouter(RoutedCalls, BaseChatModel):
         needs_key = self._static is None or any(
             isinstance(r.model, str) for r in self._static
         )
-        if needs_key and (self.api_key is None or not self.api_key.get_secret_value()):
-            raise missing_key_error()
+        if needs_key:
+            if self.api_key is None or not self.api_key.get_secret_value():
+                raise missing_key_error()
+            # Now, not at the first call: a key the Authorization header cannot
+            # carry fails every route alike, so no fallback could help.
+            source = "api_key" if "api_key" in self.model_fields_set else API_KEY_ENV
+            check_api_key(self.api_key.get_secret_value(), source)
         self.base_url = resolve_base_url(self.base_url)
         self.project = resolve_project(self.project)
         self.default_headers = check_headers(self.default_headers) or None
+        for route in self._static or ():
+            # Merged over default_headers when the route's model is built.
+            check_headers(route.headers, f"Route({route.label!r}).headers")
         if self.budget_usd is not None and not self.allow_unpriced:
             unpriced = [r.label for r in self._static or () if not priced(r.label)]
             if unpriced:

@@ -38,6 +38,7 @@ from pydantic import BaseModel, Field
 from langchain_wandb_router import ChatWandb, _fast_chunks, _fast_messages
 from langchain_wandb_router._structured import response_format_for
 from langchain_wandb_router._transport import encode_body
+from langchain_wandb_router.errors import WandbInvalidRequestError
 from langchain_wandb_router.testing import WandbEmulator
 
 QWEN = "Qwen/Qwen3-235B-A22B-Instruct-2507"
@@ -452,7 +453,8 @@ def test_body_spellings(payload: dict[Any, Any], expected: bytes) -> None:
 def test_body_refuses_what_json_cannot_encode() -> None:
     with pytest.raises(TypeError):
         encode_body({"set": {1, 2}})
-    with pytest.raises(UnicodeEncodeError):
+    # A lone surrogate has no UTF-8: a typed error naming the field (test_bad_input).
+    with pytest.raises(WandbInvalidRequestError, match="surrogate"):
         encode_body({"surrogate": "\ud800"})
 
 

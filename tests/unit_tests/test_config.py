@@ -12,8 +12,8 @@ from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_openai.chat_models.base import BaseChatOpenAI
 
-from langchain_wandb_router import ChatWandb
-from langchain_wandb_router._config import MissingAPIKeyError
+from langchain_wandb_router import ChatWandb, Route, WandbRouter
+from langchain_wandb_router._config import MissingAPIKeyError, check_headers
 from langchain_wandb_router._fields import HONOURED, REFUSED
 from langchain_wandb_router.errors import (
     WandbAuthenticationError,
@@ -408,3 +408,191 @@ def test_token_estimates_are_offline() -> None:
     llm = ChatWandb(model=QWEN, api_key=KEY)
     assert llm.get_num_tokens("abcd" * 10) == 10
     assert llm.get_num_tokens_from_messages([HumanMessage("abcd" * 10)]) == 14
+
+
+# ------------------------------------------- input the wire cannot carry
+# Each of these used to pass construction and then fail every call with a raw
+# UnicodeEncodeError (whose .object held 'Bearer <key>'); now construction
+# refuses them with a ValueError naming the field, never quoting the key.
+
+
+def _router(**kwargs: Any) -> WandbRouter:
+    kwargs.setdefault("models", QWEN)
+    return WandbRouter(**kwargs)
+
+
+def _chat(**kwargs: Any) -> ChatWandb:
+    return ChatWandb(model=QWEN, **kwargs)
+
+
+BUILDERS = [
+    pytest.param(_chat, id="ChatWandb"),
+    pytest.param(_router, id="WandbRouter"),
+]
+
+BAD_CHARS = [
+    pytest.param("é", "U+00E9 (a non-ASCII character)", id="non-ascii"),
+    pytest.param("\u2028", "U+2028 (a non-ASCII character)", id="line-separator"),
+    pytest.param("\r", "U+000D (a line break)", id="CR"),
+    pytest.param("\n", "U+000A (a line break)", id="LF"),
+    pytest.param("\x00", "U+0000 (a control character)", id="NUL"),
+    pytest.param("\x1b", "U+001B (a control character)", id="ESC"),
+    pytest.param("\x7f", "U+007F (a control character)", id="DEL"),
+]
+
+
+@pytest.mark.parametrize("build", BUILDERS)
+@pytest.mark.parametrize(("char", "shown"), BAD_CHARS)
+def test_project_with_a_bad_character_is_refused(
+    build: Any, char: str, shown: str
+) -> None:
+    with pytest.raises(ValueError, match="project must be") as info:
+        build(api_key=KEY, project=f"team/pro{char}ject")
+    assert f"{shown} at index 8" in str(info.value)
+    assert KEY not in str(info.value)
+
+
+@pytest.mark.parametrize("build", BUILDERS)
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"WANDB_INFERENCE_PROJECT": "tëam/proj"}, "WANDB_INFERENCE_PROJECT"),
+        (
+            {"WANDB_ENTITY": "team", "WANDB_PROJECT": "pröj"},
+            "WANDB_ENTITY/WANDB_PROJECT",
+        ),
+        (
+            {"WANDB_ENTITY": "te\tam", "WANDB_PROJECT": "p"},
+            "WANDB_ENTITY/WANDB_PROJECT",
+        ),
+    ],
+)
+def test_project_from_the_environment_names_its_variable(
+    build: Any, env: dict[str, str], named: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=f"{named} must be") as info:
+        build(api_key=KEY)
+    assert "at index" in str(info.value)
+
+
+def test_project_with_a_trailing_newline_is_refused() -> None:
+    # `$` in a regex matches before a final "\n"; the check must not.
+    with pytest.raises(ValueError, match="line break"):
+        _chat(api_key=KEY, project="team/proj\n")
+
+
+@pytest.mark.parametrize("build", BUILDERS)
+@pytest.mark.parametrize(("char", "shown"), BAD_CHARS)
+def test_header_value_with_a_bad_character_is_refused_without_echo(
+    build: Any, char: str, shown: str
+) -> None:
+    token = "gateway-token-0123456789"  # a header value may be a secret too
+    with pytest.raises(ValueError, match="'X-Gateway' in default_headers") as info:
+        build(api_key=KEY, default_headers={"X-Gateway": f"{token}{char}"})
+    text = str(info.value)
+    assert f"{shown} at index {len(token)}" in text
+    assert token not in text
+    assert KEY not in text
+
+
+@pytest.mark.parametrize("build", BUILDERS)
+@pytest.mark.parametrize("name", ["X-Café", "X-\u0100", "X\r\nEvil", "X-A\x00", ""])
+def test_header_name_outside_the_token_alphabet_is_refused(
+    build: Any, name: str
+) -> None:
+    with pytest.raises(ValueError, match=r"Invalid header name .* in default_headers"):
+        build(api_key=KEY, default_headers={name: "v"})
+
+
+def test_header_values_may_hold_tabs_spaces_and_any_printable_ascii() -> None:
+    value = "a\tb c ~!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}"
+    llm = _chat(api_key=KEY, default_headers={"X-Ok": value})
+    assert llm._headers["X-Ok"] == value
+    router = _router(api_key=KEY, default_headers={"X-Ok": value})
+    assert router.default_headers == {"X-Ok": value}
+
+
+def test_headers_that_are_not_strings_are_a_type_error() -> None:
+    with pytest.raises(TypeError, match="must map a str to a str"):
+        check_headers({"X-A": 1})  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize(("char", "shown"), BAD_CHARS)
+def test_route_headers_go_through_the_same_check(char: str, shown: str) -> None:
+    route = Route(QWEN, headers={"X-Route": f"v{char}"})
+    with pytest.raises(ValueError, match=r"'X-Route' in Route\('Qwen/") as info:
+        WandbRouter(models=[route], api_key=KEY)
+    assert f"{shown} at index 1" in str(info.value)
+    with pytest.raises(ValueError, match="cannot be overridden"):
+        WandbRouter(models=[Route(QWEN, headers={"Authorization": "x"})], api_key=KEY)
+
+
+BAD_KEY_CHARS = [
+    pytest.param("é", "a non-ASCII character", id="non-ascii"),
+    pytest.param("\n", "a line break", id="LF"),
+    pytest.param("\r", "a line break", id="CR"),
+    pytest.param("\x00", "a control character", id="NUL"),
+    pytest.param("\x7f", "a control character", id="DEL"),
+    pytest.param(" ", "whitespace", id="space"),
+    pytest.param("\t", "a control character", id="tab"),
+]
+
+
+@pytest.mark.parametrize("build", BUILDERS)
+@pytest.mark.parametrize(("char", "kind"), BAD_KEY_CHARS)
+@pytest.mark.parametrize("where", ["middle", "end"])
+def test_api_key_argument_with_a_bad_character_is_refused(
+    build: Any, char: str, kind: str, where: str
+) -> None:
+    key = KEY[:10] + char + KEY[10:] if where == "middle" else KEY + char
+    with pytest.raises(ValueError, match=r"W&B API key \(api_key\)") as info:
+        build(api_key=key)
+    text = str(info.value) + repr(info.value)
+    assert kind in text
+    assert KEY[:10] not in text and KEY[10:] not in text
+
+
+@pytest.mark.parametrize("build", BUILDERS)
+@pytest.mark.parametrize(
+    ("char", "kind"),
+    [p for p in BAD_KEY_CHARS if p.id != "NUL"],  # no NUL in an environment
+)
+def test_api_key_from_the_environment_names_the_variable(
+    build: Any, char: str, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WANDB_API_KEY", KEY + char)
+    with pytest.raises(ValueError, match=r"W&B API key \(WANDB_API_KEY\)") as info:
+        build()
+    assert kind in str(info.value)
+    assert KEY[:10] not in str(info.value) + repr(info.value)
+
+
+def test_router_without_w_and_b_routes_ignores_a_bad_env_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The key is never sent, so an unrelated variable must not break the router.
+    monkeypatch.setenv("WANDB_API_KEY", "bad key\n")
+    foreign = ChatWandb(model=QWEN, api_key=KEY)
+    assert WandbRouter(models=[foreign]).api_key is not None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"project": "no-slash"},
+        {"project": "team/é"},
+        {"default_headers": {"X-A": "\r\n"}},
+        {"base_url": "http://example.com/v1"},
+        {"budget_usd": 1.0, "models": "wandb-artifact:///t/p/lora:v1"},
+    ],
+)
+def test_router_construction_errors_never_quote_the_key(bad: dict[str, Any]) -> None:
+    # The key last: pydantic used to quote the end of the input.
+    args = {"models": QWEN, **bad, "api_key": KEY}
+    with pytest.raises(ValueError) as info:  # noqa: PT011 - message checked below
+        WandbRouter(**args)
+    text = str(info.value) + repr(info.value)
+    assert KEY[-6:] not in text and KEY[:6] not in text
+    assert "validation error for WandbRouter" in text
