@@ -21,7 +21,6 @@ import weakref
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis
 import redis.asyncio
@@ -44,6 +43,8 @@ from langchain_wandb_router._state import (
     BudgetSettings,
     ConcurrencySettings,
     HealthSettings,
+    redact_url,
+    url_secrets,
 )
 
 __all__ = [
@@ -484,30 +485,6 @@ def hash_tag(key: str) -> str:
     return key[start + 1 : end] if end > start + 1 else key
 
 
-def redact_url(url: str) -> str:
-    """``url`` with any password (in the authority or the query) masked."""
-    parts = urlsplit(url)
-    if parts.password is None and "password" not in parts.query.lower():
-        return url
-    netloc = parts.netloc
-    if parts.password is not None:
-        netloc = f"{parts.username or ''}:***@{netloc.rsplit('@', 1)[1]}"
-    query = urlencode(
-        [
-            (k, "***" if k.lower() == "password" else v)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        ]
-    )
-    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
-
-
-def _url_secrets(url: str) -> list[str]:
-    parts = urlsplit(url)
-    found = [parts.password] if parts.password else []
-    found += [v for k, v in parse_qsl(parts.query) if k.lower() == "password" and v]
-    return found
-
-
 # ---------------------------------------------------------------- clients
 
 SyncClient = redis.Redis | RedisCluster
@@ -787,7 +764,7 @@ class ScriptClients:
         if isinstance(spec, str):
             self.url = redact_url(spec)
             self.cluster = cluster_url(spec) is not None
-            self._secrets = _url_secrets(spec)
+            self._secrets = url_secrets(spec)
             self._new_sync, self._new_async = _url_clients(spec, options)
         else:
             settings = _settings_of(spec)

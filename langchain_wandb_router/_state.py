@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, ClassVar, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from langchain_wandb_router.errors import WandbConnectionError
 
@@ -51,13 +52,15 @@ __all__ = [
     "Reservation",
     "RouterState",
     "SlotTimeoutError",
-    "Want",
     "StateUnavailableError",
+    "Want",
     "account_fingerprint",
     "budget_key",
     "check_state",
+    "redact_url",
     "route_key",
     "state_from",
+    "url_secrets",
 ]
 
 Outcome = Literal["ok", "limited", "other"]
@@ -475,6 +478,31 @@ def check_micro(*amounts: int) -> None:
     for amount in amounts:
         if amount < 0:
             raise ValueError(f"amounts are micro-dollars >= 0, got {amount}")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password (in the authority or the query) masked."""
+    parts = urlsplit(url)
+    if parts.password is None and "password" not in parts.query.lower():
+        return url
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:***@{netloc.rsplit('@', 1)[1]}"
+    query = urlencode(
+        [
+            (k, "***" if k.lower() == "password" else v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+    )
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+
+
+def url_secrets(url: str) -> list[str]:
+    """The passwords ``url`` carries (authority and query), to scrub from text."""
+    parts = urlsplit(url)
+    found = [parts.password] if parts.password else []
+    found += [v for k, v in parse_qsl(parts.query) if k.lower() == "password" and v]
+    return found
 
 
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")

@@ -49,6 +49,8 @@ from langchain_wandb_router._runtime import RouterRuntime
 from langchain_wandb_router._state import (
     HealthSettings,
     RouterState,
+    check_state,
+    redact_url,
     state_from,
 )
 from langchain_wandb_router._structured import (
@@ -174,9 +176,10 @@ class WandbRouter(RoutedCalls, BaseChatModel):
     """Hard cap of concurrent requests per model (an int, or model id → int)."""
 
     state: Any = None
-    """Where health, slots and spend live: in-process (default), a
-    ``"redis://host:port/db"`` URL to share them across processes, or a
-    ``RouterState`` object."""
+    """Where health, slots and spend live: in-process (default); a
+    ``"redis://host:port/db"`` URL (``"redis+cluster://host:port"`` for Redis
+    Cluster) or a redis-py client to share them across processes; or a
+    ``RouterState`` object. Checked at construction."""
 
     state_on_error: Literal["open", "closed"] = "open"
     """With a Redis ``state``, what to do when Redis cannot be reached:
@@ -231,6 +234,8 @@ class WandbRouter(RoutedCalls, BaseChatModel):
         for route in self._static or ():
             # Merged over default_headers when the route's model is built.
             check_headers(route.headers, f"Route({route.label!r}).headers")
+        # A state= that cannot work fails here, not at the first call.
+        check_state(self.state)
         if self.budget_usd is not None and not self.allow_unpriced:
             unpriced = [r.label for r in self._static or () if not priced(r.label)]
             if unpriced:
@@ -244,6 +249,13 @@ class WandbRouter(RoutedCalls, BaseChatModel):
         return self
 
     # ------------------------------------------------------------------ identity
+
+    def __repr_args__(self) -> Any:
+        """Pydantic's repr (and str) fields, with a state URL's password masked."""
+        for name, value in super().__repr_args__():
+            if name == "state" and isinstance(value, str):
+                value = redact_url(value)
+            yield name, value
 
     @property
     def _llm_type(self) -> str:
@@ -556,9 +568,10 @@ class WandbRouter(RoutedCalls, BaseChatModel):
         health = HealthSettings(
             failures=self.cooldown_failures, cooldown_seconds=self.cooldown_seconds
         )
-        if isinstance(self.state, str):
-            return state_from(self.state, health=health, on_error=self.state_on_error)
-        return state_from(self.state, health=health)
+        if self.state is None or isinstance(self.state, RouterState):
+            return state_from(self.state, health=health)
+        # A Redis URL or client: the router's settings make the shared state.
+        return state_from(self.state, health=health, on_error=self.state_on_error)
 
     # ------------------------------------------------------------------ planning
 
