@@ -18,7 +18,7 @@ from typing import TypeVar
 from langchain_wandb_router.errors import (
     StreamInterruptedError,
     WandbError,
-    WandbRateLimitError,
+    WandbConcurrencyLimitError,
 )
 
 __all__ = ["RETRYABLE_STATUS", "RetryPolicy", "is_concurrency_limit"]
@@ -40,7 +40,7 @@ def is_concurrency_limit(error: BaseException) -> bool:
     W&B caps concurrent requests per project and model; such a 429 says
     nothing about the model's health, only that the caller should slow down.
     """
-    return isinstance(error, WandbRateLimitError) and error.is_retryable
+    return isinstance(error, WandbConcurrencyLimitError)
 
 
 @dataclass(frozen=True)

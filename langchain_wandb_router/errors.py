@@ -38,6 +38,7 @@ __all__ = [
     "StreamInterruptedError",
     "WandbAPIError",
     "WandbAuthenticationError",
+    "WandbConcurrencyLimitError",
     "WandbConnectionError",
     "WandbContextOverflowError",
     "WandbError",
@@ -178,6 +179,15 @@ class WandbRateLimitError(WandbError, ModelRateLimitError):
     """429: a concurrency or rate limit was hit; retryable."""
 
 
+class WandbConcurrencyLimitError(WandbRateLimitError):
+    """429: W&B's cap on requests in flight (per project and model) is full.
+
+    Backpressure rather than failure: a slot frees when a request in flight
+    ends, so the router waits for one instead of spending a retry. Other 429s
+    (``WandbRateLimitError``) are retried like server errors.
+    """
+
+
 class WandbAPIError(WandbError, ModelAPIError):
     """5xx (and other unexpected answers): W&B failed; retryable."""
 
@@ -272,9 +282,14 @@ _KINDS: dict[str, tuple[type[WandbError], str]] = {
         WandbInvalidRequestError,
         "W&B rejected the request for '{model}' ({status}: {detail}).",
     ),
+    "concurrency": (
+        WandbConcurrencyLimitError,
+        "W&B's concurrency limit is full for '{model}' ({status}: {detail}); "
+        "requests in flight must finish first (see max_in_flight).",
+    ),
     "rate_limit": (
         WandbRateLimitError,
-        "W&B rate or concurrency limit hit for '{model}' ({status}: {detail}).",
+        "W&B rate limit hit for '{model}' ({status}: {detail}).",
     ),
     "server": (
         WandbAPIError,
@@ -342,6 +357,8 @@ def _kind_of(status: int, detail: str, code: str | None) -> str:
             return "quota"
         if "personal account" in lowered:
             return "personal_account"
+        if "concurrency" in lowered:
+            return "concurrency"
     return kind
 
 

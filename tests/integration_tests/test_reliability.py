@@ -273,3 +273,20 @@ class socket_free_port:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+def test_a_rate_limit_that_is_not_the_concurrency_cap_spends_retries(emulator: WandbEmulator, router_factory: Any, sleeps: list[float]) -> None:
+    """Only W&B's concurrency 429 is backpressure; any other 429 is a retryable failure."""
+    from langchain_wandb_router import WandbConcurrencyLimitError, WandbRateLimitError
+
+    body = {"error": {"code": "rate_limit_exceeded", "message": "rate limit: 60 requests per minute"}}
+    emulator.fault(status=429, body=body, times=None)
+    router = router_factory("Qwen/Qwen3-235B-A22B-Instruct-2507", max_retries=0)
+    with pytest.raises(WandbRateLimitError) as caught:
+        router.invoke("hi")
+    assert not isinstance(caught.value, WandbConcurrencyLimitError)
+    assert len(emulator.chat_requests()) == 1  # max_retries=0: one request, not 21
+    router = router_factory("Qwen/Qwen3-235B-A22B-Instruct-2507", max_retries=2)
+    with pytest.raises(WandbRateLimitError):
+        router.invoke("hi")
+    assert len(emulator.chat_requests()) == 4

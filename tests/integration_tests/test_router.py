@@ -219,7 +219,7 @@ def test_retry_then_fallback_with_retry_after(
     routing = msg.response_metadata["routing"]
     assert routing["model"] == DSV31
     assert [a["model"] for a in routing["attempts"]] == [QWEN, DSV31]
-    assert "RateLimitError" in routing["attempts"][0]["error"]
+    assert "ConcurrencyLimitError" in routing["attempts"][0]["error"]
     assert routing["attempts"][-1]["error"] is None
 
 

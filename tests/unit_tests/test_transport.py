@@ -246,7 +246,12 @@ def test_2025_style_429s_that_waiting_cannot_fix() -> None:
         (
             429,
             "concurrency limit reached",
-            f"W&B rate or concurrency limit hit for '{M}' (429: concurrency limit reached).",
+            f"W&B's concurrency limit is full for '{M}' (429: concurrency limit reached); requests in flight must finish first (see max_in_flight).",
+        ),
+        (
+            429,
+            "rate limit: 60 requests per minute",
+            f"W&B rate limit hit for '{M}' (429: rate limit: 60 requests per minute).",
         ),
         (
             429,
