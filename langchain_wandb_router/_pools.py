@@ -1,11 +1,20 @@
 """Pooled HTTP clients for W&B Inference, and which event loop owns them.
 
 The default clients are bare httpcore pools (one per base URL, shared by the
-whole process for sync calls, one set per event loop for async calls, those on
-the asyncio network backend of :mod:`langchain_wandb_router._aio_net`) with a
-single shared TLS context; a base URL a proxy variable may apply to gets an
-httpx client instead, so httpx applies the proxy settings. An event loop's
-async pools are closed from inside that loop when it shuts down.
+whole process for sync calls, one set per event loop for async calls) on
+httpcore's own network backends (sockets for sync calls, anyio for async ones,
+so every asyncio loop works, uvloop included), with a single shared TLS
+context; a base URL a proxy variable may apply to gets an httpx client instead,
+so httpx applies the proxy settings.
+
+Those backends are wrapped so that no connect, write or read waits past the
+deadline of the call in progress (:mod:`langchain_wandb_router._deadline`):
+each one's timeout is clamped to the time left, read afresh per operation, so a
+server that trickles bytes cannot stretch a call beyond its deadline.
+
+An event loop owns its async pools: they are closed from inside that loop when
+it shuts down, and hang off the loop object itself, so a loop that is never
+closed takes them along when it is garbage collected.
 """
 
 from __future__ import annotations
@@ -14,15 +23,16 @@ import asyncio
 import atexit
 import ssl
 import threading
+import time
 import urllib.request
 import weakref
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from typing import Any, TypeAlias
 
 import httpcore
 import httpx
 
-from langchain_wandb_router._aio_net import AsyncioBackend
+from langchain_wandb_router._deadline import CALL_DEADLINE
 
 # Keep-alive equals the connection cap: a burst that opened N connections finds
 # all N idle afterwards instead of reconnecting above a smaller keep-alive pool.
@@ -42,6 +52,193 @@ _LIMITS = httpx.Limits(
 # a call and we use none of them); a user's own httpx client works as well.
 SyncHTTP: TypeAlias = "httpx.Client | httpcore.ConnectionPool"
 AsyncHTTP: TypeAlias = "httpx.AsyncClient | httpcore.AsyncConnectionPool"
+
+# httpcore's own socket option type (not exported by name).
+SocketOption: TypeAlias = (
+    tuple[int, int, int]
+    | tuple[int, int, bytes | bytearray]
+    | tuple[int, int, None, int]
+)
+SocketOptions: TypeAlias = "Iterable[SocketOption] | None"
+
+# ------------------------------------------------------------ the call's deadline
+
+DEADLINE_PASSED = "the call's deadline passed"
+
+
+def clamp(
+    timeout: float | None, error: type[httpcore.TimeoutException]
+) -> float | None:
+    """``timeout`` cut to the time left before the call's deadline, if any.
+
+    Args:
+        timeout: The operation's own timeout in seconds (``None``: none).
+        error: The timeout to raise when no time is left at all (a zero
+            timeout would turn a blocking socket non-blocking instead).
+
+    Returns:
+        The smaller of ``timeout`` and the time left.
+
+    Raises:
+        httpcore.TimeoutException: The deadline has already passed.
+    """
+    deadline = CALL_DEADLINE.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise error(DEADLINE_PASSED)
+    return left if timeout is None or left < timeout else timeout
+
+
+# Sync writes go out in slices, each with the time left then: httpcore's socket
+# backend gives every send() of one write the whole timeout, so a peer reading
+# slowly could otherwise hold a large body's write for several timeouts.
+_WRITE_SLICE = 64 * 1024
+
+
+class _BoundedStream(httpcore.NetworkStream):
+    """A connection of httpcore's sync backend whose waits end by the deadline."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, clamp(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if CALL_DEADLINE.get() is None or len(buffer) <= _WRITE_SLICE:
+            self._stream.write(buffer, clamp(timeout, httpcore.WriteTimeout))
+            return
+        view = memoryview(buffer)
+        for start in range(0, len(buffer), _WRITE_SLICE):
+            piece = bytes(view[start : start + _WRITE_SLICE])
+            self._stream.write(piece, clamp(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        wait = clamp(timeout, httpcore.ConnectTimeout)
+        return _BoundedStream(
+            self._stream.start_tls(ssl_context, server_hostname, wait)
+        )
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _BoundedBackend(httpcore.NetworkBackend):
+    """httpcore's sync backend, its connections bounded by the call's deadline."""
+
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
+        self._backend = backend
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: SocketOptions = None,
+    ) -> httpcore.NetworkStream:
+        wait = clamp(timeout, httpcore.ConnectTimeout)
+        stream = self._backend.connect_tcp(
+            host, port, wait, local_address, socket_options
+        )
+        return _BoundedStream(stream)
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: SocketOptions = None,
+    ) -> httpcore.NetworkStream:
+        wait = clamp(timeout, httpcore.ConnectTimeout)
+        stream = self._backend.connect_unix_socket(path, wait, socket_options)
+        return _BoundedStream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+class _AsyncBoundedStream(httpcore.AsyncNetworkStream):
+    """Async :class:`_BoundedStream`, over httpcore's anyio backend."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
+        self._stream = stream
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        wait = clamp(timeout, httpcore.ReadTimeout)
+        return await self._stream.read(max_bytes, wait)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        # One timeout covers the whole write on anyio: no slicing needed.
+        await self._stream.write(buffer, clamp(timeout, httpcore.WriteTimeout))
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        wait = clamp(timeout, httpcore.ConnectTimeout)
+        stream = await self._stream.start_tls(ssl_context, server_hostname, wait)
+        return _AsyncBoundedStream(stream)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _AsyncBoundedBackend(httpcore.AsyncNetworkBackend):
+    """Async :class:`_BoundedBackend`."""
+
+    def __init__(self, backend: httpcore.AsyncNetworkBackend) -> None:
+        self._backend = backend
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: SocketOptions = None,
+    ) -> httpcore.AsyncNetworkStream:
+        wait = clamp(timeout, httpcore.ConnectTimeout)
+        stream = await self._backend.connect_tcp(
+            host, port, wait, local_address, socket_options
+        )
+        return _AsyncBoundedStream(stream)
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: SocketOptions = None,
+    ) -> httpcore.AsyncNetworkStream:
+        wait = clamp(timeout, httpcore.ConnectTimeout)
+        stream = await self._backend.connect_unix_socket(path, wait, socket_options)
+        return _AsyncBoundedStream(stream)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._backend.sleep(seconds)
+
+
+# Stateless, so one of each serves every pool (and every event loop).
+_SYNC_BACKEND = _BoundedBackend(httpcore.SyncBackend())
+_ASYNC_BACKEND = _AsyncBoundedBackend(httpcore.AnyIOBackend())
 
 # ------------------------------------------------------------------ TLS and proxies
 
@@ -86,22 +283,12 @@ def _new_sync_pool(base_url: str) -> SyncHTTP:
         max_connections=_MAX_CONNECTIONS,
         max_keepalive_connections=_MAX_CONNECTIONS,
         keepalive_expiry=_KEEPALIVE_EXPIRY,
+        network_backend=_SYNC_BACKEND,
     )
 
 
-# Stateless, so one instance serves every loop's pools.
-_ASYNCIO_BACKEND = AsyncioBackend()
-
-
 def _new_async_pool(base_url: str) -> AsyncHTTP:
-    """A pool for the running asyncio loop (only :func:`async_client` calls this).
-
-    Its connections are asyncio transports driven directly: httpcore's default
-    backend would go through anyio, whose cancel scope and extra loop turn per
-    read and write cost ~20% of an ``ainvoke``'s CPU. :func:`async_client` has
-    found a running asyncio loop (uvloop included) before calling this, so the
-    backend always has one; under trio, nothing here is reached.
-    """
+    """A pool for the running event loop (only :func:`async_client` calls this)."""
     if _proxied(base_url):
         return httpx.AsyncClient(limits=_LIMITS, timeout=None)  # noqa: S113
     return httpcore.AsyncConnectionPool(
@@ -109,7 +296,7 @@ def _new_async_pool(base_url: str) -> AsyncHTTP:
         max_connections=_MAX_CONNECTIONS,
         max_keepalive_connections=_MAX_CONNECTIONS,
         keepalive_expiry=_KEEPALIVE_EXPIRY,
-        network_backend=_ASYNCIO_BACKEND,
+        network_backend=_ASYNC_BACKEND,
     )
 
 
@@ -178,14 +365,15 @@ class _LoopClients:
         _step(self.closer.asend(None))
 
     def abandon(self) -> None:
-        """Finish the closer without closing clients (their loop is gone).
+        """Finish the closer without closing clients (their loop is closed).
 
         Left suspended, the generator's finalizer would ask the closed loop to
-        close it and fail. The clients are dropped with this object; their
-        sockets close when the garbage collector reclaims the transports, as
-        nothing may run on a closed loop.
+        close it. The clients are dropped with this object; their sockets close
+        when the garbage collector reclaims the transports, as nothing may run
+        on a closed loop.
         """
         self.live = False
+        self.clients.clear()
         _step(self.closer.aclose())
 
 
@@ -220,11 +408,19 @@ async def _close_on_shutdown(pool: _LoopClients) -> AsyncGenerator[None, None]:
                 await client.aclose()
 
 
+# Where a loop keeps its clients: an attribute of the loop object itself. The
+# clients' connections refer to their loop (and so does the closer, through the
+# loop's generator finalizer), so a table outside the loop holding them would
+# keep a loop that is never closed alive forever, its sockets open. Hung on the
+# loop they form one cycle with it, which the garbage collector frees whole.
+_LOOP_ATTRIBUTE = "_langchain_wandb_router_clients"
+
 _async_lock = threading.Lock()
-# Loop -> its clients. Weak keys: a collected loop takes its entry along; a
-# closed loop still referenced (its clients' sockets point at it) is purged
-# when the next new loop makes its first call.
-_async_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
+# Loops that have clients, weakly: scanned for closed ones to let go of.
+_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+# For loop classes that take no attributes: held here, freed when the loop is
+# closed (as with a bare ``loop.close()``), not when it is merely dropped.
+_unattributable: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -237,7 +433,7 @@ def async_client(base_url: str) -> AsyncHTTP:
     sockets behind.
     """
     loop = asyncio.get_running_loop()
-    pool = _async_pools.get(loop)
+    pool = _clients_of(loop)
     if pool is None or not pool.live:
         pool = _new_loop_pool(loop)
     client = pool.clients.get(base_url)
@@ -247,14 +443,36 @@ def async_client(base_url: str) -> AsyncHTTP:
     return client
 
 
+def _clients_of(loop: asyncio.AbstractEventLoop) -> _LoopClients | None:
+    pool: _LoopClients | None = getattr(loop, _LOOP_ATTRIBUTE, None)
+    if pool is None and _unattributable:
+        pool = _unattributable.get(loop)
+    return pool
+
+
 def _new_loop_pool(loop: asyncio.AbstractEventLoop) -> _LoopClients:
     with _async_lock:
-        # Loops closed without shutdown_asyncgens() (a bare loop.close()) never
-        # ran their closer; let their clients go now.
-        for other, stale in list(_async_pools.items()):
-            if other.is_closed():
-                stale.abandon()
-                del _async_pools[other]
+        _release_closed_loops()
         pool = _LoopClients(loop)
-        _async_pools[loop] = pool
+        try:
+            setattr(loop, _LOOP_ATTRIBUTE, pool)
+        except AttributeError:
+            _unattributable[loop] = pool
+        _loops.add(loop)
     return pool
+
+
+def _release_closed_loops() -> None:
+    """Drop the clients of loops closed without ``shutdown_asyncgens()``.
+
+    A bare ``loop.close()`` never runs the closer; a closed loop that is still
+    referenced would otherwise hold its clients' sockets until it is dropped.
+    """
+    for other in list(_loops):
+        if not other.is_closed():
+            continue
+        stale = _clients_of(other)
+        if stale is not None and stale.live:
+            stale.abandon()
+        _unattributable.pop(other, None)
+        _loops.discard(other)

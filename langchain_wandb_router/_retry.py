@@ -17,8 +17,8 @@ from typing import TypeVar
 
 from langchain_wandb_router.errors import (
     StreamInterruptedError,
-    WandbError,
     WandbConcurrencyLimitError,
+    WandbError,
 )
 
 __all__ = ["RETRYABLE_STATUS", "RetryPolicy", "is_concurrency_limit"]
@@ -100,17 +100,45 @@ class RetryPolicy:
         return max(self.min_delay, self.jitter(ceiling / 2, ceiling))
 
     def next_delay(
-        self, retry: int, max_retries: int, error: BaseException
+        self,
+        retry: int,
+        max_retries: int,
+        error: BaseException,
+        deadline: float | None = None,
     ) -> float | None:
-        """The wait before retry ``retry``, or ``None`` when not to retry."""
+        """The wait before retry ``retry``, or ``None`` when not to retry.
+
+        Args:
+            retry: The retry about to be made (1-based).
+            max_retries: How many retries the caller allows.
+            error: What the last attempt raised.
+            deadline: When the whole call must be over (``time.monotonic()``
+                seconds); a retry that could only start after it is not made,
+                and ``error`` gets a note saying so.
+        """
         if retry > max_retries or not self.is_retryable(error):
             return None
-        return self.delay(retry, error)
+        wait = self.delay(retry, error)
+        if deadline is not None and time.monotonic() + wait >= deadline:
+            error.add_note(
+                f"Not retried: retry {retry} would start {wait:.2f}s from now, "
+                "after the call's deadline."
+            )
+            return None
+        return wait
 
     # ----------------------------------------------------------- adapters
     # Thin loops for a single model (ChatWandb); the router has its own driver.
+    # ``deadline`` (monotonic seconds) bounds the waits: no backoff sleeps
+    # past it.
 
-    def call(self, send: Callable[[], T], max_retries: int, label: str) -> T:
+    def call(
+        self,
+        send: Callable[[], T],
+        max_retries: int,
+        label: str,
+        deadline: float | None = None,
+    ) -> T:
         """Run ``send`` until it succeeds or the failure is final."""
         retry = 0
         while True:
@@ -118,14 +146,18 @@ class RetryPolicy:
                 return send()
             except WandbError as exc:
                 retry += 1
-                wait = self.next_delay(retry, max_retries, exc)
+                wait = self.next_delay(retry, max_retries, exc, deadline)
                 if wait is None:
                     raise
                 _log_retry(label, retry, max_retries, exc, wait)
                 self.sleep(wait)
 
     async def acall(
-        self, send: Callable[[], Awaitable[T]], max_retries: int, label: str
+        self,
+        send: Callable[[], Awaitable[T]],
+        max_retries: int,
+        label: str,
+        deadline: float | None = None,
     ) -> T:
         """Async :meth:`call`."""
         retry = 0
@@ -134,14 +166,18 @@ class RetryPolicy:
                 return await send()
             except WandbError as exc:
                 retry += 1
-                wait = self.next_delay(retry, max_retries, exc)
+                wait = self.next_delay(retry, max_retries, exc, deadline)
                 if wait is None:
                     raise
                 _log_retry(label, retry, max_retries, exc, wait)
                 await self.asleep(wait)
 
     def stream(
-        self, open_stream: Callable[[], Iterator[T]], max_retries: int, label: str
+        self,
+        open_stream: Callable[[], Iterator[T]],
+        max_retries: int,
+        label: str,
+        deadline: float | None = None,
     ) -> Iterator[T]:
         """Yield from ``open_stream()``, retrying only before its first item."""
         retry = 0
@@ -153,7 +189,7 @@ class RetryPolicy:
                 return
             except WandbError as exc:
                 retry += 1
-                wait = self.next_delay(retry, max_retries, exc)
+                wait = self.next_delay(retry, max_retries, exc, deadline)
                 if wait is None:
                     raise
                 _log_retry(label, retry, max_retries, exc, wait)
@@ -174,6 +210,7 @@ class RetryPolicy:
         open_stream: Callable[[], AsyncIterator[T]],
         max_retries: int,
         label: str,
+        deadline: float | None = None,
     ) -> AsyncIterator[T]:
         """Async :meth:`stream`."""
         retry = 0
@@ -185,7 +222,7 @@ class RetryPolicy:
                 return
             except WandbError as exc:
                 retry += 1
-                wait = self.next_delay(retry, max_retries, exc)
+                wait = self.next_delay(retry, max_retries, exc, deadline)
                 if wait is None:
                     raise
                 _log_retry(label, retry, max_retries, exc, wait)

@@ -12,6 +12,15 @@ Each function sends once: retrying is the caller's decision, made by
 error lives in :mod:`langchain_wandb_router.errors`; this module only reads the
 wire (the body's message and code, ``Retry-After``, ``Location``).
 
+A request carries its call's deadline (see
+:mod:`~langchain_wandb_router._deadline`), read once when the call starts.
+Each blocking step runs with that deadline in force, so the default pools'
+network backend clamps every connect, write and read to the time left (see
+:mod:`~langchain_wandb_router._pools`). Here every per-request timeout is
+clamped to the time left too and the deadline is checked after every body
+piece, which also bounds a user's own httpx client (there one stalled read may
+last up to the time left when the request started).
+
 The pool and decoder names are re-exported here, where callers have always
 found them.
 """
@@ -30,6 +39,7 @@ from typing import Any, TypeAlias
 import httpcore
 import httpx
 
+from langchain_wandb_router import _deadline
 from langchain_wandb_router._pools import AsyncHTTP as AsyncHTTP
 from langchain_wandb_router._pools import SyncHTTP as SyncHTTP
 from langchain_wandb_router._pools import async_client as async_client
@@ -49,6 +59,8 @@ from langchain_wandb_router.errors import (
 
 logger = logging.getLogger("langchain_wandb_router")
 
+_DEADLINE_PASSED = "the call's deadline passed"
+
 
 # ------------------------------------------------------------------------ request
 
@@ -65,6 +77,8 @@ class Request:
         timeout: Seconds, an ``httpx.Timeout``, or ``None`` for no limit.
         successor: The model that replaced ``model``, if the caller knows one;
             a 404 names it.
+        deadline: When the whole call must be over (``time.monotonic()``
+            seconds), or ``None``; no wait of this request goes past it.
     """
 
     url: str
@@ -73,6 +87,7 @@ class Request:
     model: str
     timeout: Any
     successor: str | None = None
+    deadline: float | None = None
 
 
 def encode_body(payload: Mapping[str, Any]) -> bytes:
@@ -210,7 +225,35 @@ _NETWORK_ERRORS: tuple[type[Exception], ...] = (
 _TIMEOUTS = (httpx.TimeoutException, httpcore.TimeoutException)
 
 
+# Timers may fire this much before the instant they were set for (uvloop
+# rounds to milliseconds), so a timeout this close to the deadline is its.
+_DEADLINE_SLACK = 0.01
+
+
+def _past_deadline(req: Request) -> bool:
+    return req.deadline is not None and (
+        time.monotonic() >= req.deadline - _DEADLINE_SLACK
+    )
+
+
+def _deadline_error(req: Request, cause: str) -> WandbTimeoutError:
+    return WandbTimeoutError(
+        f"The call's deadline passed before W&B finished answering '{req.model}' "
+        f"({cause}). Raise deadline= (ChatWandb's, or the router's) to give the "
+        "whole call more time.",
+        model=req.model,
+    )
+
+
+def _check_deadline(req: Request) -> None:
+    """Refuse to start an attempt once the call's deadline has passed."""
+    if req.deadline is not None and time.monotonic() >= req.deadline:
+        raise _deadline_error(req, "no time left to send the request")
+
+
 def _transport_error(exc: Exception, req: Request) -> WandbError:
+    if isinstance(exc, _TIMEOUTS) and _past_deadline(req):
+        return _deadline_error(req, type(exc).__name__)
     if isinstance(exc, _TIMEOUTS):
         return WandbTimeoutError(
             f"W&B did not answer in time for '{req.model}' ({type(exc).__name__}). "
@@ -285,15 +328,29 @@ def _core_url(url: str) -> tuple[httpcore.URL, bytes]:
     return known
 
 
-def _core_timeouts(timeout: Any) -> dict[str, float | None]:
+def _core_timeouts(req: Request) -> dict[str, float | None]:
+    timeout = req.timeout
     if not isinstance(timeout, httpx.Timeout):
         timeout = httpx.Timeout(timeout)
-    return {
+    timeouts = {
         "connect": timeout.connect,
         "read": timeout.read,
         "write": timeout.write,
         "pool": timeout.pool,
     }
+    if req.deadline is not None:
+        left = max(req.deadline - time.monotonic(), 0.0)
+        for phase, seconds in timeouts.items():
+            if seconds is None or seconds > left:
+                timeouts[phase] = left
+    return timeouts
+
+
+def _httpx_timeout(req: Request) -> Any:
+    """The timeout for a user's httpx client: ``req.timeout``, clamped."""
+    if req.deadline is None:
+        return req.timeout
+    return httpx.Timeout(**_core_timeouts(req))
 
 
 def _core_request(req: Request) -> httpcore.Request:
@@ -313,7 +370,7 @@ def _core_request(req: Request) -> httpcore.Request:
         url,
         headers=headers,
         content=req.body,
-        extensions={"timeout": _core_timeouts(req.timeout)},
+        extensions={"timeout": _core_timeouts(req)},
     )
 
 
@@ -339,14 +396,21 @@ def _core_headers(resp: httpcore.Response, req: Request) -> dict[str, str]:
 def post_json(client: SyncHTTP, req: Request) -> dict[str, Any]:
     """Send ``req`` once and return the decoded body, or raise a typed error."""
     headers: Mapping[str, str]
+    _check_deadline(req)
     try:
         if isinstance(client, httpcore.ConnectionPool):
-            resp = client.handle_request(_core_request(req))
-            try:
-                content = resp.read()
-            finally:
-                resp.close()
+            with _deadline.bounded(req.deadline):
+                resp = client.handle_request(_core_request(req))
+                try:
+                    content = resp.read()
+                finally:
+                    resp.close()
             status, headers = resp.status, _core_headers(resp, req)
+        elif req.deadline is not None:
+            # httpx reads a whole body under one read timeout per read: read it
+            # piece by piece instead, so the deadline is checked in between.
+            with _open_stream(client, req) as (status, headers, pieces):
+                content = b"".join(pieces)
         else:
             reply = client.post(
                 req.url, content=req.body, headers=req.headers, timeout=req.timeout
@@ -364,14 +428,20 @@ def post_json(client: SyncHTTP, req: Request) -> dict[str, Any]:
 async def apost_json(client: AsyncHTTP, req: Request) -> dict[str, Any]:
     """Async :func:`post_json`."""
     headers: Mapping[str, str]
+    _check_deadline(req)
     try:
         if isinstance(client, httpcore.AsyncConnectionPool):
-            resp = await client.handle_async_request(_core_request(req))
-            try:
-                content = await resp.aread()
-            finally:
-                await resp.aclose()
+            with _deadline.bounded(req.deadline):
+                resp = await client.handle_async_request(_core_request(req))
+                try:
+                    content = await resp.aread()
+                finally:
+                    await resp.aclose()
             status, headers = resp.status, _core_headers(resp, req)
+        elif req.deadline is not None:
+            # Piece by piece, as in post_json.
+            async with _aopen_stream(client, req) as (status, headers, pieces):
+                content = b"".join([piece async for piece in pieces])
         else:
             reply = await client.post(
                 req.url, content=req.body, headers=req.headers, timeout=req.timeout
@@ -392,36 +462,113 @@ _Opened: TypeAlias = "tuple[int, Mapping[str, str], Iterator[bytes]]"
 _AOpened: TypeAlias = "tuple[int, Mapping[str, str], AsyncIterator[bytes]]"
 
 
+# The callers of these are generators, which run in their consumer's context:
+# the deadline is put in force around each blocking step only, never across a
+# yield, where it would leak into the consumer's own work.
+
+
 @contextmanager
 def _open_stream(client: SyncHTTP, req: Request) -> Iterator[_Opened]:
     """Status, headers and body pieces of a streamed response; closed on exit."""
     if isinstance(client, httpcore.ConnectionPool):
-        resp = client.handle_request(_core_request(req))
+        with _deadline.bounded(req.deadline):
+            resp = client.handle_request(_core_request(req))
         try:
-            yield resp.status, _core_headers(resp, req), resp.iter_stream()
+            pieces = _pieces_until(resp.iter_stream(), req.deadline)
+            yield resp.status, _core_headers(resp, req), pieces
         finally:
             resp.close()
     else:
         with client.stream(
-            "POST", req.url, content=req.body, headers=req.headers, timeout=req.timeout
+            "POST",
+            req.url,
+            content=req.body,
+            headers=req.headers,
+            timeout=_httpx_timeout(req),
         ) as reply:
-            yield reply.status_code, reply.headers, reply.iter_bytes()
+            pieces = _pieces_until(reply.iter_bytes(), req.deadline)
+            yield reply.status_code, reply.headers, pieces
 
 
 @asynccontextmanager
 async def _aopen_stream(client: AsyncHTTP, req: Request) -> AsyncIterator[_AOpened]:
     """Async :func:`_open_stream`."""
     if isinstance(client, httpcore.AsyncConnectionPool):
-        resp = await client.handle_async_request(_core_request(req))
+        with _deadline.bounded(req.deadline):
+            resp = await client.handle_async_request(_core_request(req))
+        pieces = _apieces_until(resp.aiter_stream(), req.deadline)
         try:
-            yield resp.status, _core_headers(resp, req), resp.aiter_stream()
+            yield resp.status, _core_headers(resp, req), pieces
         finally:
+            await _aclose(pieces)
             await resp.aclose()
     else:
         async with client.stream(
-            "POST", req.url, content=req.body, headers=req.headers, timeout=req.timeout
+            "POST",
+            req.url,
+            content=req.body,
+            headers=req.headers,
+            timeout=_httpx_timeout(req),
         ) as reply:
-            yield reply.status_code, reply.headers, reply.aiter_bytes()
+            pieces = _apieces_until(reply.aiter_bytes(), req.deadline)
+            try:
+                yield reply.status_code, reply.headers, pieces
+            finally:
+                await _aclose(pieces)
+
+
+def _pieces_until(pieces: Iterator[bytes], deadline: float | None) -> Iterator[bytes]:
+    """``pieces``, each read with ``deadline`` in force, none after it."""
+    if deadline is None:
+        return pieces
+    return _bounded_pieces(pieces, deadline)
+
+
+def _bounded_pieces(pieces: Iterator[bytes], deadline: float) -> Iterator[bytes]:
+    while True:
+        with _deadline.bounded(deadline):
+            piece = next(pieces, None)
+        if piece is None:
+            return
+        if time.monotonic() >= deadline:
+            raise httpcore.ReadTimeout(_DEADLINE_PASSED)
+        yield piece
+
+
+def _apieces_until(
+    pieces: AsyncIterator[bytes], deadline: float | None
+) -> AsyncIterator[bytes]:
+    """Async :func:`_pieces_until`."""
+    if deadline is None:
+        return pieces
+    return _abounded_pieces(pieces, deadline)
+
+
+async def _abounded_pieces(
+    pieces: AsyncIterator[bytes], deadline: float
+) -> AsyncIterator[bytes]:
+    try:
+        while True:
+            with _deadline.bounded(deadline):
+                piece = await anext(pieces, None)
+            if piece is None:
+                return
+            if time.monotonic() >= deadline:
+                raise httpcore.ReadTimeout(_DEADLINE_PASSED)
+            yield piece
+    finally:
+        await _aclose(pieces)
+
+
+async def _aclose(pieces: AsyncIterator[bytes]) -> None:
+    """Close a body's async generator in the task that read it.
+
+    Left suspended, it would be closed later by a task the event loop starts
+    when the generator is collected.
+    """
+    aclose = getattr(pieces, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 # ------------------------------------------------------------------------ streams
@@ -434,6 +581,8 @@ def _interrupted(req: Request, exc: BaseException) -> StreamInterruptedError:
         if isinstance(exc, WandbError)
         else (type(exc).__name__)
     )
+    if isinstance(exc, _TIMEOUTS) and _past_deadline(req):
+        cause = f"{cause}: the call's deadline passed; raise deadline= to allow more"
     return StreamInterruptedError(
         f"The stream from '{req.model}' broke after output had been yielded "
         f"({cause}). Not retried, so the partial answer is not spliced with "
@@ -449,6 +598,7 @@ def stream_events(client: SyncHTTP, req: Request) -> Iterator[dict[str, Any]]:
     retry); after it, :class:`StreamInterruptedError`, which is never retried.
     Events decoded before a bad one are yielded first.
     """
+    _check_deadline(req)
     yielded = False
     try:
         with _open_stream(client, req) as (status, headers, pieces):
@@ -487,6 +637,7 @@ async def astream_events(
     client: AsyncHTTP, req: Request
 ) -> AsyncIterator[dict[str, Any]]:
     """Async :func:`stream_events`."""
+    _check_deadline(req)
     yielded = False
     try:
         async with _aopen_stream(client, req) as (status, headers, pieces):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, Literal, Self, cast
 
@@ -33,7 +34,7 @@ from pydantic import (
     model_validator,
 )
 
-from langchain_wandb_router import _transport
+from langchain_wandb_router import _deadline, _transport
 from langchain_wandb_router._chunks import (
     StreamTracker,
     attach_parsed,
@@ -115,11 +116,24 @@ class ChatWandb(BaseChatOpenAI):
             ``WANDB_INFERENCE_PROJECT``, else ``WANDB_ENTITY/WANDB_PROJECT``.
         default_headers: Mapping[str, str] | None
         timeout: float | httpx.Timeout | None
+            Per step of one request: connect, each write, each read, the wait
+            for a pooled connection. Default 10 s to connect, 600 s for the
+            rest. A server that keeps sending a byte now and then never trips
+            it; ``deadline`` bounds that.
+        deadline: float | None
+            Seconds for the whole call: every attempt, its retries and the
+            backoff sleeps between them. No connect, write, read or pool wait
+            goes past it, a slowly trickling server included; when it passes,
+            ``WandbTimeoutError`` (or ``StreamInterruptedError`` once a stream
+            has yielded output). Must be > 0. Default ``None``: no bound but
+            ``timeout``. A tighter deadline set by a caller (WandbRouter's
+            ``deadline=``) applies as well.
         default_query: Mapping[str, object] | None
             Query parameters appended to every request URL.
         max_retries: int
             Retries on 408/409/429/5xx, timeouts and connection errors, with
-            backoff, jitter and ``Retry-After``. Default 2.
+            backoff, jitter and ``Retry-After``. Default 2. None is made (nor
+            slept for) that would start after the deadline.
 
         OpenAI-only fields (``organization``, Responses API settings, openai
         SDK clients...) are refused with a ValueError that says what to use.
@@ -207,6 +221,9 @@ class ChatWandb(BaseChatOpenAI):
     max_retries: int = 2
     """Retries for retryable failures (429, 5xx, timeouts, connection errors)."""
 
+    deadline: float | None = None
+    """Seconds for the whole call, retries and backoff included (``None``: none)."""
+
     retry_policy: RetryPolicy = Field(default=DEFAULT_POLICY, exclude=True)
     """Backoff, ``Retry-After`` handling and the sleep functions (a test seam)."""
 
@@ -235,6 +252,14 @@ class ChatWandb(BaseChatOpenAI):
     def _check_retries(cls, value: int) -> int:
         if value < 0:
             msg = "max_retries must be >= 0."
+            raise ValueError(msg)
+        return value
+
+    @field_validator("deadline")
+    @classmethod
+    def _check_deadline(cls, value: float | None) -> float | None:
+        if value is not None and not value > 0:
+            msg = "deadline must be > 0 seconds, or None for no deadline."
             raise ValueError(msg)
         return value
 
@@ -455,7 +480,9 @@ class ChatWandb(BaseChatOpenAI):
             payload, messages, kwargs, model=self.model_name, plain=dicts is not None
         )
 
-    def _request(self, payload: dict[str, Any]) -> _transport.Request:
+    def _request(
+        self, payload: dict[str, Any], deadline: float | None
+    ) -> _transport.Request:
         model = payload["model"]
         private = self._private()
         return _transport.Request(
@@ -467,7 +494,18 @@ class ChatWandb(BaseChatOpenAI):
             if self.request_timeout is not None
             else _DEFAULT_TIMEOUT,
             successor=self._successor_of(model),
+            deadline=deadline,
         )
+
+    def _own_deadline(self) -> float | None:
+        """This call's own deadline (monotonic seconds), from ``deadline``.
+
+        Entered with :func:`_deadline.bounded`, which keeps a caller's earlier
+        one; the request carries the result, because streams run in their
+        consumer's context, where the variable must not stay set.
+        """
+        seconds = self.deadline
+        return None if seconds is None else time.monotonic() + seconds
 
     def _successor_of(self, model: str) -> str | None:
         """The catalog's successor for ``model`` (a 404 names it), cached."""
@@ -532,10 +570,14 @@ class ChatWandb(BaseChatOpenAI):
         # A JSON answer, even with streaming=True (e.g. under disable_streaming).
         kwargs["stream"] = False
         payload = self._get_request_payload(messages, stop=stop, **kwargs)
-        req, client = self._request(payload), self._sync_http()
-        response = self.retry_policy.call(
-            lambda: _transport.post_json(client, req), self.max_retries, req.model
-        )
+        with _deadline.bounded(self._own_deadline()) as deadline:
+            req, client = self._request(payload, deadline), self._sync_http()
+            response = self.retry_policy.call(
+                lambda: _transport.post_json(client, req),
+                self.max_retries,
+                req.model,
+                deadline,
+            )
         return self._finish_result(response, kwargs.get("response_format"))
 
     async def _agenerate(
@@ -547,10 +589,14 @@ class ChatWandb(BaseChatOpenAI):
     ) -> ChatResult:
         kwargs["stream"] = False  # see _generate
         payload = self._get_request_payload(messages, stop=stop, **kwargs)
-        req, client = self._request(payload), self._async_http()
-        response = await self.retry_policy.acall(
-            lambda: _transport.apost_json(client, req), self.max_retries, req.model
-        )
+        with _deadline.bounded(self._own_deadline()) as deadline:
+            req, client = self._request(payload, deadline), self._async_http()
+            response = await self.retry_policy.acall(
+                lambda: _transport.apost_json(client, req),
+                self.max_retries,
+                req.model,
+                deadline,
+            )
         return self._finish_result(response, kwargs.get("response_format"))
 
     def _finish_result(self, response: dict[str, Any], schema: Any) -> ChatResult:
@@ -584,9 +630,14 @@ class ChatWandb(BaseChatOpenAI):
         tracker = StreamTracker(
             self._convert_chunk_to_generation_chunk, kwargs.get("response_format")
         )
-        req, client = self._request(payload), self._sync_http()
+        # Never held across a yield: the request carries the deadline instead.
+        with _deadline.bounded(self._own_deadline()) as deadline:
+            req, client = self._request(payload, deadline), self._sync_http()
         events = self.retry_policy.stream(
-            lambda: _transport.stream_events(client, req), self.max_retries, req.model
+            lambda: _transport.stream_events(client, req),
+            self.max_retries,
+            req.model,
+            deadline,
         )
         with tracker.translating_errors(req.model):
             for event in events:
@@ -613,9 +664,13 @@ class ChatWandb(BaseChatOpenAI):
         tracker = StreamTracker(
             self._convert_chunk_to_generation_chunk, kwargs.get("response_format")
         )
-        req, client = self._request(payload), self._async_http()
+        with _deadline.bounded(self._own_deadline()) as deadline:
+            req, client = self._request(payload, deadline), self._async_http()
         events = self.retry_policy.astream(
-            lambda: _transport.astream_events(client, req), self.max_retries, req.model
+            lambda: _transport.astream_events(client, req),
+            self.max_retries,
+            req.model,
+            deadline,
         )
         with tracker.translating_errors(req.model):
             async for event in events:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
+import pytest_asyncio
+import pytest_asyncio.plugin
+import uvloop
 
 from langchain_wandb_router import RetryPolicy
 from langchain_wandb_router.testing import WandbEmulator
@@ -15,6 +19,61 @@ from langchain_wandb_router.testing import WandbEmulator
 LIVE_API_KEY = os.environ.get("WANDB_API_KEY")
 
 _SCRUBBED_PREFIXES = ("WANDB_", "OPENAI_")
+
+
+# ---------------------------------------------------------------- event loops
+# Every async test runs twice: on asyncio's own loop and on uvloop (what uvicorn
+# runs on when it is installed). Sync tests run once.
+
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+    "asyncio": asyncio.new_event_loop,
+    "uvloop": uvloop.new_event_loop,
+}
+
+# pytest-asyncio >= 1.4 asks a hook for loop factories and parametrizes only the
+# async tests with them; older versions (the 1.3 floor) only let a test suite
+# override the autouse ``event_loop_policy`` fixture, which newer ones deprecate.
+if hasattr(pytest_asyncio.plugin, "PytestAsyncioSpecs"):
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_asyncio_loop_factories(
+        config: pytest.Config, item: pytest.Item
+    ) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+        return LOOPS
+
+else:
+    _POLICIES: dict[str, Callable[[], asyncio.AbstractEventLoopPolicy]] = {
+        "asyncio": asyncio.DefaultEventLoopPolicy,
+        "uvloop": uvloop.EventLoopPolicy,
+    }
+
+    @pytest.fixture(scope="session", params=list(_POLICIES))
+    def event_loop_policy(
+        request: pytest.FixtureRequest,
+    ) -> asyncio.AbstractEventLoopPolicy:
+        """The policy whose loops run the async tests, one per parameter."""
+        return _POLICIES[request.param]()
+
+    def pytest_collection_modifyitems(
+        config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        # The overridden fixture is autouse, so it parametrizes sync tests too:
+        # keep one run of each.
+        extra = [
+            item
+            for item in items
+            if not pytest_asyncio.is_async_test(item)
+            and getattr(getattr(item, "callspec", None), "params", {}).get(
+                "event_loop_policy"
+            )
+            == "uvloop"
+        ]
+        if extra:
+            config.hook.pytest_deselected(items=extra)
+            items[:] = [item for item in items if item not in extra]
+
+
+# ------------------------------------------------------------------ fixtures
 
 
 @pytest.fixture(autouse=True)
@@ -74,24 +133,37 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 @pytest.fixture
-def chat_factory(emulator: WandbEmulator, retry_policy: RetryPolicy) -> Callable[..., Any]:
+def chat_factory(
+    emulator: WandbEmulator, retry_policy: RetryPolicy
+) -> Callable[..., Any]:
     """Build ChatWandb against this test's emulator, with recorded retry sleeps."""
     from langchain_wandb_router import ChatWandb
 
-    def factory(model: str = "Qwen/Qwen3-235B-A22B-Instruct-2507", **kwargs: Any) -> Any:
+    def factory(
+        model: str = "Qwen/Qwen3-235B-A22B-Instruct-2507", **kwargs: Any
+    ) -> Any:
         kwargs.setdefault("retry_policy", retry_policy)
-        return ChatWandb(model=model, api_key=emulator.api_key, base_url=emulator.base_url, **kwargs)
+        return ChatWandb(
+            model=model, api_key=emulator.api_key, base_url=emulator.base_url, **kwargs
+        )
 
     return factory
 
 
 @pytest.fixture
-def router_factory(emulator: WandbEmulator, retry_policy: RetryPolicy) -> Callable[..., Any]:
+def router_factory(
+    emulator: WandbEmulator, retry_policy: RetryPolicy
+) -> Callable[..., Any]:
     """Build WandbRouter against this test's emulator, with recorded retry sleeps."""
     from langchain_wandb_router import WandbRouter
 
     def factory(models: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("retry_policy", retry_policy)
-        return WandbRouter(models=models, api_key=emulator.api_key, base_url=emulator.base_url, **kwargs)
+        return WandbRouter(
+            models=models,
+            api_key=emulator.api_key,
+            base_url=emulator.base_url,
+            **kwargs,
+        )
 
     return factory

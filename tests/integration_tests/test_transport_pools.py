@@ -1,24 +1,32 @@
-"""Pooled clients against the emulator: loop ownership, no leaked sockets, reuse."""
+"""Pooled clients against local servers: loop ownership, no leaked sockets, reuse, TLS."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import http.server
+import json
 import os
+import shutil
+import ssl
+import subprocess
 import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpcore
 import httpx
 import pytest
 
-from langchain_wandb_router import ChatWandb, RetryPolicy, _transport
+from langchain_wandb_router import ChatWandb, RetryPolicy, _deadline, _pools, _transport
 from langchain_wandb_router.errors import (
     WandbAPIError,
+    WandbConnectionError,
     WandbModelNotFoundError,
     WandbRateLimitError,
     WandbTimeoutError,
@@ -198,6 +206,37 @@ def test_loops_closed_without_shutdown_are_purged(
     assert unraisable == []  # no closer finalizer ran against a closed loop
 
 
+def test_loops_never_closed_take_their_pools_along(emulator: WandbEmulator) -> None:
+    """A loop dropped without ``close()`` is collected with its pools' sockets.
+
+    (asyncio's loops. A uvloop loop that is never closed is kept alive by its
+    own libuv handles, whatever it holds.)
+    """
+    llm = ChatWandb(model=QWEN, api_key=emulator.api_key, base_url=emulator.base_url)
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    def call() -> None:
+        loop = asyncio.new_event_loop()
+        loops.append(weakref.ref(loop))
+        assert loop.run_until_complete(llm.ainvoke("hi")).text
+
+    call()  # first-use costs (imports, the sync pool...) before counting
+    before = settled_fds(open_fds())
+    threads = [threading.Thread(target=call) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    with warnings.catch_warnings():
+        # Unclosed loops and transports say so when the collector frees them.
+        warnings.simplefilter("ignore", ResourceWarning)
+        # Before the fix the 20 loops kept ~80 fds open (a loop's selector and
+        # self-pipe, its pool's socket, the emulator's end).
+        assert settled_fds(before + 4) <= before + 4
+        gc.collect()
+    assert [ref for ref in loops if ref() is not None] == []
+
+
 # ------------------------------------------------------------ keep-alive pool
 
 
@@ -267,6 +306,79 @@ async def test_cancelled_calls_give_their_connections_back(
             await asyncio.sleep(0.01)
     emulator.reset()
     assert (await _transport.apost_json(client, req))["choices"]
+
+
+def collect_loop_errors() -> list[dict[str, Any]]:
+    """Route the running loop's error reports (unretrieved exceptions...) here."""
+    errors: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _, ctx: errors.append(ctx))
+    return errors
+
+
+async def test_a_cancelled_request_leaves_no_connection_in_the_pool() -> None:
+    errors = collect_loop_errors()
+    got_request = asyncio.Event()
+    server_saw_eof: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+    async def silent(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        got_request.set()
+        server_saw_eof.set_result(await reader.read() == b"")
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        pool = _transport.async_client(f"http://127.0.0.1:{port}/v1/chat/completions")
+        assert isinstance(pool, httpcore.AsyncConnectionPool)
+        request = asyncio.ensure_future(
+            pool.request("GET", f"http://127.0.0.1:{port}/")
+        )
+        await got_request.wait()
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        assert pool.connections == []
+        assert await asyncio.wait_for(server_saw_eof, timeout=10) is True
+    finally:
+        server.close()
+        await server.wait_closed()
+    gc.collect()
+    await asyncio.sleep(0)
+    assert errors == []
+
+
+async def test_chat_wandb_reuses_one_pooled_connection_on_this_loop(
+    emulator: WandbEmulator,
+) -> None:
+    llm = ChatWandb(model=QWEN, api_key=emulator.api_key, base_url=emulator.base_url)
+    answer = await llm.ainvoke("hi")
+    assert answer.text
+    chunks = [chunk async for chunk in llm.astream("hi")]
+    assert "".join(c.text for c in chunks) == answer.text
+    with _deadline.bounded(time.monotonic() + 30):
+        assert (await llm.ainvoke("hi")).text
+
+    url = f"{emulator.base_url}/chat/completions"
+    pool = _transport.async_client(url)
+    assert isinstance(pool, httpcore.AsyncConnectionPool)
+    assert len(pool.connections) == 1
+    response = await pool.request(
+        "POST",
+        url,
+        headers={"Authorization": f"Bearer {emulator.api_key}"},
+        content=json.dumps(
+            {"model": QWEN, "messages": [{"role": "user", "content": "hi"}]}
+        ).encode(),
+    )
+    assert response.status == 200
+    # httpcore's own network backend, under our deadline clamp.
+    assert isinstance(response.extensions["network_stream"], _pools._AsyncBoundedStream)
+    assert len(pool.connections) == 1
+    ports = {r.client_port for r in emulator.chat_requests()}
+    assert len(ports) == 1
 
 
 def test_an_abandoned_sync_stream_gives_its_connection_back(
@@ -384,3 +496,127 @@ def test_200_error_body_is_typed(emulator: WandbEmulator) -> None:
     emulator.fault(status=200, body=body, times=None)
     with pytest.raises(WandbRateLimitError):
         _llm(emulator, max_retries=0).invoke("hi")
+
+
+# ------------------------------------------------------------------------ TLS
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost, made with the openssl tool."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("no openssl tool to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subject = ["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"]
+    key_type = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+    files = ["-keyout", str(key), "-out", str(cert)]
+    subprocess.run(
+        [openssl, "req", "-x509", "-nodes", "-days", "1", *key_type, *subject, *files],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+COMPLETION = {
+    "id": "chatcmpl-tls",
+    "object": "chat.completion",
+    "created": 0,
+    "model": QWEN,
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "secret"},
+            "finish_reason": "stop",
+        }
+    ],
+}
+
+
+class _Answer(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = json.dumps(COMPLETION).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def tls_url(certificate: tuple[Path, Path]) -> Iterator[str]:
+    """An HTTPS chat endpoint on 127.0.0.1 with the self-signed certificate."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Answer)
+    server.daemon_threads = True
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
+    thread.start()
+    try:
+        yield f"https://localhost:{server.server_address[1]}/v1/chat/completions"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
+
+
+def tls_request(url: str) -> _transport.Request:
+    return _transport.Request(
+        url=url,
+        headers={"Content-Type": "application/json"},
+        body=b'{"messages": []}',
+        model=QWEN,
+        timeout=10,
+        deadline=time.monotonic() + 30,  # the clamped path, start_tls included
+    )
+
+
+def test_tls_round_trip_on_the_sync_backend(
+    certificate: tuple[Path, Path], tls_url: str
+) -> None:
+    trusted = ssl.create_default_context(cafile=str(certificate[0]))
+    with httpcore.ConnectionPool(
+        ssl_context=trusted, network_backend=_pools._SYNC_BACKEND
+    ) as pool:
+        data = _transport.post_json(pool, tls_request(tls_url))
+        assert data["choices"][0]["message"]["content"] == "secret"
+        [connection] = pool.connections
+        assert connection.is_idle()
+
+
+async def test_tls_round_trip_on_the_async_backend(
+    certificate: tuple[Path, Path], tls_url: str
+) -> None:
+    trusted = ssl.create_default_context(cafile=str(certificate[0]))
+    async with httpcore.AsyncConnectionPool(
+        ssl_context=trusted, network_backend=_pools._ASYNC_BACKEND
+    ) as pool:
+        data = await _transport.apost_json(pool, tls_request(tls_url))
+        assert data["choices"][0]["message"]["content"] == "secret"
+        response = await pool.request("POST", tls_url, content=b"{}")
+        stream = response.extensions["network_stream"]
+        assert isinstance(stream.get_extra_info("ssl_object"), ssl.SSLObject)
+
+
+def test_the_default_pools_refuse_an_untrusted_certificate(tls_url: str) -> None:
+    with pytest.raises(WandbConnectionError, match="ConnectError"):
+        _transport.post_json(_transport.sync_client(tls_url), tls_request(tls_url))
+
+    async def call() -> None:
+        await _transport.apost_json(
+            _transport.async_client(tls_url), tls_request(tls_url)
+        )
+
+    with pytest.raises(WandbConnectionError, match="ConnectError"):
+        asyncio.run(call())

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpcore
 import httpx
 import pytest
 from langchain_core.exceptions import (
@@ -18,7 +20,7 @@ from langchain_core.exceptions import (
     ModelRateLimitError,
 )
 
-from langchain_wandb_router import RetryPolicy, _transport
+from langchain_wandb_router import RetryPolicy, _deadline, _pools, _transport
 from langchain_wandb_router.errors import (
     StreamInterruptedError,
     WandbAPIError,
@@ -29,6 +31,7 @@ from langchain_wandb_router.errors import (
     WandbPermissionError,
     WandbQuotaError,
     WandbRateLimitError,
+    WandbTimeoutError,
     error_for_status,
     status_for_code,
 )
@@ -175,6 +178,93 @@ def test_backoff_has_a_floor_and_grows() -> None:
     assert [low.delay(n) for n in (1, 2, 3, 4, 5, 6)] == [0.25, 0.5, 1.0, 2.0, 4.0, 4.0]
     tiny = RetryPolicy(backoff_base=0.01, jitter=lambda lo, hi: lo)
     assert tiny.delay(1) == 0.1
+
+
+def test_no_retry_starts_after_the_deadline() -> None:
+    policy = RetryPolicy()
+    error = _transport.error_from_status(503, b"", {"retry-after": "2"}, M)
+    assert policy.next_delay(1, 3, error, deadline=time.monotonic() + 60) == 2.0
+    assert policy.next_delay(1, 3, error, deadline=time.monotonic() + 1) is None
+    assert error.__notes__ == [
+        "Not retried: retry 1 would start 2.00s from now, after the call's deadline."
+    ]
+
+
+def test_retry_loops_give_up_rather_than_sleep_past_the_deadline() -> None:
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        time.sleep(seconds)
+
+    policy = RetryPolicy(sleep=sleep)
+    attempts = 0
+
+    def send() -> None:
+        nonlocal attempts
+        attempts += 1
+        raise _transport.error_from_status(503, b"", {"retry-after": "0.2"}, M)
+
+    start = time.monotonic()
+    with pytest.raises(WandbAPIError) as info:
+        policy.call(send, 10, M, deadline=start + 0.5)
+    # Attempts at 0, 0.2 and 0.4 s (a loaded machine may fit one fewer); a
+    # fourth would start at 0.6 s, after the deadline, so it is not slept for.
+    assert 2 <= attempts <= 3
+    assert sum(slept) < 0.5
+    assert "after the call's deadline" in info.value.__notes__[0]
+
+
+def test_clamp_cuts_each_wait_to_the_time_left() -> None:
+    assert _pools.clamp(600.0, httpcore.ReadTimeout) == 600.0  # no deadline
+    assert _pools.clamp(None, httpcore.ReadTimeout) is None
+    with _deadline.bounded(time.monotonic() + 1):
+        left = _pools.clamp(600.0, httpcore.ReadTimeout)
+        assert left is not None
+        assert 0 < left <= 1
+        unbounded = _pools.clamp(None, httpcore.ReadTimeout)
+        assert unbounded is not None
+        assert 0 < unbounded <= 1
+        assert _pools.clamp(0.25, httpcore.ReadTimeout) == 0.25
+    with (
+        _deadline.bounded(time.monotonic() - 1),
+        pytest.raises(httpcore.WriteTimeout, match="deadline passed"),
+    ):
+        _pools.clamp(600.0, httpcore.WriteTimeout)
+
+
+def test_per_request_timeouts_are_clamped_to_the_deadline() -> None:
+    req = _transport.Request(
+        url="http://127.0.0.1:9/v1/chat/completions",
+        headers={},
+        body=b"{}",
+        model=M,
+        timeout=httpx.Timeout(600.0, connect=10.0),
+    )
+    assert _transport._core_timeouts(req) == {
+        "connect": 10.0,
+        "read": 600.0,
+        "write": 600.0,
+        "pool": 600.0,
+    }
+    bounded = _transport.Request(**{**req.__dict__, "deadline": time.monotonic() + 2})
+    assert all(0 < t <= 2 for t in _transport._core_timeouts(bounded).values())  # type: ignore[operator]
+
+
+def test_a_request_past_its_deadline_is_never_sent() -> None:
+    # Nothing listens on port 9: sending would be a connection error.
+    req = _transport.Request(
+        url="http://127.0.0.1:9/v1/chat/completions",
+        headers={},
+        body=b"{}",
+        model=M,
+        timeout=10,
+        deadline=time.monotonic() - 0.1,
+    )
+    with pytest.raises(WandbTimeoutError, match=r"deadline passed.*deadline="):
+        _transport.post_json(_transport.sync_client(req.url), req)
+    with pytest.raises(WandbTimeoutError, match="deadline passed"):
+        list(_transport.stream_events(_transport.sync_client(req.url), req))
 
 
 def test_retryability() -> None:
