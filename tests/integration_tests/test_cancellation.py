@@ -24,11 +24,43 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_wandb_router import WandbRouter
 from langchain_wandb_router._budget import estimate_micro
 from langchain_wandb_router._leases import KEEPER
-from langchain_wandb_router._state import ConcurrencySettings, InProcessState, RouterState
+from langchain_wandb_router._state import (
+    ConcurrencySettings,
+    InProcessState,
+    RouterState,
+)
 from langchain_wandb_router.testing import WandbEmulator
+from tests import redis_server
+
+redis_url = redis_server.redis_url  # the session's redis-server
+redis_cluster_url = redis_server.redis_cluster_url  # the session's 3-master cluster
 
 QWEN = "Qwen/Qwen3-235B-A22B-Instruct-2507"
 Factory = Callable[..., WandbRouter]
+
+
+@pytest.fixture(params=["in-process", "redis", "redis-cluster"])
+def make(request: pytest.FixtureRequest, router_factory: Factory) -> Iterator[Factory]:
+    """Routers on in-process state, a Redis server, or a Redis Cluster."""
+    made: list[RouterState] = []
+
+    def factory(
+        models: Any, concurrency: ConcurrencySettings | None = None, **kwargs: Any
+    ) -> WandbRouter:
+        if request.param == "in-process":
+            state: RouterState = InProcessState(concurrency=concurrency)
+        else:
+            pytest.importorskip("redis")
+            from langchain_wandb_router._redis_state import RedisState
+
+            url = request.getfixturevalue(request.param.replace("-", "_") + "_url")
+            state = RedisState.from_url(url, on_error="closed", concurrency=concurrency)
+        made.append(state)
+        return router_factory(models, state=state, **kwargs)
+
+    yield factory
+    for state in made:
+        state.close()
 
 
 @pytest.fixture
@@ -63,16 +95,18 @@ def _holds_nothing(router: WandbRouter) -> None:
     assert len(KEEPER) == 0
 
 
-async def _settle_tasks() -> None:
-    """Let finalizers of dropped async generators run (they are scheduled)."""
-    for _ in range(5):
-        await asyncio.sleep(0)
+async def _finalized(router: WandbRouter) -> None:
+    """Let a dropped async generator's finalizer run: the loop schedules it,
+    and with Redis state it makes a round trip."""
+    deadline = time.monotonic() + 2.0
+    while _state(router).in_flight(_key(router)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
 
 
 async def test_wait_for_timeouts_release_their_slots_at_once(
-    emulator: WandbEmulator, router_factory: Factory, unraisable: list[str]
+    emulator: WandbEmulator, make: Factory, unraisable: list[str]
 ) -> None:
-    router = router_factory(QWEN, max_in_flight=3)
+    router = make(QWEN, max_in_flight=3)
     emulator.set_service_time(5.0)
     for _ in range(3):
         with pytest.raises(TimeoutError):
@@ -87,9 +121,9 @@ async def test_wait_for_timeouts_release_their_slots_at_once(
 
 
 async def test_task_cancel_mid_stream_releases_the_slot(
-    emulator: WandbEmulator, router_factory: Factory, unraisable: list[str]
+    emulator: WandbEmulator, make: Factory, unraisable: list[str]
 ) -> None:
-    router = router_factory(QWEN, max_in_flight=1)
+    router = make(QWEN, max_in_flight=1)
     emulator.fault(chunk_delay=0.2, times=1)
     first = asyncio.Event()
 
@@ -108,9 +142,9 @@ async def test_task_cancel_mid_stream_releases_the_slot(
 
 
 async def test_an_async_stream_closed_or_dropped_early_releases_the_slot(
-    emulator: WandbEmulator, router_factory: Factory, unraisable: list[str]
+    emulator: WandbEmulator, make: Factory, unraisable: list[str]
 ) -> None:
-    router = router_factory(QWEN, max_in_flight=1)
+    router = make(QWEN, max_in_flight=1)
     emulator.fault(chunk_delay=0.05, times=2)
     chunks = router.astream("tell me a long story")
     await chunks.__anext__()
@@ -121,16 +155,16 @@ async def test_an_async_stream_closed_or_dropped_early_releases_the_slot(
     await dropped.__anext__()
     del dropped
     gc.collect()
-    await _settle_tasks()
+    await _finalized(router)
     _holds_nothing(router)
     assert (await asyncio.wait_for(router.ainvoke("hi"), 3.0)).content
     assert not [u for u in unraisable if "GeneratorExit" in u]
 
 
 def test_a_sync_stream_closed_or_dropped_early_releases_the_slot(
-    emulator: WandbEmulator, router_factory: Factory, unraisable: list[str]
+    emulator: WandbEmulator, make: Factory, unraisable: list[str]
 ) -> None:
-    router = router_factory(QWEN, max_in_flight=1)
+    router = make(QWEN, max_in_flight=1)
     emulator.fault(chunk_delay=0.05, times=2)
     chunks = router.stream("tell me a long story")
     next(chunks)
@@ -156,9 +190,9 @@ class _Interrupt(BaseCallbackHandler):
 
 
 def test_keyboard_interrupt_in_sync_code_gives_everything_back(
-    emulator: WandbEmulator, router_factory: Factory
+    emulator: WandbEmulator, make: Factory
 ) -> None:
-    router = router_factory(QWEN, max_in_flight=1, budget_usd=1.0, max_tokens=100)
+    router = make(QWEN, max_in_flight=1, budget_usd=1.0, max_tokens=100)
     with pytest.raises(KeyboardInterrupt):
         router.invoke("hi", config={"callbacks": [_Interrupt()]})
     _holds_nothing(router)
@@ -168,14 +202,12 @@ def test_keyboard_interrupt_in_sync_code_gives_everything_back(
 
 
 async def test_cancelled_calls_settle_their_reservations_and_leave_room(
-    emulator: WandbEmulator, router_factory: Factory
+    emulator: WandbEmulator, make: Factory
 ) -> None:
     estimate = estimate_micro(QWEN, 1, 100)
     # Room for about three calls' estimates: two cancelled calls must not
     # keep theirs reserved, or the third waits for them until its deadline.
-    router = router_factory(
-        QWEN, budget_usd=3.5 * estimate / 1e6, max_tokens=100, deadline=5.0
-    )
+    router = make(QWEN, budget_usd=3.5 * estimate / 1e6, max_tokens=100, deadline=5.0)
     emulator.set_service_time(5.0)
     for _ in range(2):
         with pytest.raises(TimeoutError):
@@ -189,9 +221,9 @@ async def test_cancelled_calls_settle_their_reservations_and_leave_room(
 
 
 async def test_a_call_cancelled_while_waiting_for_a_slot_takes_none(
-    emulator: WandbEmulator, router_factory: Factory
+    emulator: WandbEmulator, make: Factory
 ) -> None:
-    router = router_factory(QWEN, max_in_flight=1)
+    router = make(QWEN, max_in_flight=1)
     emulator.set_service_time(0.5)
     running = asyncio.ensure_future(router.ainvoke("hi"))
     await asyncio.sleep(0.1)
@@ -202,11 +234,11 @@ async def test_a_call_cancelled_while_waiting_for_a_slot_takes_none(
 
 
 def test_leases_of_calls_longer_than_their_ttl_are_renewed(
-    emulator: WandbEmulator, router_factory: Factory
+    emulator: WandbEmulator, make: Factory
 ) -> None:
-    state = InProcessState(concurrency=ConcurrencySettings(lease_ttl_seconds=0.3))
-    router = router_factory(QWEN, max_in_flight=1, state=state)
-    key = _key(router)
+    short = ConcurrencySettings(lease_ttl_seconds=0.3)
+    router = make(QWEN, max_in_flight=1, concurrency=short)
+    state, key = _state(router), _key(router)
     # A stream that lives five TTLs, and a second call that wants the slot.
     emulator.fault(chunk_delay=0.1, times=1)
     seen: list[int] = []
