@@ -33,7 +33,7 @@ from redis.asyncio.connection import UnixDomainSocketConnection as AsyncUnixConn
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
-from redis.commands.core import Script
+from redis.commands.core import AsyncScript, Script
 from redis.connection import Connection, SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import MaxConnectionsError
 from redis.retry import Retry
@@ -683,13 +683,28 @@ class _LoopClient:
     dropped without being closed takes its client and sockets with it.
     """
 
-    __slots__ = ("__weakref__", "client", "closer", "live", "scripts")
+    __slots__ = ("__weakref__", "client", "closer", "live", "ready", "scripts", "setup")
 
     def __init__(self, client: AsyncClient) -> None:
         self.client = client
         self.scripts = {n: client.register_script(s) for n, s in _SCRIPTS.items()}
         self.closer: AsyncGenerator[None, None] | None = None
         self.live = True
+        # A Cluster client learns the slots on first use; many first calls at
+        # once each start that and close each other's connections, so the
+        # first one does it alone.
+        self.ready = not isinstance(client, AsyncRedisCluster)
+        self.setup = asyncio.Lock()
+
+    async def scripts_ready(self) -> dict[str, AsyncScript]:
+        """The scripts, once the client knows its servers."""
+        if not self.ready:
+            async with self.setup:
+                if not self.ready:
+                    assert isinstance(self.client, AsyncRedisCluster)
+                    await self.client.initialize()
+                    self.ready = True
+        return self.scripts
 
 
 # The attribute under which an event loop holds its clients, one per
@@ -804,7 +819,7 @@ class ScriptClients:
             redis.RedisError: Redis could not be reached or failed the call
                 (:func:`pool_exhausted` tells a busy client apart).
         """
-        scripts = self._loop_entry().scripts
+        scripts = await self._loop_entry().scripts_ready()
         return await scripts[call.script](keys=call.keys, args=call.args)
 
     def eviction_policies(self) -> list[str] | None:
@@ -828,7 +843,9 @@ class ScriptClients:
 
     async def aeviction_policies(self) -> list[str] | None:
         """Async :meth:`eviction_policies`, on the running loop's client."""
-        client = self._loop_entry().client
+        entry = self._loop_entry()
+        await entry.scripts_ready()
+        client = entry.client
         try:
             if isinstance(client, AsyncRedisCluster):
                 found = await client.config_get(

@@ -366,7 +366,8 @@ class RedisState(RouterState):
                 got = self._clients.run(item.call)
             except redis.RedisError as exc:
                 self._requeue(items[i:])
-                self._mark_down(exc)
+                if not pool_exhausted(exc):  # busy: the next call replays them
+                    self._mark_down(exc)
                 return
             if item.scope is not None:
                 self._learn(item.scope, got)
@@ -402,7 +403,8 @@ class RedisState(RouterState):
                 got = await self._clients.arun(item.call)
             except redis.RedisError as exc:
                 self._requeue(items[i:])
-                self._mark_down(exc)
+                if not pool_exhausted(exc):  # busy: the next call replays them
+                    self._mark_down(exc)
                 return
             if item.scope is not None:
                 self._learn(item.scope, got)

@@ -9,8 +9,10 @@ changes, never asserting how long something took.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
+import os
 import random
 import socket
 import subprocess
@@ -18,6 +20,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -42,7 +45,9 @@ from langchain_wandb_router._state import (  # noqa: E402
     SlotTimeoutError,
     StateUnavailableError,
     budget_key,
+    check_state,
     route_key,
+    state_from,
 )
 from langchain_wandb_router.errors import WandbConnectionError  # noqa: E402
 from tests import redis_server  # noqa: E402
@@ -205,7 +210,9 @@ def test_limited_outcomes_hold_the_limit_and_successes_grow_it(
     assert state.try_acquire(keys.key, None) is not None  # 6 in flight < 7
     assert state.try_acquire(keys.key, None) is None  # 7 in flight
 
-    grow = make_state(concurrency=ConcurrencySettings(initial_limit=2, increase_after=1))
+    grow = make_state(
+        concurrency=ConcurrencySettings(initial_limit=2, increase_after=1)
+    )
     for expected in (2, 3, 3, 3, 4):
         grow.release(take(grow, keys.other), "ok")
         assert grow.limit(keys.other) == expected
@@ -697,3 +704,293 @@ def test_redact_url_masks_passwords() -> None:
 def test_on_error_is_validated() -> None:
     with pytest.raises(ValueError, match="on_error"):
         RedisState("redis://127.0.0.1:1/0", on_error="maybe")  # type: ignore[arg-type]
+
+
+# state= settings: URLs, clients, validation ---------------------------------------------
+
+
+def _clients_for(url: str) -> dict[str, Any]:
+    """One redis-py client of each flavour for ``url`` (single or cluster)."""
+    import redis.asyncio
+    import redis.asyncio.cluster
+    import redis.cluster
+
+    if url.startswith("redis+cluster://"):
+        node = url.replace("redis+cluster://", "redis://")
+        return {
+            "sync": redis.cluster.RedisCluster.from_url(node),
+            "async": redis.asyncio.cluster.RedisCluster.from_url(node),
+        }
+    return {
+        "sync": redis.Redis.from_url(url),
+        "async": redis.asyncio.Redis.from_url(url),
+    }
+
+
+@pytest.mark.parametrize("where", ["redis_url", "redis_cluster_url"])
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_a_client_object_serves_sync_and_async_calls(
+    request: pytest.FixtureRequest, where: str, flavour: str, keys: Keys
+) -> None:
+    url = request.getfixturevalue(where)
+    given = _clients_for(url)[flavour]
+    check_state(given)
+    state = state_from(given, on_error="closed")
+    assert isinstance(state, RedisState) and "s3cret" not in repr(state)
+    lease = take(state, keys.key, 1)
+    assert state.try_acquire(keys.key, 1) is None
+
+    async def other_loop() -> None:
+        assert await state.atry_acquire(keys.key, 1) is None
+        await state.arelease(lease, "ok")
+        again = await state.aacquire(keys.key, 1, time.monotonic() + 5)
+        await state.arelease(again, "ok")
+
+    asyncio.run(other_loop())
+    assert state.in_flight(keys.key) == 0
+    reservation = state.reserve(keys.scope, 5, 10)
+    assert reservation is not None
+    state.settle(reservation, 4)
+    assert state.spent(keys.scope) == 4
+    state.close()
+    if flavour == "sync":
+        assert given.ping()  # the caller's client is left open
+
+
+def test_check_state_accepts_what_state_from_takes(redis_url: str) -> None:
+    clients = _clients_for(redis_url)
+    for good in (
+        None,
+        InProcessState(),
+        "redis://127.0.0.1:1/0",
+        "REDISS://u:pw@example.com:6380/2",
+        "unix:///tmp/redis.sock?db=1",
+        "redis+cluster://127.0.0.1:7000",
+        "rediss+cluster://u:pw@example.com:7000/0",
+        clients["sync"],
+        clients["async"],
+    ):
+        check_state(good)
+
+
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [
+        (42, TypeError),
+        (object(), TypeError),
+        (b"redis://127.0.0.1", TypeError),
+        ("postgres://user:s3cret@db/0", ValueError),
+        ("s3cret", ValueError),
+        ("redis://user:s3cret@127.0.0.1:notaport/0", ValueError),
+        ("redis+cluster://user:s3cret@127.0.0.1:7000/3", ValueError),
+        ("redis+cluster://:s3cret@/", ValueError),
+    ],
+)
+def test_check_state_rejects_without_io_or_secrets(bad: object, error: type) -> None:
+    with pytest.raises(error) as info:
+        check_state(bad)
+    assert "s3cret" not in str(info.value) and "s3cret" not in repr(info.value)
+    with pytest.raises(error):
+        state_from(bad)
+
+
+def test_check_state_does_no_io() -> None:
+    dead = redis.Redis(port=redis_server.free_port())
+    started = time.monotonic()
+    for _ in range(200):
+        check_state(dead)
+        check_state(f"redis+cluster://127.0.0.1:{redis_server.free_port()}")
+    # Nothing listens there; a connection attempt would raise, not pass.
+    assert time.monotonic() - started < 5
+
+
+# Per-loop clients, busy clients ----------------------------------------------------------
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_event_loops_never_closed_leak_no_clients(redis_url: str, keys: Keys) -> None:
+    state = RedisState.from_url(redis_url, on_error="closed")
+
+    async def use() -> None:
+        lease = await state.aacquire(keys.key, 2, time.monotonic() + 5)
+        await state.arelease(lease, "ok")
+
+    def abandoned_loop() -> None:
+        # A loop that is run once and dropped, never closed or shut down.
+        asyncio.new_event_loop().run_until_complete(use())
+
+    def batch(count: int) -> None:
+        for _ in range(count):
+            thread = threading.Thread(target=abandoned_loop)
+            thread.start()
+            thread.join()
+        gc.collect()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)  # unclosed loop sockets
+        batch(5)
+        before = _open_fds()
+        batch(60)
+        after = _open_fds()
+    # Each dropped loop held a selector, a self-pipe and a Redis socket: without
+    # the weak registry, 60 loops left ~240 fds open here.
+    assert after <= before + 4
+    state.close()
+
+
+@pytest.mark.parametrize("where", ["redis_url", "redis_cluster_url"])
+def test_five_hundred_waiters_on_one_key_are_not_an_outage(
+    request: pytest.FixtureRequest,
+    where: str,
+    keys: Keys,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # More waiters than a loop's client has connections (MAX_LOOP_CONNECTIONS):
+    # the pool makes them wait (single server) or refuses at once (Cluster).
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    state = RedisState.from_url(request.getfixturevalue(where), on_error="open")
+
+    async def one() -> Lease:
+        lease = await state.aacquire(keys.key, 4, time.monotonic() + 120)
+        await asyncio.sleep(0.001)
+        await state.arelease(lease, "ok")
+        return lease
+
+    async def crowd() -> list[Lease]:
+        return await asyncio.gather(*(one() for _ in range(500)))
+
+    leases = asyncio.run(crowd())
+    assert len(leases) == 500
+    assert all(lease.owner is state for lease in leases)  # never the fallback
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert state.in_flight(keys.key) == 0
+    state.close()
+
+
+# Eviction and resets ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("policy", "warned"),
+    [("volatile-lru", True), ("allkeys-lru", True), ("noeviction", False)],
+)
+def test_an_evicting_maxmemory_policy_is_warned_about_once(
+    tmp_path: Path,
+    keys: Keys,
+    caplog: pytest.LogCaptureFixture,
+    policy: str,
+    warned: bool,
+) -> None:
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    with redis_server.RedisServer(tmp_path) as server:
+        admin = redis.Redis.from_url(server.url)
+        admin.config_set("maxmemory", "64mb")
+        admin.config_set("maxmemory-policy", policy)
+        state = RedisState.from_url(server.url, on_error="closed")
+        for _ in range(3):
+            state.release(take(state, keys.key), "ok")
+        asyncio.run(state.ain_flight(keys.key))
+        admin.close()
+        state.close()
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(said) == (1 if warned else 0)
+    if warned:
+        assert policy in said[0] and "noeviction" in said[0]
+
+
+def test_a_refused_config_get_says_nothing(
+    tmp_path: Path, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    with redis_server.RedisServer(tmp_path) as server:
+        admin = redis.Redis.from_url(server.url)
+        admin.config_set("maxmemory-policy", "volatile-lru")
+        # Like a managed service: everything but CONFIG.
+        admin.acl_setuser("app", enabled=True, passwords=["+s3cret"], keys=["*"],
+                          commands=["+@all", "-config"])  # fmt: skip
+        url = f"redis://app:s3cret@127.0.0.1:{server.port}/0"
+        state = RedisState.from_url(url, on_error="closed")
+        state.release(take(state, keys.key), "ok")
+        assert state.in_flight(keys.key) == 0
+        admin.close()
+        state.close()
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_a_restart_without_persistence_rebuilds_spend_from_what_processes_saw(
+    tmp_path: Path, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    with redis_server.RedisServer(tmp_path) as server:
+        first = RedisState.from_url(server.url, on_error="closed")
+        second = RedisState.from_url(server.url, on_error="closed")
+        for state, cost in ((first, 60), (second, 40)):  # first saw 60, second 100
+            res = state.reserve(keys.scope, cost, 1000)
+            assert res is not None
+            state.settle(res, cost)
+        server.kill()
+        server.start()  # empty: nothing was saved
+
+        def rebuilt() -> bool:
+            try:
+                return first.spent(keys.scope) >= 60
+            except StateUnavailableError:
+                return False
+
+        wait_until(rebuilt, "Redis to answer again")
+        assert first.spent(keys.scope) == 60  # what the first process saw
+        res = first.reserve(keys.scope, 10, 1000)
+        assert res is not None
+        first.settle(res, 10)  # spend after the restart is kept
+        assert second.spent(keys.scope) == 110  # raised to 100, plus the 10
+        assert first.spent(keys.scope) == 110
+        assert first.reserve(keys.scope, 891, 1000) is None
+        fresh = RedisState.from_url(server.url, on_error="closed")
+        assert fresh.spent(keys.scope) == 110  # a new process sees it too
+        for state in (first, second, fresh):
+            state.close()
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(said) == 2  # one per process that had known the old record
+    assert all("lost the budget record" in text for text in said)
+
+
+def test_evicted_spend_is_rebuilt(admin: Any, redis_url: str, keys: Keys) -> None:
+    state = RedisState.from_url(redis_url, on_error="closed")
+    res = state.reserve(keys.scope, 50, 100)
+    assert res is not None
+    state.settle(res, 50)
+    admin.delete(f"{keys.scope}:spent", f"{keys.scope}:gen")  # as eviction would
+    assert state.reserve(keys.scope, 51, 100) is None  # 50 still counts
+    assert state.spent(keys.scope) == 50
+    state.close()
+
+
+# Outages: what the fallback starts from --------------------------------------------------
+
+
+def test_an_outage_starts_from_this_process_leases_and_budget_share(
+    tmp_path: Path, keys: Keys
+) -> None:
+    with redis_server.RedisServer(tmp_path) as server:
+        mine = RedisState.from_url(server.url, retry_interval=60)
+        others = [RedisState.from_url(server.url) for _ in range(3)]
+        held = [take(mine, keys.key, 3), take(mine, keys.key, 3)]
+        for state in others:  # four processes use the scope; 15 spent
+            res = state.reserve(keys.scope, 5, 100)
+            assert res is not None
+            state.settle(res, 5)
+        res = mine.reserve(keys.scope, 4, 100)  # 15 spent + 4 reserved: 81 left
+        assert res is not None
+        server.kill()
+        local = take(mine, keys.key, 3)  # two of three already held on Redis
+        assert local.owner is not mine
+        assert mine.try_acquire(keys.key, 3) is None
+        mine.release(held[0], "ok")  # its stand-in frees a slot
+        assert mine.try_acquire(keys.key, 3) is not None
+        share = mine.reserve(keys.scope, 20, 100)  # 81 // 4 = 20
+        assert share is not None and mine.reserve(keys.scope, 1, 100) is None
+        for state in [mine, *others]:
+            state.close()
