@@ -1,6 +1,6 @@
 """One worker process of the fleet tests: a WandbRouter sharing state through Redis.
 
-Usage: python router_fleet_worker.py MODE REDIS_URL BASE_URL API_KEY
+Usage: python router_fleet_worker.py MODE REDIS_URL BASE_URL API_KEY [BUDGET CALLS]
 Prints one JSON line with what happened.
 """
 
@@ -14,6 +14,7 @@ from langchain_wandb_router import BudgetExceededError, WandbRouter
 
 QWEN = "Qwen/Qwen3-235B-A22B-Instruct-2507"
 DSV31 = "deepseek-ai/DeepSeek-V3.1"
+LLAMA = "meta-llama/Llama-3.3-70B-Instruct"
 
 
 def main() -> None:
@@ -30,10 +31,18 @@ def main() -> None:
     elif mode == "cool":
         router = WandbRouter(models=[QWEN, DSV31], cooldown_failures=1, **common)
         msg = router.invoke("hi")
-        print(json.dumps({"served": msg.response_metadata["model_name"],
-                          "excluded": msg.response_metadata["routing"]["excluded"]}))
+        print(
+            json.dumps(
+                {
+                    "served": msg.response_metadata["model_name"],
+                    "excluded": msg.response_metadata["routing"]["excluded"],
+                }
+            )
+        )
     elif mode == "budget":
-        router = WandbRouter(models="meta-llama/Llama-3.3-70B-Instruct", budget_usd=0.002, **common)
+        router = WandbRouter(
+            models="meta-llama/Llama-3.3-70B-Instruct", budget_usd=0.002, **common
+        )
         costs: list[float] = []
         try:
             for _ in range(500):
@@ -42,6 +51,50 @@ def main() -> None:
         except BudgetExceededError:
             pass
         print(json.dumps({"costs": costs, "spent": router.spent_usd}))
+    elif mode == "outage":
+        print(json.dumps(outage(redis_url, common)))
+
+
+def outage(redis_url: str, common: dict[str, str]) -> dict[str, object]:
+    """Many capped, budgeted calls while the test kills and restarts Redis."""
+    import time
+
+    import redis
+
+    from langchain_wandb_router._redis_state import RedisState
+
+    # A short retry interval: the outage in the test lasts about a second.
+    state = RedisState.from_url(redis_url, retry_interval=0.2)
+    router = WandbRouter(
+        models=LLAMA,
+        max_in_flight=3,
+        budget_usd=float(sys.argv[5]),
+        model_settings={"max_tokens": 64},
+        **{**common, "state": state},
+    )
+
+    async def one(i: int) -> float | None:
+        try:
+            msg = await router.ainvoke(f"spend a little {i} " * 20)
+        except BudgetExceededError:
+            return None
+        return float(msg.response_metadata["cost_usd"])
+
+    async def burst() -> list[float | None]:
+        return await asyncio.gather(*(one(i) for i in range(int(sys.argv[6]))))
+
+    costs = asyncio.run(burst())
+    # Wait for Redis, then let this process replay what it could not send.
+    probe = redis.Redis.from_url(redis_url.replace("redis+cluster", "redis"))
+    while True:
+        try:
+            probe.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    time.sleep(0.3)  # past the retry interval
+    spent = router.spent_usd
+    return {"costs": [c for c in costs if c is not None], "spent": spent}
 
 
 if __name__ == "__main__":
