@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -31,8 +32,9 @@ LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
 }
 
 # pytest-asyncio >= 1.4 asks a hook for loop factories and parametrizes only the
-# async tests with them; older versions (the 1.3 floor) only let a test suite
-# override the autouse ``event_loop_policy`` fixture, which newer ones deprecate.
+# async tests with them. Older versions (the 1.3 floor) take the loop from the
+# ``event_loop_policy`` fixture, overridden here and parametrized for async tests
+# only (newer versions deprecate overriding it).
 if hasattr(pytest_asyncio.plugin, "PytestAsyncioSpecs"):
 
     @pytest.hookimpl(optionalhook=True)
@@ -47,30 +49,20 @@ else:
         "uvloop": uvloop.EventLoopPolicy,
     }
 
-    @pytest.fixture(scope="session", params=list(_POLICIES))
+    @pytest.fixture(scope="session")
     def event_loop_policy(
         request: pytest.FixtureRequest,
     ) -> asyncio.AbstractEventLoopPolicy:
-        """The policy whose loops run the async tests, one per parameter."""
-        return _POLICIES[request.param]()
+        """The policy whose loops run this async test (asyncio's for sync tests)."""
+        return _POLICIES[getattr(request, "param", "asyncio")]()
 
-    def pytest_collection_modifyitems(
-        config: pytest.Config, items: list[pytest.Item]
-    ) -> None:
-        # The overridden fixture is autouse, so it parametrizes sync tests too:
-        # keep one run of each.
-        extra = [
-            item
-            for item in items
-            if not pytest_asyncio.is_async_test(item)
-            and getattr(getattr(item, "callspec", None), "params", {}).get(
-                "event_loop_policy"
+    def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+        # Only async tests get the parameter: sync tests keep their ids (which
+        # syrupy's snapshot names are made of) and run once.
+        if inspect.iscoroutinefunction(metafunc.function):
+            metafunc.parametrize(
+                "event_loop_policy", list(_POLICIES), indirect=True, scope="session"
             )
-            == "uvloop"
-        ]
-        if extra:
-            config.hook.pytest_deselected(items=extra)
-            items[:] = [item for item in items if item not in extra]
 
 
 # ------------------------------------------------------------------ fixtures
