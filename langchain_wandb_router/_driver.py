@@ -12,9 +12,10 @@ Decisions, in order of a call:
 2. Order: candidates keep the user's order; cooling routes go last, never out.
 3. Pick: the first route that may be tried now (not backing off) and has a
    free concurrency slot. If none has room, wait for a slot of any of them at
-   once (the state wakes one waiter per freed slot); if all are backing off, sleep until the first is due (bounded by the call's
-   deadline). A route backing off after a ``Retry-After`` never holds the call
-   while another route can serve.
+   once (the state wakes one waiter per freed slot); if all are backing
+   off, sleep until the first is due (bounded by the call's deadline). A
+   route backing off after a ``Retry-After`` never holds the call while
+   another route can serve.
 4. Outcome: W&B's concurrency 429 is backpressure (the slot limit adapts, the
    route is retried when a slot frees, health is untouched); 5xx, timeouts and
    connection errors count against health and the route's retries; a 404 or a

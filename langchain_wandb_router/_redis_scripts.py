@@ -101,12 +101,15 @@ return {1, cap}
 
 # KEYS: lease zset, limit hash (lim, cut = last decrease, ok = successes).
 # ARGV: token, outcome, decrease interval, forget after, initial limit,
-# successes per limit step.
+# successes per limit step, origin (announced with the release).
 _RELEASE = (
     _NOW
     + """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZREM', KEYS[1], ARGV[1])
+-- Tell waiting processes a slot is free (ARGV[7]: who released it). pcall:
+-- a user whose ACL allows no channels still releases; waiters then poll.
+redis.pcall('PUBLISH', KEYS[1] .. ':free', ARGV[7])
 local rec = redis.call('HMGET', KEYS[2], 'lim', 'cut')
 local lim = tonumber(rec[1] or ARGV[5])
 if ARGV[2] == 'limited' then
@@ -422,12 +425,21 @@ def acquire_call(
 
 
 def release_call(
-    key: str, token: int | str, outcome: str, settings: ConcurrencySettings
+    key: str,
+    token: int | str,
+    outcome: str,
+    settings: ConcurrencySettings,
+    origin: str = "",
 ) -> ScriptCall:
-    """Give lease ``token`` of route ``key`` back, feeding ``outcome`` to AIMD."""
+    """Give lease ``token`` of route ``key`` back, feeding ``outcome`` to AIMD.
+
+    The release is announced on the key's channel with ``origin`` (the
+    releasing state's id), so other processes' waiters wake.
+    """
     c = settings
     args = [token, outcome, _ms(c.decrease_interval_seconds)]
     args += [_ms(c.forget_after_seconds), _opt(c.initial_limit), c.increase_after]
+    args.append(origin)
     return ScriptCall("release", _lease_keys(key), args)
 
 
@@ -821,6 +833,13 @@ class ScriptClients:
         """
         scripts = await self._loop_entry().scripts_ready()
         return await scripts[call.script](keys=call.keys, args=call.args)
+
+    async def apubsub(self) -> Any | None:
+        """A pub/sub object on the running loop's client (``None``: none)."""
+        entry = self._loop_entry()
+        await entry.scripts_ready()
+        make = getattr(entry.client, "pubsub", None)
+        return None if make is None else make()
 
     def eviction_policies(self) -> list[str] | None:
         """Each server's ``maxmemory-policy``; ``None`` if ``CONFIG`` is refused.

@@ -37,7 +37,7 @@ import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
@@ -62,6 +62,7 @@ from langchain_wandb_router._redis_scripts import (
     settle_call,
     spent_call,
 )
+from langchain_wandb_router._redis_waits import RedisWaitRoom
 from langchain_wandb_router._state import (
     BudgetSettings,
     ConcurrencySettings,
@@ -73,10 +74,12 @@ from langchain_wandb_router._state import (
     RouterState,
     SlotTimeoutError,
     StateUnavailableError,
+    Want,
     check_hard_limit,
     check_micro,
     check_outcome,
 )
+from langchain_wandb_router._waiters import Waiter, resolve
 
 __all__ = ["CLIENT_NAME", "RedisState", "redact_url"]
 
@@ -229,6 +232,7 @@ class RedisState(RouterState):
         # token -> the fallback lease standing in for it during an outage.
         self._stand_ins: dict[int | str, Lease] = {}
         self._eviction_checked = False
+        self._room = RedisWaitRoom(_token(), self._clients.apubsub)
 
     @classmethod
     def from_url(cls, url: str | object, **options: Any) -> RedisState:
@@ -563,7 +567,9 @@ class RedisState(RouterState):
                 self._draining = None
 
     def _release_op(self, lease: Lease, outcome: Outcome) -> _Op[None]:
-        call = release_call(lease.key, lease.token, outcome, self.concurrency)
+        call = release_call(
+            lease.key, lease.token, outcome, self.concurrency, self._room.origin
+        )
         stand_in = self._forget_lease(lease)
         if stand_in is not None:  # its slot in the outage's state is free now
             stand_in.owner.release(stand_in, outcome)
@@ -715,35 +721,112 @@ class RedisState(RouterState):
         got = await self._atry(key, hard_limit)
         return got if isinstance(got, Lease) else None
 
-    def acquire(self, key: str, hard_limit: int | None, deadline: float) -> Lease:
-        """See :meth:`RouterState.acquire` (polls Redis while waiting)."""
-        check_hard_limit(hard_limit)
-        poll = _FIRST_POLL
-        while True:
+    def _first_free(self, wants: Sequence[Want]) -> Lease | Want:
+        """Try each of ``wants``; a lease, or the first full cap."""
+        full: Want | None = None
+        for key, hard_limit in wants:
             got = self._run(self._try_op(key, hard_limit))
             if isinstance(got, Lease):
                 return got
-            now = self._clock()
-            if now >= deadline:
-                raise SlotTimeoutError(key, hard_limit if got is None else got)
-            time.sleep(min(deadline - now, poll * _jitter()))
-            poll = min(poll * 2, _MAX_POLL)
+            full = full or (key, hard_limit if got is None else got)
+        assert full is not None
+        return full
+
+    async def _afirst_free(self, wants: Sequence[Want]) -> Lease | Want:
+        """Async :meth:`_first_free`."""
+        full: Want | None = None
+        for key, hard_limit in wants:
+            got = await self._atry(key, hard_limit)
+            if isinstance(got, Lease):
+                return got
+            full = full or (key, hard_limit if got is None else got)
+        assert full is not None
+        return full
+
+    def acquire_any(self, wants: Sequence[Want], deadline: float) -> Lease:
+        """See :meth:`RouterState.acquire_any`; woken by releases, not polling.
+
+        This process's releases wake its waiters at once; other processes'
+        releases are seen by the first waiter of each key, which looks again
+        every few tens of milliseconds (sync waiters do not subscribe).
+        """
+        for _, hard_limit in wants:
+            check_hard_limit(hard_limit)
+        got = self._first_free(wants)
+        if isinstance(got, Lease):
+            return got
+        # Awake while it looks: a release meanwhile makes it look again.
+        waiter = Waiter(dict(wants), awake=True)
+        self._room.join(waiter)
+        try:
+            while True:
+                got = self._first_free(wants)
+                if isinstance(got, Lease):
+                    waiter.lease = got
+                    return got
+                now = self._clock()
+                if now >= deadline:
+                    raise SlotTimeoutError(*got)
+                if not self._room.arm(waiter):
+                    continue
+                wait = min(deadline - now, self._room.patience(waiter, False))
+                assert waiter.event is not None
+                waiter.event.wait(wait)
+        finally:
+            self._room.leave(waiter)
+
+    async def aacquire_any(self, wants: Sequence[Want], deadline: float) -> Lease:
+        """See :meth:`RouterState.aacquire_any`; woken by releases, not polling.
+
+        A release by this process wakes one of its waiters; a release by
+        another reaches this loop's subscription to the key's channel and
+        wakes one too. Only the first waiter of a key looks again by itself.
+        """
+        for _, hard_limit in wants:
+            check_hard_limit(hard_limit)
+        got = await self._afirst_free(wants)
+        if isinstance(got, Lease):
+            return got
+        loop = asyncio.get_running_loop()
+        waiter = Waiter(dict(wants), loop, awake=True)
+        self._room.join(waiter)
+        try:
+            # Subscribed before the next look, so no release goes unheard.
+            listening = await self._room.listen(waiter)
+            while True:
+                got = await self._afirst_free(wants)
+                if isinstance(got, Lease):
+                    waiter.lease = got
+                    return got
+                now = self._clock()
+                if now >= deadline:
+                    raise SlotTimeoutError(*got)
+                if not self._room.arm(waiter):
+                    continue
+                wait = min(deadline - now, self._room.patience(waiter, listening))
+                future = waiter.future
+                assert future is not None
+                timer = loop.call_later(wait, resolve, future)
+                try:
+                    await future
+                finally:
+                    timer.cancel()
+        finally:
+            self._room.leave(waiter)
+
+    def acquire(self, key: str, hard_limit: int | None, deadline: float) -> Lease:
+        """See :meth:`RouterState.acquire`."""
+        return self.acquire_any(((key, hard_limit),), deadline)
 
     async def aacquire(
         self, key: str, hard_limit: int | None, deadline: float
     ) -> Lease:
-        """See :meth:`RouterState.aacquire` (polls Redis while waiting)."""
-        check_hard_limit(hard_limit)
-        poll = _FIRST_POLL
-        while True:
-            got = await self._atry(key, hard_limit)
-            if isinstance(got, Lease):
-                return got
-            now = self._clock()
-            if now >= deadline:
-                raise SlotTimeoutError(key, hard_limit if got is None else got)
-            await asyncio.sleep(min(deadline - now, poll * _jitter()))
-            poll = min(poll * 2, _MAX_POLL)
+        """See :meth:`RouterState.aacquire`."""
+        return await self.aacquire_any(((key, hard_limit),), deadline)
+
+    def waiting(self, keys: Iterable[str]) -> int:
+        """How many callers of this process wait for a slot of ``keys``."""
+        return self._room.waiting(list(keys))
 
     def release(self, lease: Lease, outcome: Outcome) -> None:
         """See :meth:`RouterState.release`; an unsent release is replayed later."""
@@ -753,6 +836,7 @@ class RedisState(RouterState):
         else:
             check_outcome(outcome)
             self._run(self._release_op(lease, outcome))
+        self._room.wake(lease.key)
 
     async def arelease(self, lease: Lease, outcome: Outcome) -> None:
         """See :meth:`RouterState.arelease`."""
@@ -762,6 +846,7 @@ class RedisState(RouterState):
         else:
             check_outcome(outcome)
             await self._arun(self._release_op(lease, outcome))
+        self._room.wake(lease.key)
 
     def renew(self, lease: Lease) -> bool:
         """See :meth:`RouterState.renew`; True while Redis cannot be asked."""

@@ -40,23 +40,47 @@ class Waiter:
         closed: Served, timed out, cancelled or unreachable: skip it.
     """
 
-    __slots__ = ("closed", "event", "future", "lease", "limits", "loop")
+    __slots__ = (
+        "again",
+        "awake",
+        "closed",
+        "event",
+        "future",
+        "lease",
+        "limits",
+        "loop",
+    )
 
     def __init__(
         self,
         limits: dict[str, int | None],
         loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        awake: bool = False,
     ) -> None:
         self.limits = limits
         self.lease: Lease | None = None
         self.closed = False
+        self.awake = awake
+        """Looking for a slot now, not waiting (a state that does not hand
+        slots over directly wakes an idle waiter rather than this one)."""
+        self.again = False
+        """A wake-up came while awake: look once more before waiting."""
         self.loop = loop
         self.event: threading.Event | None = None
         self.future: asyncio.Future[None] | None = None
-        self.arm()
+        self._rearm()
 
-    def arm(self) -> None:
-        """Make ready for the next wake-up (a new future, or a cleared event)."""
+    def arm(self) -> bool:
+        """Get ready to wait; False if a wake-up came meanwhile (look again)."""
+        if self.again:
+            self.again = False
+            return False
+        self.awake = False
+        self._rearm()
+        return True
+
+    def _rearm(self) -> None:
         if self.loop is not None:
             self.future = self.loop.create_future()
         elif self.event is None:
@@ -66,6 +90,10 @@ class Waiter:
 
     def wake(self) -> bool:
         """Wake the caller; False if its event loop is closed (it is gone)."""
+        if self.awake:
+            self.again = True
+            return True
+        self.awake = True
         if self.loop is None:
             assert self.event is not None
             self.event.set()
@@ -125,6 +153,17 @@ class WaitQueues:
         if queue is not None:
             del self._queues[key]
         return None
+
+    def first_idle(self, key: str) -> Waiter | None:
+        """The first waiter of ``key`` that is open and not already woken."""
+        for waiter in self._queues.get(key, ()):
+            if not waiter.closed and not waiter.awake:
+                return waiter
+        return None
+
+    def is_first(self, waiter: Waiter) -> bool:
+        """Whether ``waiter`` is the first open waiter of one of its keys."""
+        return any(self.first_open(key) is waiter for key in waiter.limits)
 
     def served(self, key: str, waiter: Waiter, lease: Lease) -> None:
         """``waiter``, first of ``key``'s queue, got ``lease``: close it."""

@@ -51,8 +51,31 @@ def main() -> None:
         except BudgetExceededError:
             pass
         print(json.dumps({"costs": costs, "spent": router.spent_usd}))
+    elif mode == "crowd":
+        print(json.dumps(crowd(common, int(sys.argv[5]), int(sys.argv[6]))))
     elif mode == "outage":
         print(json.dumps(outage(redis_url, common)))
+
+
+def crowd(common: dict[str, str], cap: int, calls: int) -> dict[str, object]:
+    """Many callers at once behind one fleet-wide cap; what the state warned."""
+    import logging
+
+    warnings: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.WARNING:
+                warnings.append(record.getMessage())
+
+    logging.getLogger("langchain_wandb_router").addHandler(Collect())
+    router = WandbRouter(models=QWEN, max_in_flight=cap, deadline=120, **common)
+
+    async def burst() -> int:
+        answers = await asyncio.gather(*(router.ainvoke("hi") for _ in range(calls)))
+        return sum(1 for m in answers if m.text)
+
+    return {"answered": asyncio.run(burst()), "warnings": warnings}
 
 
 def outage(redis_url: str, common: dict[str, str]) -> dict[str, object]:

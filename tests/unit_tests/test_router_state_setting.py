@@ -35,6 +35,8 @@ def _router(state: Any) -> WandbRouter:
     ],
 )
 def test_an_unusable_state_fails_at_construction(state: Any, error: type[Exception]) -> None:
+    if isinstance(state, str) and "://" in state and state.startswith("redis"):
+        pytest.importorskip("redis")  # checking a Redis URL needs redis-py
     with pytest.raises(error) as caught:
         _router(state)
     assert SECRET not in str(caught.value)
@@ -53,6 +55,8 @@ def test_an_unusable_state_fails_at_construction(state: Any, error: type[Excepti
     ],
 )
 def test_usable_states_are_accepted_without_io(state: Any) -> None:
+    if state is not None:
+        pytest.importorskip("redis")
     _router(state)  # nothing listens on these: construction does no I/O
 
 
@@ -64,7 +68,20 @@ def test_redis_clients_are_accepted() -> None:
     _router(redis.asyncio.Redis(host="127.0.0.1", port=1))
 
 
+def test_without_redis_py_a_redis_url_fails_at_construction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    for name in [m for m in sys.modules if m == "redis" or m.startswith("redis.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "redis", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"langchain-wandb-router\[redis\]"):
+        _router(f"redis://:{SECRET}@localhost:6379/0")
+
+
 def test_a_password_in_the_state_url_never_shows() -> None:
+    pytest.importorskip("redis")
     router = _router(f"redis://:{SECRET}@localhost:6379/0")
     for text in (repr(router), str(router), dumps(router)):
         assert SECRET not in text
