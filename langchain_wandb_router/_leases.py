@@ -47,6 +47,7 @@ class LeaseKeeper:
         self._due: dict[int, tuple[float, Lease]] = {}
         self._thread: threading.Thread | None = None
         self._pid = 0
+        self._wakes_at = float("inf")  # when the thread looks next
 
     def __len__(self) -> int:
         return len(self._due)
@@ -58,7 +59,10 @@ class LeaseKeeper:
             self._due[id(lease)] = (when, lease)
             if self._thread is None or self._pid != os.getpid():
                 self._start()
-            self._cond.notify()
+            elif when < self._wakes_at:
+                # Only then: waking the thread on every call would cost each
+                # call a thread switch.
+                self._cond.notify()
 
     def discard(self, lease: Lease) -> None:
         """Stop renewing ``lease`` (it was released, or is being released)."""
@@ -89,7 +93,10 @@ class LeaseKeeper:
                     return due
                 soonest = min((when for when, _ in self._due.values()), default=None)
                 wait = _IDLE_WAIT if soonest is None else soonest - now
-                self._cond.wait(min(wait, _IDLE_WAIT))
+                wait = min(wait, _IDLE_WAIT)
+                self._wakes_at = now + wait
+                self._cond.wait(wait)
+                self._wakes_at = float("-inf")  # awake: nobody needs to notify
 
     def _renew(self, lease: Lease) -> None:
         try:
