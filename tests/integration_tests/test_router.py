@@ -17,7 +17,12 @@ from langchain_core.tools import tool
 from pydantic import BaseModel
 
 from langchain_wandb_router import Route, RoutingContext, WandbRouter
-from langchain_wandb_router._state import HealthSettings, InProcessState, account_fingerprint, route_key
+from langchain_wandb_router._state import (
+    HealthSettings,
+    InProcessState,
+    account_fingerprint,
+    route_key,
+)
 from langchain_wandb_router.catalog import ModelInfo, register_model
 from langchain_wandb_router.errors import (
     BudgetExceededError,
