@@ -32,9 +32,10 @@ from langchain_core.messages import (
 from langchain_openai import ChatOpenAI
 from langchain_openai.chat_models.base import BaseChatOpenAI, _convert_message_to_dict
 
-from langchain_wandb_router import ChatWandb, _fast_chunks
-from langchain_wandb_router._fast_chunks import chunk_to_generation_chunk
-from langchain_wandb_router._fast_messages import messages_to_dicts
+from langchain_wandb_router import ChatWandb
+from langchain_wandb_router.chat import _fast_chunks
+from langchain_wandb_router.chat._fast_chunks import chunk_to_generation_chunk
+from langchain_wandb_router.chat._fast_messages import messages_to_dicts
 
 PROSE = (
     "The forecast for Zürich shows light rain in the morning, clearing by noon; "

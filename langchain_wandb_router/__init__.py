@@ -10,28 +10,17 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from langchain_wandb_router._provider import (
-        ProviderRegistrationError,
-        register_provider,
-    )
-    from langchain_wandb_router._retry import RetryPolicy
-    from langchain_wandb_router._state import (
-        InProcessState,
-        RouterState,
-        StateUnavailableError,
-    )
-    from langchain_wandb_router._weave import register_weave_costs
     from langchain_wandb_router.catalog import (
+        LiveModels,
         ModelInfo,
+        Pricing,
         get_model_info,
         list_models,
         refresh_models,
         register_model,
     )
-    from langchain_wandb_router.chat_model import ChatWandb
-    from langchain_wandb_router.cost import (
-        WandbCostCallbackHandler,
-        get_wandb_cost_callback,
+    from langchain_wandb_router.chat import (
+        ChatWandb,
     )
     from langchain_wandb_router.errors import (
         BudgetExceededError,
@@ -51,33 +40,80 @@ if TYPE_CHECKING:
         WandbRateLimitError,
         WandbTimeoutError,
     )
-    from langchain_wandb_router.router import Route, RoutingContext, WandbRouter
+    from langchain_wandb_router.integrations._provider import (
+        ProviderRegistrationError,
+        register_provider,
+    )
+    from langchain_wandb_router.integrations._weave import (
+        SupportsAddCost,
+        register_weave_costs,
+    )
+    from langchain_wandb_router.integrations.cost import (
+        WandbCostCallbackHandler,
+        get_wandb_cost_callback,
+    )
+    from langchain_wandb_router.middleware import (
+        WandbRoutingMiddleware,
+    )
+    from langchain_wandb_router.router import (
+        Route,
+        RoutingContext,
+        WandbRouter,
+    )
+    from langchain_wandb_router.state import (
+        BudgetSettings,
+        ConcurrencySettings,
+        HealthSettings,
+        InProcessState,
+        Lease,
+        Reservation,
+        RouterState,
+        SlotTimeoutError,
+        StateUnavailableError,
+    )
+    from langchain_wandb_router.state._redis import (
+        RedisState,
+    )
+    from langchain_wandb_router.transport import (
+        RetryPolicy,
+    )
 
 __version__ = "0.1.0"
 
-# Where each public name lives; imported on first attribute access.
+# Where each public name lives; imported on first attribute access (RedisState
+# needs redis-py, WandbRoutingMiddleware the agents extra).
 _EXPORTS: dict[str, str] = {
-    "ChatWandb": "chat_model",
-    "WandbRouter": "router",
+    "ChatWandb": "chat",
     "Route": "router",
     "RoutingContext": "router",
-    "RetryPolicy": "_retry",
-    "RouterState": "_state",
-    "InProcessState": "_state",
-    "StateUnavailableError": "_state",
+    "WandbRouter": "router",
+    "RetryPolicy": "transport",
+    "BudgetSettings": "state",
+    "ConcurrencySettings": "state",
+    "HealthSettings": "state",
+    "InProcessState": "state",
+    "Lease": "state",
+    "Reservation": "state",
+    "RouterState": "state",
+    "SlotTimeoutError": "state",
+    "StateUnavailableError": "state",
+    "RedisState": "state._redis",
+    "LiveModels": "catalog",
     "ModelInfo": "catalog",
+    "Pricing": "catalog",
     "get_model_info": "catalog",
     "list_models": "catalog",
     "refresh_models": "catalog",
     "register_model": "catalog",
-    "WandbCostCallbackHandler": "cost",
-    "get_wandb_cost_callback": "cost",
+    "WandbCostCallbackHandler": "integrations.cost",
+    "get_wandb_cost_callback": "integrations.cost",
     "WandbRoutingMiddleware": "middleware",
     "BudgetExceededError": "errors",
     "NoRouteAvailableError": "errors",
     "StreamInterruptedError": "errors",
     "WandbAPIError": "errors",
     "WandbAuthenticationError": "errors",
+    "WandbConcurrencyLimitError": "errors",
     "WandbConnectionError": "errors",
     "WandbContextOverflowError": "errors",
     "WandbError": "errors",
@@ -86,27 +122,37 @@ _EXPORTS: dict[str, str] = {
     "WandbModelRetiredError": "errors",
     "WandbPermissionError": "errors",
     "WandbQuotaError": "errors",
-    "WandbConcurrencyLimitError": "errors",
     "WandbRateLimitError": "errors",
     "WandbTimeoutError": "errors",
-    "ProviderRegistrationError": "_provider",
-    "register_provider": "_provider",
-    "register_weave_costs": "_weave",
+    "ProviderRegistrationError": "integrations._provider",
+    "register_provider": "integrations._provider",
+    "SupportsAddCost": "integrations._weave",
+    "register_weave_costs": "integrations._weave",
 }
 
 __all__ = [
     "BudgetExceededError",
+    "BudgetSettings",
     "ChatWandb",
+    "ConcurrencySettings",
+    "HealthSettings",
     "InProcessState",
+    "Lease",
+    "LiveModels",
     "ModelInfo",
     "NoRouteAvailableError",
+    "Pricing",
     "ProviderRegistrationError",
+    "RedisState",
+    "Reservation",
     "RetryPolicy",
     "Route",
     "RouterState",
     "RoutingContext",
+    "SlotTimeoutError",
     "StateUnavailableError",
     "StreamInterruptedError",
+    "SupportsAddCost",
     "WandbAPIError",
     "WandbAuthenticationError",
     "WandbConcurrencyLimitError",

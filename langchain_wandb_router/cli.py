@@ -9,7 +9,11 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from langchain_wandb_router.catalog import ModelInfo, list_models, refresh_models
+from langchain_wandb_router.catalog._models import (
+    ModelInfo,
+    list_models,
+    refresh_models,
+)
 
 DEFAULT_MODEL = "wandb/Qwen/Qwen3-235B-A22B-Instruct-2507"
 

@@ -6,8 +6,9 @@ retry helpers) catches them without knowing this package. Messages say what to
 do next and never contain the API key. :func:`error_for_status` is the one place
 that turns a status (or an error body's ``code``) into one of them.
 
-Secrets: every API key that passes :func:`~langchain_wandb_router._config.check_api_key`
-is registered here, and :func:`scrub` masks registered keys in any text. A
+Secrets: every API key that passes
+:func:`~langchain_wandb_router.transport._config.check_api_key` is registered
+here, and :func:`scrub` masks registered keys in any text. A
 :class:`WandbError` scrubs its own message and notes, so a server that echoes
 the key (``"invalid key Bearer abc…"``) cannot put it in an exception, a log
 line that quotes one, or a trace.

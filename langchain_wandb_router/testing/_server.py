@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-from langchain_wandb_router.catalog import ModelInfo, list_models
+from langchain_wandb_router.catalog._models import ModelInfo, list_models
 from langchain_wandb_router.testing._handler import make_server
 from langchain_wandb_router.testing._load import (
     DEFAULT_PROJECT,

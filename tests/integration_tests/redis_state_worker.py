@@ -15,7 +15,7 @@ import time
 
 import redis
 
-from langchain_wandb_router._redis_state import RedisState
+from langchain_wandb_router.state._redis import RedisState
 
 
 def main() -> None:

@@ -84,7 +84,7 @@ def outage(redis_url: str, common: dict[str, str]) -> dict[str, object]:
 
     import redis
 
-    from langchain_wandb_router._redis_state import RedisState
+    from langchain_wandb_router.state._redis import RedisState
 
     # A short retry interval: the outage in the test lasts about a second.
     state = RedisState.from_url(redis_url, retry_interval=0.2)

@@ -15,7 +15,7 @@ from langgraph.prebuilt import ToolNode, tools_condition
 from typing_extensions import TypedDict
 
 from langchain_wandb_router import ChatWandb, RetryPolicy, RoutingContext, WandbRouter
-from langchain_wandb_router.middleware import WandbRoutingMiddleware
+from langchain_wandb_router.router.middleware import WandbRoutingMiddleware
 from langchain_wandb_router.testing import WandbEmulator
 
 QWEN = "Qwen/Qwen3-235B-A22B-Instruct-2507"

@@ -22,9 +22,9 @@ from langchain_core.messages import (
 )
 
 from langchain_wandb_router import RetryPolicy
-from langchain_wandb_router._transport import encode_body
 from langchain_wandb_router.errors import WandbInvalidRequestError
 from langchain_wandb_router.testing import WandbEmulator
+from langchain_wandb_router.transport._http import encode_body
 
 QWEN = "Qwen/Qwen3-235B-A22B-Instruct-2507"
 DEEPSEEK = "deepseek-ai/DeepSeek-V3.1"

@@ -22,13 +22,10 @@ import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 
 from langchain_wandb_router import WandbRouter
-from langchain_wandb_router._budget import estimate_micro
-from langchain_wandb_router._leases import KEEPER
-from langchain_wandb_router._state import (
-    ConcurrencySettings,
-    InProcessState,
-    RouterState,
-)
+from langchain_wandb_router.router._budget import estimate_micro
+from langchain_wandb_router.state._interface import ConcurrencySettings, RouterState
+from langchain_wandb_router.state._leases import KEEPER
+from langchain_wandb_router.state._memory import InProcessState
 from langchain_wandb_router.testing import WandbEmulator
 from tests import redis_server
 
@@ -51,7 +48,7 @@ def make(request: pytest.FixtureRequest, router_factory: Factory) -> Iterator[Fa
             state: RouterState = InProcessState(concurrency=concurrency)
         else:
             pytest.importorskip("redis")
-            from langchain_wandb_router._redis_state import RedisState
+            from langchain_wandb_router.state._redis import RedisState
 
             url = request.getfixturevalue(request.param.replace("-", "_") + "_url")
             state = RedisState.from_url(url, on_error="closed", concurrency=concurrency)
@@ -81,7 +78,7 @@ def unraisable() -> Iterator[list[str]]:
 
 
 def _key(router: WandbRouter, model: str = QWEN) -> str:
-    from langchain_wandb_router._routing import Route
+    from langchain_wandb_router.router._routing import Route
 
     return router._rt().key_for(Route(f"wandb/{model}"))
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from typing_extensions import TypedDict
 
 from langchain_wandb_router import ChatWandb
-from langchain_wandb_router.catalog import ModelInfo, register_model
+from langchain_wandb_router.catalog._models import ModelInfo, register_model
 from langchain_wandb_router.errors import (
     StreamInterruptedError,
     WandbModelNotFoundError,

@@ -3,7 +3,7 @@
 Each server here would take about 10 s to answer; a call with a 0.5 s deadline
 must end well within 2 s, on every path: sync and async, invoke and stream,
 ChatWandb's own ``deadline=`` and one set by an outer caller (as the router
-does) through :func:`langchain_wandb_router._deadline.bounded`.
+does) through :func:`langchain_wandb_router.transport._deadline.bounded`.
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ from typing import Any
 import httpx
 import pytest
 
-from langchain_wandb_router import ChatWandb, RetryPolicy, _deadline
+from langchain_wandb_router import ChatWandb, RetryPolicy
 from langchain_wandb_router.errors import (
     StreamInterruptedError,
     WandbAPIError,
     WandbTimeoutError,
 )
 from langchain_wandb_router.testing import WandbEmulator
+from langchain_wandb_router.transport import _deadline
 
 QWEN = "Qwen/Qwen3-235B-A22B-Instruct-2507"
 DEADLINE = 0.5

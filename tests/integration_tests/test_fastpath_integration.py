@@ -35,11 +35,12 @@ from langchain_core.tools import tool
 from langchain_openai.chat_models.base import BaseChatOpenAI
 from pydantic import BaseModel, Field
 
-from langchain_wandb_router import ChatWandb, _fast_chunks, _fast_messages
-from langchain_wandb_router._structured import response_format_for
-from langchain_wandb_router._transport import encode_body
+from langchain_wandb_router import ChatWandb
+from langchain_wandb_router.chat import _fast_chunks, _fast_messages
+from langchain_wandb_router.chat._structured import response_format_for
 from langchain_wandb_router.errors import WandbInvalidRequestError
 from langchain_wandb_router.testing import WandbEmulator
+from langchain_wandb_router.transport._http import encode_body
 
 QWEN = "Qwen/Qwen3-235B-A22B-Instruct-2507"
 THINKING = "Qwen/Qwen3-235B-A22B-Thinking-2507"

@@ -73,7 +73,7 @@ def test_no_effect_until_called_then_wandb_strings_resolve() -> None:
     result = _run_fresh(
         f"""
         import langchain_wandb_router
-        import langchain_wandb_router._provider
+        import langchain_wandb_router.integrations._provider
         from langchain_wandb_router import ChatWandb, register_provider
         from langchain.chat_models import init_chat_model
 

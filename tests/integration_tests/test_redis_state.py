@@ -29,27 +29,26 @@ import pytest
 
 redis = pytest.importorskip("redis")
 
-from langchain_wandb_router._redis_state import (  # noqa: E402
-    CLIENT_NAME,
-    RedisState,
-    redact_url,
-)
-from langchain_wandb_router._state import (  # noqa: E402
+from langchain_wandb_router.errors import WandbConnectionError  # noqa: E402
+from langchain_wandb_router.state._factory import check_state, state_from  # noqa: E402
+from langchain_wandb_router.state._interface import (  # noqa: E402
     BudgetSettings,
     ConcurrencySettings,
     HealthSettings,
-    InProcessState,
     Lease,
     Reservation,
     RouterState,
     SlotTimeoutError,
     StateUnavailableError,
     budget_key,
-    check_state,
     route_key,
-    state_from,
 )
-from langchain_wandb_router.errors import WandbConnectionError  # noqa: E402
+from langchain_wandb_router.state._memory import InProcessState  # noqa: E402
+from langchain_wandb_router.state._redis import (  # noqa: E402
+    CLIENT_NAME,
+    RedisState,
+    redact_url,
+)
 from tests import redis_server  # noqa: E402
 
 redis_url = redis_server.redis_url  # the session's redis-server

@@ -21,8 +21,8 @@ import pytest
 
 redis = pytest.importorskip("redis")
 
-from langchain_wandb_router._redis_state import RedisState  # noqa: E402
-from langchain_wandb_router._state import Lease, route_key  # noqa: E402
+from langchain_wandb_router.state._interface import Lease, route_key  # noqa: E402
+from langchain_wandb_router.state._redis import RedisState  # noqa: E402
 from langchain_wandb_router.testing import WandbEmulator  # noqa: E402
 from tests import redis_server  # noqa: E402
 

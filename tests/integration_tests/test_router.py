@@ -17,13 +17,7 @@ from langchain_core.tools import tool
 from pydantic import BaseModel
 
 from langchain_wandb_router import Route, RoutingContext, WandbRouter
-from langchain_wandb_router._state import (
-    HealthSettings,
-    InProcessState,
-    account_fingerprint,
-    route_key,
-)
-from langchain_wandb_router.catalog import ModelInfo, register_model
+from langchain_wandb_router.catalog._models import ModelInfo, register_model
 from langchain_wandb_router.errors import (
     BudgetExceededError,
     NoRouteAvailableError,
@@ -33,6 +27,12 @@ from langchain_wandb_router.errors import (
     WandbInvalidRequestError,
     WandbRateLimitError,
 )
+from langchain_wandb_router.state._interface import (
+    HealthSettings,
+    account_fingerprint,
+    route_key,
+)
+from langchain_wandb_router.state._memory import InProcessState
 from langchain_wandb_router.testing import WandbEmulator
 
 QWEN = "Qwen/Qwen3-235B-A22B-Instruct-2507"

@@ -62,7 +62,7 @@ def test_the_router_deadline_ends_every_path_in_time(path: Any, script: str) -> 
 
 
 def test_the_router_deadline_leaves_no_bound_behind() -> None:
-    from langchain_wandb_router import _deadline
+    from langchain_wandb_router.transport import _deadline
 
     with trickling("trickled after first event") as server:
         router = _router(server.base_url)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from langchain_wandb_router import WandbRouter
-from langchain_wandb_router._state import StateUnavailableError
+from langchain_wandb_router.state._interface import StateUnavailableError
 from langchain_wandb_router.testing import WandbEmulator
 from tests import redis_server
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from langchain_wandb_router import WandbRouter
-from langchain_wandb_router._state import InProcessState, account_fingerprint
+from langchain_wandb_router.state._interface import account_fingerprint
+from langchain_wandb_router.state._memory import InProcessState
 from langchain_wandb_router.testing import WandbEmulator
 from tests import redis_server
 

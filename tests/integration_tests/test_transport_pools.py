@@ -23,7 +23,7 @@ import httpcore
 import httpx
 import pytest
 
-from langchain_wandb_router import ChatWandb, RetryPolicy, _deadline, _pools, _transport
+from langchain_wandb_router import ChatWandb, RetryPolicy
 from langchain_wandb_router.errors import (
     WandbAPIError,
     WandbConnectionError,
@@ -32,6 +32,8 @@ from langchain_wandb_router.errors import (
     WandbTimeoutError,
 )
 from langchain_wandb_router.testing import WandbEmulator
+from langchain_wandb_router.transport import _deadline, _pools
+from langchain_wandb_router.transport import _http as _transport
 
 QWEN = "Qwen/Qwen3-235B-A22B-Instruct-2507"
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from langchain_wandb_router.catalog import (
+from langchain_wandb_router.catalog._models import (
     ModelInfo,
     Pricing,
     get_model_info,

@@ -13,12 +13,12 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_openai.chat_models.base import BaseChatOpenAI
 
 from langchain_wandb_router import ChatWandb, Route, WandbRouter
-from langchain_wandb_router._config import MissingAPIKeyError, check_headers
-from langchain_wandb_router._fields import HONOURED, REFUSED
+from langchain_wandb_router.chat._fields import HONOURED, REFUSED
 from langchain_wandb_router.errors import (
     WandbAuthenticationError,
     WandbModelRetiredError,
 )
+from langchain_wandb_router.transport._config import MissingAPIKeyError, check_headers
 
 QWEN = "Qwen/Qwen3-235B-A22B-Instruct-2507"
 KEY = "k7q2x-wandb-unit-test-key-0123456789abcdef"

@@ -38,11 +38,14 @@ from langchain_openai.chat_models.base import (
     _convert_message_to_dict,
 )
 
-from langchain_wandb_router._fast_chunks import (
+from langchain_wandb_router.chat._fast_chunks import (
     CHUNK_FASTPATH_ENABLED,
     chunk_to_generation_chunk,
 )
-from langchain_wandb_router._fast_messages import message_to_dict, messages_to_dicts
+from langchain_wandb_router.chat._fast_messages import (
+    message_to_dict,
+    messages_to_dicts,
+)
 
 WANDB_REASONING = ("reasoning", "reasoning_content")
 

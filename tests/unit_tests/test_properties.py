@@ -14,10 +14,10 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from pydantic import ValidationError
 
 from langchain_wandb_router import ChatWandb, WandbRouter
-from langchain_wandb_router._config import check_headers, check_project
-from langchain_wandb_router._transport import encode_body
-from langchain_wandb_router.catalog import normalize_model_id
+from langchain_wandb_router.catalog._models import normalize_model_id
 from langchain_wandb_router.errors import WandbError
+from langchain_wandb_router.transport._config import check_headers, check_project
+from langchain_wandb_router.transport._http import encode_body
 
 KEY = "property-test-key"
 CLOSED = "http://127.0.0.1:9/v1"

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from langchain_wandb_router._transport import SSEDecoder
 from langchain_wandb_router.errors import (
     WandbAPIError,
     WandbError,
     WandbModelNotFoundError,
 )
+from langchain_wandb_router.transport._http import SSEDecoder
 from tests.helpers import error_code_cases
 
 M = "Qwen/Qwen3-235B-A22B-Instruct-2507"

@@ -8,20 +8,20 @@ import threading
 
 import pytest
 
-from langchain_wandb_router._state import (
+from langchain_wandb_router.errors import WandbConnectionError
+from langchain_wandb_router.state._factory import state_from
+from langchain_wandb_router.state._interface import (
     BudgetSettings,
     ConcurrencySettings,
     HealthSettings,
-    InProcessState,
     Lease,
     RouterState,
     SlotTimeoutError,
     StateUnavailableError,
     budget_key,
     route_key,
-    state_from,
 )
-from langchain_wandb_router.errors import WandbConnectionError
+from langchain_wandb_router.state._memory import InProcessState
 
 KEY = route_key("https://api.inference.wandb.ai/v1", "team/proj", "org/model-a")
 OTHER = route_key("https://api.inference.wandb.ai/v1", "team/proj", "org/model-b")
@@ -451,7 +451,7 @@ def test_state_from_redis_url_names_the_extra_when_redis_is_missing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delitem(
-        sys.modules, "langchain_wandb_router._redis_state", raising=False
+        sys.modules, "langchain_wandb_router.state._redis", raising=False
     )
     monkeypatch.setitem(sys.modules, "redis", None)  # as if not installed
     with pytest.raises(ImportError, match=r"langchain-wandb-router\[redis\]"):

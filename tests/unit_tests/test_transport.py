@@ -20,7 +20,7 @@ from langchain_core.exceptions import (
     ModelRateLimitError,
 )
 
-from langchain_wandb_router import RetryPolicy, _deadline, _pools, _transport
+from langchain_wandb_router import RetryPolicy
 from langchain_wandb_router.errors import (
     StreamInterruptedError,
     WandbAPIError,
@@ -35,6 +35,8 @@ from langchain_wandb_router.errors import (
     error_for_status,
     status_for_code,
 )
+from langchain_wandb_router.transport import _deadline, _pools
+from langchain_wandb_router.transport import _http as _transport
 from tests.helpers import error_code_cases
 
 M = "Qwen/Qwen3-235B-A22B-Instruct-2507"

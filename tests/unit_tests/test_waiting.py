@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from langchain_wandb_router._state import InProcessState, Lease, SlotTimeoutError
-from langchain_wandb_router._waiters import Waiter
+from langchain_wandb_router.state._interface import Lease, SlotTimeoutError
+from langchain_wandb_router.state._memory import InProcessState
+from langchain_wandb_router.state._waiters import Waiter
 
 A, B = "wbr:{t}:m:a", "wbr:{t}:m:b"
 

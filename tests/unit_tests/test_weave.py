@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 
 from langchain_wandb_router import register_weave_costs
-from langchain_wandb_router.catalog import ModelInfo, list_models
+from langchain_wandb_router.catalog._models import ModelInfo, list_models
 
 QWEN = "Qwen/Qwen3-235B-A22B-Instruct-2507"
 DS_FLASH = "deepseek-ai/DeepSeek-V4-Flash"
 KIMI_K25 = "moonshotai/Kimi-K2.5"
-LOGGER = "langchain_wandb_router._weave"
+LOGGER = "langchain_wandb_router.integrations._weave"
 
 
 class RecordingWeaveClient:

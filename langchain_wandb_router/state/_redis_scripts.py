@@ -3,7 +3,7 @@
 Every decision is one script, so it is atomic on the server and uses the
 server's clock (``TIME``) for expiry and windows: processes on machines with
 skewed clocks agree. Every key has a TTL. The keys one script touches share
-the hash tag :func:`~langchain_wandb_router._state.route_key` puts in them, so
+the hash tag :func:`~langchain_wandb_router.state._interface.route_key` puts in them, so
 the scripts also run on Redis Cluster.
 
 :class:`ScriptClients` opens the connections and registers every script on
@@ -38,14 +38,13 @@ from redis.connection import Connection, SSLConnection, UnixDomainSocketConnecti
 from redis.exceptions import MaxConnectionsError
 from redis.retry import Retry
 
-from langchain_wandb_router._state import (
+from langchain_wandb_router.state._interface import (
     HEALTH_BUCKETS,
     BudgetSettings,
     ConcurrencySettings,
     HealthSettings,
-    redact_url,
-    url_secrets,
 )
+from langchain_wandb_router.state._urls import redact_url, url_secrets
 
 __all__ = [
     "CLIENT_NAME",

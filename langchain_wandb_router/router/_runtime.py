@@ -14,9 +14,13 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from pydantic import SecretStr
 
-from langchain_wandb_router._routing import Route
-from langchain_wandb_router._state import RouterState, account_fingerprint, route_key
-from langchain_wandb_router.chat_model import ChatWandb
+from langchain_wandb_router.chat._model import ChatWandb
+from langchain_wandb_router.router._routing import Route
+from langchain_wandb_router.state._interface import (
+    RouterState,
+    account_fingerprint,
+    route_key,
+)
 
 __all__ = ["RouterRuntime"]
 

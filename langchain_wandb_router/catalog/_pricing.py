@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from langchain_wandb_router.catalog import get_model_info
+from langchain_wandb_router.catalog._models import get_model_info
 
 _PER = 1_000_000
 

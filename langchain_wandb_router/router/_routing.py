@@ -16,9 +16,13 @@ from langchain_core.language_models import BaseChatModel, ModelProfile
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 
-from langchain_wandb_router._scope import CURRENT_AGENT_STATE
-from langchain_wandb_router._tokens import estimate_message_tokens, has_image_input
-from langchain_wandb_router.catalog import ModelInfo, get_model_info, normalize_model_id
+from langchain_wandb_router.catalog._models import (
+    ModelInfo,
+    get_model_info,
+    normalize_model_id,
+)
+from langchain_wandb_router.chat._tokens import estimate_message_tokens, has_image_input
+from langchain_wandb_router.router._scope import CURRENT_AGENT_STATE
 
 logger = logging.getLogger("langchain_wandb_router")
 

@@ -1,7 +1,7 @@
 """Waiting for a slot held in Redis without polling Redis once per waiter.
 
 A process's callers waiting for a key's slot stand in one local FIFO queue per
-key (:class:`~langchain_wandb_router._waiters.WaitQueues`). A waiter runs the
+key (:class:`~langchain_wandb_router.state._waiters.WaitQueues`). A waiter runs the
 acquire script again only when it is woken, and a release wakes one waiter:
 
 - a release made by this process (any thread or loop) wakes the first idle
@@ -30,7 +30,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from langchain_wandb_router._waiters import Waiter, WaitQueues
+from langchain_wandb_router.state._waiters import Waiter, WaitQueues
 
 __all__ = ["CHANNEL_SUFFIX", "RedisWaitRoom", "channel_of"]
 

@@ -1,8 +1,8 @@
 """The W&B Inference model catalog: capabilities, limits, prices and lifecycle.
 
-The data lives in one file, ``data/models.json``; this module reads it lazily
-(once, on first use) and answers questions about it. Nothing here touches the
-network except :func:`refresh_models`, which is only ever called explicitly.
+The data lives in one file, ``models.json`` beside this module, read lazily
+(once, on first use); this module answers questions about it. Nothing here
+touches the network except :func:`refresh_models`, which is only ever called explicitly.
 """
 
 from __future__ import annotations
@@ -276,8 +276,8 @@ class _Catalog:
         with self._lock:
             if self._models is None:
                 raw = (
-                    resources.files("langchain_wandb_router")
-                    .joinpath("data/models.json")
+                    resources.files("langchain_wandb_router.catalog")
+                    .joinpath("models.json")
                     .read_text(encoding="utf-8")
                 )
                 doc = json.loads(raw)
@@ -400,7 +400,9 @@ def refresh_models(
 
     import httpx
 
-    from langchain_wandb_router import _config, _transport, errors
+    from langchain_wandb_router import errors
+    from langchain_wandb_router.transport import _config
+    from langchain_wandb_router.transport import _http as _transport
 
     url = _config.resolve_base_url(base_url) + "/models"
     ids: list[str] | None = None

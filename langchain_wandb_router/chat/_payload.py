@@ -16,8 +16,8 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 
-from langchain_wandb_router._structured import response_format_for
-from langchain_wandb_router.catalog import get_model_info, normalize_model_id
+from langchain_wandb_router.catalog._models import get_model_info, normalize_model_id
+from langchain_wandb_router.chat._structured import response_format_for
 from langchain_wandb_router.errors import (
     WandbInvalidRequestError,
     WandbModelRetiredError,

@@ -2,7 +2,7 @@
 
 The decoder works on the raw byte pieces of the response body, which is what
 keeps the per-chunk client cost low; sending the request and mapping transport
-failures is :mod:`langchain_wandb_router._transport`'s job.
+failures is :mod:`langchain_wandb_router.transport._http`'s job.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from langchain_wandb_router.errors import WandbAPIError, WandbError, scrub
+from langchain_wandb_router.transport._wire import error_from_payload
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -135,10 +136,6 @@ class SSEDecoder:
                 self.failure = self._malformed(text)
                 return None
         elif event.get("error"):
-            # Imported here: _transport imports this module at load time, and
-            # an error event is rare enough that the lookup costs nothing.
-            from langchain_wandb_router._transport import error_from_payload
-
             self.failure = error_from_payload(
                 event, self.model, successor=self.successor
             )

@@ -32,10 +32,24 @@ from langchain_core.utils import secret_from_env
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
-from langchain_wandb_router import _routing
-from langchain_wandb_router._budget import priced
-from langchain_wandb_router._calls import RoutedCalls
-from langchain_wandb_router._config import (
+from langchain_wandb_router.catalog._models import list_models, strip_prefix
+from langchain_wandb_router.chat._structured import (
+    json_structured_output,
+    normalize_tool_choice,
+)
+from langchain_wandb_router.chat._tokens import (
+    estimate_message_tokens,
+    estimate_text_tokens,
+)
+from langchain_wandb_router.router import _routing
+from langchain_wandb_router.router._budget import priced
+from langchain_wandb_router.router._calls import RoutedCalls
+from langchain_wandb_router.router._routing import Route, RoutingContext, as_routes
+from langchain_wandb_router.router._runtime import RouterRuntime
+from langchain_wandb_router.state._factory import check_state, state_from
+from langchain_wandb_router.state._interface import HealthSettings, RouterState
+from langchain_wandb_router.state._urls import redact_url
+from langchain_wandb_router.transport._config import (
     API_KEY_ENV,
     check_api_key,
     check_headers,
@@ -43,22 +57,7 @@ from langchain_wandb_router._config import (
     resolve_base_url,
     resolve_project,
 )
-from langchain_wandb_router._retry import DEFAULT_POLICY, RetryPolicy
-from langchain_wandb_router._routing import Route, RoutingContext, as_routes
-from langchain_wandb_router._runtime import RouterRuntime
-from langchain_wandb_router._state import (
-    HealthSettings,
-    RouterState,
-    check_state,
-    redact_url,
-    state_from,
-)
-from langchain_wandb_router._structured import (
-    json_structured_output,
-    normalize_tool_choice,
-)
-from langchain_wandb_router._tokens import estimate_message_tokens, estimate_text_tokens
-from langchain_wandb_router.catalog import list_models, strip_prefix
+from langchain_wandb_router.transport._retry import DEFAULT_POLICY, RetryPolicy
 
 __all__ = ["Route", "RoutingContext", "WandbRouter"]
 

@@ -32,17 +32,6 @@ from typing import Any, Generic, Literal, TypeVar
 
 from langchain_core.runnables import Runnable
 
-from langchain_wandb_router._attempts import Attempts, note_attempts
-from langchain_wandb_router._leases import KEEPER, LeaseKeeper
-from langchain_wandb_router._retry import RetryPolicy, is_concurrency_limit
-from langchain_wandb_router._routing import Candidate
-from langchain_wandb_router._state import (
-    Lease,
-    Reservation,
-    RouterState,
-    SlotTimeoutError,
-    Want,
-)
 from langchain_wandb_router.errors import (
     BudgetExceededError,
     NoRouteAvailableError,
@@ -50,6 +39,17 @@ from langchain_wandb_router.errors import (
     WandbModelNotFoundError,
     WandbTimeoutError,
 )
+from langchain_wandb_router.router._attempts import Attempts, note_attempts
+from langchain_wandb_router.router._routing import Candidate
+from langchain_wandb_router.state._interface import (
+    Lease,
+    Reservation,
+    RouterState,
+    SlotTimeoutError,
+    Want,
+)
+from langchain_wandb_router.state._leases import KEEPER, LeaseKeeper
+from langchain_wandb_router.transport._retry import RetryPolicy, is_concurrency_limit
 
 __all__ = [
     "Attempt",

@@ -8,7 +8,7 @@ context; a base URL a proxy variable may apply to gets an httpx client instead,
 so httpx applies the proxy settings.
 
 Those backends are wrapped so that no connect, write or read waits past the
-deadline of the call in progress (:mod:`langchain_wandb_router._deadline`):
+deadline of the call in progress (:mod:`langchain_wandb_router.transport._deadline`):
 each one's timeout is clamped to the time left, read afresh per operation, so a
 server that trickles bytes cannot stretch a call beyond its deadline.
 
@@ -32,7 +32,7 @@ from typing import Any, TypeAlias
 import httpcore
 import httpx
 
-from langchain_wandb_router._deadline import CALL_DEADLINE
+from langchain_wandb_router.transport._deadline import CALL_DEADLINE
 
 # Keep-alive equals the connection cap: a burst that opened N connections finds
 # all N idle afterwards instead of reconnecting above a smaller keep-alive pool.

@@ -43,7 +43,23 @@ from typing import Any, Generic, Literal, TypeVar
 
 import redis
 
-from langchain_wandb_router._redis_scripts import (
+from langchain_wandb_router.state._interface import (
+    BudgetSettings,
+    ConcurrencySettings,
+    HealthSettings,
+    Lease,
+    Outcome,
+    Reservation,
+    RouterState,
+    SlotTimeoutError,
+    StateUnavailableError,
+    Want,
+    check_hard_limit,
+    check_micro,
+    check_outcome,
+)
+from langchain_wandb_router.state._memory import InProcessState
+from langchain_wandb_router.state._redis_scripts import (
     CLIENT_NAME,
     Known,
     ScriptCall,
@@ -62,24 +78,8 @@ from langchain_wandb_router._redis_scripts import (
     settle_call,
     spent_call,
 )
-from langchain_wandb_router._redis_waits import RedisWaitRoom
-from langchain_wandb_router._state import (
-    BudgetSettings,
-    ConcurrencySettings,
-    HealthSettings,
-    InProcessState,
-    Lease,
-    Outcome,
-    Reservation,
-    RouterState,
-    SlotTimeoutError,
-    StateUnavailableError,
-    Want,
-    check_hard_limit,
-    check_micro,
-    check_outcome,
-)
-from langchain_wandb_router._waiters import Waiter, resolve
+from langchain_wandb_router.state._redis_waits import RedisWaitRoom
+from langchain_wandb_router.state._waiters import Waiter, resolve
 
 __all__ = ["CLIENT_NAME", "RedisState", "redact_url"]
 

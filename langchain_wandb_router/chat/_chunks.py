@@ -16,9 +16,9 @@ from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.utils.pydantic import is_basemodel_subclass
 
-from langchain_wandb_router._fast_chunks import chunk_to_generation_chunk
-from langchain_wandb_router._pricing import call_cost_usd
-from langchain_wandb_router._structured import parse_structured
+from langchain_wandb_router.catalog._pricing import call_cost_usd
+from langchain_wandb_router.chat._fast_chunks import chunk_to_generation_chunk
+from langchain_wandb_router.chat._structured import parse_structured
 from langchain_wandb_router.errors import StreamInterruptedError, WandbError
 
 __all__ = [

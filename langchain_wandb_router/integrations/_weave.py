@@ -22,7 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from langchain_wandb_router.catalog import (
+from langchain_wandb_router.catalog._models import (
     ModelInfo,
     get_model_info,
     list_models,

@@ -6,7 +6,7 @@ exactly and parallel workers compare against one number.
 
 from __future__ import annotations
 
-from langchain_wandb_router.catalog import get_model_info
+from langchain_wandb_router.catalog._models import get_model_info
 
 __all__ = ["estimate_micro", "priced", "to_micro"]
 

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from langchain_wandb_router._state import Lease
+from langchain_wandb_router.state._interface import Lease
 
 __all__ = ["KEEPER", "LeaseKeeper"]
 

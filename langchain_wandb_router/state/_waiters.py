@@ -20,7 +20,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 
-from langchain_wandb_router._state import Lease
+from langchain_wandb_router.state._interface import Lease
 
 __all__ = ["WaitQueues", "Waiter"]
 

@@ -2,7 +2,7 @@
 
 The default state, and what ``RedisState`` answers from while Redis is
 unreachable with ``on_error="open"``. Every method is a few dictionary
-operations under one lock. Import it from :mod:`langchain_wandb_router._state`
+operations under one lock. Import it from :mod:`langchain_wandb_router.state._interface`
 (which re-exports it) or from here.
 """
 
@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from langchain_wandb_router._state import (
+from langchain_wandb_router.state._interface import (
     HEALTH_BUCKETS,
     OUTCOMES,
     BudgetSettings,
@@ -31,7 +31,7 @@ from langchain_wandb_router._state import (
     check_micro,
     check_outcome,
 )
-from langchain_wandb_router._waiters import Waiter, WaitQueues, resolve
+from langchain_wandb_router.state._waiters import Waiter, WaitQueues, resolve
 
 __all__ = ["InProcessState"]
 

@@ -2,7 +2,7 @@
 
 ``invoke``/``ainvoke``/``stream``/``astream`` (and core's own ``_generate``/
 ``_stream`` paths) each become one short adapter around the call driver
-(:mod:`langchain_wandb_router._driver`): plan the call, let the driver decide,
+(:mod:`langchain_wandb_router.router._driver`): plan the call, let the driver decide,
 and carry out its effects with sync or async I/O. Routes are always called
 through their public Runnable API with the call's child config, so each
 attempt is its own traced model run, with the route's own callbacks, rate
@@ -33,11 +33,18 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
 
-from langchain_wandb_router import _routing
-from langchain_wandb_router._attempts import StreamTally, aclose, interrupted
-from langchain_wandb_router._budget import estimate_micro, priced, to_micro
-from langchain_wandb_router._deadline import bounded
-from langchain_wandb_router._driver import (
+from langchain_wandb_router.catalog._pricing import call_cost_usd
+from langchain_wandb_router.chat._model import ChatWandb
+from langchain_wandb_router.errors import (
+    NoRouteAvailableError,
+    StreamInterruptedError,
+    WandbAPIError,
+    WandbTimeoutError,
+)
+from langchain_wandb_router.router import _routing
+from langchain_wandb_router.router._attempts import StreamTally, aclose, interrupted
+from langchain_wandb_router.router._budget import estimate_micro, priced, to_micro
+from langchain_wandb_router.router._driver import (
     CallDriver,
     Committed,
     Held,
@@ -51,20 +58,13 @@ from langchain_wandb_router._driver import (
     undo,
     within,
 )
-from langchain_wandb_router._pricing import call_cost_usd
-from langchain_wandb_router._routing import Route, RoutingContext, as_routes
-from langchain_wandb_router._state import budget_key, route_key
-from langchain_wandb_router.chat_model import ChatWandb
-from langchain_wandb_router.errors import (
-    NoRouteAvailableError,
-    StreamInterruptedError,
-    WandbAPIError,
-    WandbTimeoutError,
-)
+from langchain_wandb_router.router._routing import Route, RoutingContext, as_routes
+from langchain_wandb_router.state._interface import budget_key, route_key
+from langchain_wandb_router.transport._deadline import bounded
 
 if TYPE_CHECKING:
-    from langchain_wandb_router._retry import RetryPolicy
-    from langchain_wandb_router._runtime import RouterRuntime
+    from langchain_wandb_router.router._runtime import RouterRuntime
+    from langchain_wandb_router.transport._retry import RetryPolicy
 
 __all__ = ["RoutedCalls"]
 

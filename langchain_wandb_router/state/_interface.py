@@ -2,10 +2,9 @@
 
 :class:`RouterState` is what WandbRouter consults and updates around every call.
 This module holds that interface, its settings, leases, reservations, errors
-and key helpers. :class:`InProcessState` (in ``_memory_state``, re-exported
-here) keeps the state in this process (the default); ``RedisState`` (in
-``_redis_state``) shares it across processes and machines. :func:`state_from`
-turns the router's ``state=`` setting into one of them.
+and key helpers. ``InProcessState`` (``_memory``) keeps the state in this
+process (the default); ``RedisState`` (``_redis``) shares it across processes
+and machines; ``_factory`` turns the router's ``state=`` setting into one.
 
 Keys are plain strings built by :func:`route_key` and :func:`budget_key`; both
 embed a Redis hash tag so every key one script touches lands in the same
@@ -20,33 +19,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, ClassVar, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from typing import ClassVar, Literal
 
 from langchain_wandb_router.errors import WandbConnectionError
-
-# InProcessState is re-exported from here, but _memory_state builds on this
-# module: importing it at load time would make the two modules' import order
-# matter, so it is loaded on first use. Type checkers see a plain import (and
-# no __getattr__), so a misspelt name imported from here is still an error.
-if TYPE_CHECKING:
-    from langchain_wandb_router._memory_state import InProcessState
-else:
-
-    def __getattr__(name: str) -> object:
-        """Load the re-exported :class:`InProcessState` on first use."""
-        if name == "InProcessState":
-            from langchain_wandb_router._memory_state import InProcessState
-
-            return InProcessState
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 __all__ = [
     "BudgetSettings",
     "ConcurrencySettings",
     "HealthSettings",
-    "InProcessState",
     "Lease",
     "Outcome",
     "Reservation",
@@ -56,11 +36,7 @@ __all__ = [
     "Want",
     "account_fingerprint",
     "budget_key",
-    "check_state",
-    "redact_url",
     "route_key",
-    "state_from",
-    "url_secrets",
 ]
 
 Outcome = Literal["ok", "limited", "other"]
@@ -478,161 +454,3 @@ def check_micro(*amounts: int) -> None:
     for amount in amounts:
         if amount < 0:
             raise ValueError(f"amounts are micro-dollars >= 0, got {amount}")
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password (in the authority or the query) masked."""
-    parts = urlsplit(url)
-    if parts.password is None and "password" not in parts.query.lower():
-        return url
-    netloc = parts.netloc
-    if parts.password is not None:
-        netloc = f"{parts.username or ''}:***@{netloc.rsplit('@', 1)[1]}"
-    query = urlencode(
-        [
-            (k, "***" if k.lower() == "password" else v)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        ]
-    )
-    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
-
-
-def url_secrets(url: str) -> list[str]:
-    """The passwords ``url`` carries (authority and query), to scrub from text."""
-    parts = urlsplit(url)
-    found = [parts.password] if parts.password else []
-    found += [v for k, v in parse_qsl(parts.query) if k.lower() == "password" and v]
-    return found
-
-
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
-_CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
-_ALL_SCHEMES = _REDIS_SCHEMES + _CLUSTER_SCHEMES
-_REDIS_MISSING = (
-    "a Redis router state needs redis-py: pip install 'langchain-wandb-router[redis]'"
-)
-_ACCEPTED = (
-    "pass None (in-process), a RouterState, a redis://, rediss://, unix://, "
-    "redis+cluster:// or rediss+cluster:// URL, or a redis-py client "
-    "(redis.Redis, redis.asyncio.Redis, redis.cluster.RedisCluster, "
-    "redis.asyncio.cluster.RedisCluster)"
-)
-
-
-def _redis_client_types() -> tuple[type, ...]:
-    """The redis-py client classes ``state=`` takes; none without redis-py."""
-    try:
-        import redis
-        import redis.asyncio
-        from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
-        from redis.cluster import RedisCluster
-    except ImportError:
-        return ()
-    return (redis.Redis, redis.asyncio.Redis, RedisCluster, AsyncRedisCluster)
-
-
-def _shown(spec: str) -> str:
-    # Name only the scheme: the string may carry a password.
-    return spec.split("://", 1)[0] + "://…" if "://" in spec else "a plain string"
-
-
-def _check_url(url: str) -> None:
-    """Parse a Redis URL as redis-py will (no I/O); ValueError without secrets."""
-    try:
-        import redis.connection
-    except ImportError as exc:
-        raise ImportError(_REDIS_MISSING) from exc
-    scheme, rest = url.split("://", 1)
-    cluster = scheme.lower().endswith("+cluster")
-    plain = scheme.lower().removesuffix("+cluster") + "://" + rest
-    try:
-        options = redis.connection.parse_url(plain)  # type: ignore[no-untyped-call]
-    except (ValueError, TypeError) as exc:
-        # redis-py's message may quote the URL: say what is wrong without it.
-        raise ValueError(
-            f"Invalid Redis URL for router state ({_shown(url)}): it does not parse "
-            "as redis-py expects (scheme://[user:password@]host[:port][/db])."
-        ) from exc
-    if cluster and not options.get("host"):
-        raise ValueError(f"A Redis Cluster URL ({_shown(url)}) needs a host.")
-    if cluster and int(options.get("db") or 0) != 0:
-        raise ValueError(
-            f"A Redis Cluster URL ({_shown(url)}) must use database 0 "
-            "(Redis Cluster has no other)."
-        )
-
-
-def check_state(spec: object) -> None:
-    """Check a ``state=`` setting without any I/O; raise if it could not work.
-
-    Accepts what :func:`state_from` accepts: ``None``, a :class:`RouterState`,
-    a ``redis://``, ``rediss://``, ``unix://``, ``redis+cluster://`` or
-    ``rediss+cluster://`` URL that parses, or a redis-py client
-    (``redis.Redis``, ``redis.asyncio.Redis``, ``redis.cluster.RedisCluster``,
-    ``redis.asyncio.cluster.RedisCluster``). Messages never show a password.
-
-    Args:
-        spec: The setting.
-
-    Raises:
-        ImportError: A Redis URL was given but redis-py is not installed.
-        ValueError: A string that is not a usable Redis URL.
-        TypeError: Any other object.
-    """
-    if spec is None or isinstance(spec, RouterState):
-        return
-    if isinstance(spec, str):
-        if not spec.lower().startswith(_ALL_SCHEMES):
-            raise ValueError(f"Unsupported router state ({_shown(spec)}): {_ACCEPTED}.")
-        _check_url(spec)
-        return
-    if isinstance(spec, _redis_client_types()):
-        return
-    raise TypeError(f"Unsupported router state ({type(spec).__name__}): {_ACCEPTED}.")
-
-
-def state_from(
-    spec: RouterState | str | object | None,
-    *,
-    health: HealthSettings | None = None,
-    concurrency: ConcurrencySettings | None = None,
-    budget: BudgetSettings | None = None,
-    on_error: Literal["open", "closed"] = "open",
-) -> RouterState:
-    """The router state a ``state=`` setting names.
-
-    Args:
-        spec: ``None`` (a new :class:`InProcessState`), a :class:`RouterState`
-            (used as is, with its own settings), a Redis URL (``redis://``,
-            ``rediss://``, ``unix://``; ``redis+cluster://`` or
-            ``rediss+cluster://`` for Redis Cluster) or a redis-py client (a
-            shared ``RedisState``; see ``ScriptClients`` for how each client
-            is used). :func:`check_state` says in advance whether it will do.
-        health: Settings for a new state.
-        concurrency: Settings for a new state.
-        budget: Settings for a new state.
-        on_error: What a new Redis state does while Redis is unreachable:
-            ``"open"`` (per-process state, one warning) or ``"closed"``
-            (raise :class:`StateUnavailableError`).
-
-    Raises:
-        ImportError: A Redis URL was given but redis-py is not installed.
-        ValueError: ``spec`` is a string that is not a usable Redis URL.
-        TypeError: ``spec`` is an object of another kind.
-    """
-    if isinstance(spec, RouterState):
-        return spec
-    if spec is None:
-        from langchain_wandb_router._memory_state import InProcessState
-
-        return InProcessState(health=health, concurrency=concurrency, budget=budget)
-    check_state(spec)
-    from langchain_wandb_router._redis_state import RedisState
-
-    return RedisState(
-        spec,
-        health=health,
-        concurrency=concurrency,
-        budget=budget,
-        on_error=on_error,
-    )

@@ -10,8 +10,8 @@ from typing import Any
 from langchain_core.messages import AIMessageChunk
 from langchain_core.messages.ai import UsageMetadata, add_usage
 
-from langchain_wandb_router import _routing
 from langchain_wandb_router.errors import StreamInterruptedError
+from langchain_wandb_router.router import _routing
 
 __all__ = ["Attempts", "StreamTally", "aclose", "interrupted", "note_attempts"]
 

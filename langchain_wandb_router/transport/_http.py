@@ -3,20 +3,20 @@
 The openai SDK is deliberately not on this path, and by default neither is
 httpx's Client: the pooled connections are httpcore pools driven directly (a
 user's own ``http_client`` is an ``httpx.Client`` and works the same way); the
-pools themselves live in :mod:`langchain_wandb_router._pools`. Requests are
+pools themselves live in :mod:`langchain_wandb_router.transport._pools`. Requests are
 built from the payload dict LangChain already made, responses are parsed with
 ``json.loads`` and handed to the parent class's dict converters. Streams are
-split into SSE events by :class:`~langchain_wandb_router._sse.SSEDecoder`.
+split into SSE events by :class:`~langchain_wandb_router.transport._sse.SSEDecoder`.
 Each function sends once: retrying is the caller's decision, made by
-:class:`~langchain_wandb_router._retry.RetryPolicy`. Which status means which
+:class:`~langchain_wandb_router.transport._retry.RetryPolicy`. Which status means which
 error lives in :mod:`langchain_wandb_router.errors`; this module only reads the
 wire (the body's message and code, ``Retry-After``, ``Location``).
 
 A request carries its call's deadline (see
-:mod:`~langchain_wandb_router._deadline`), read once when the call starts.
+:mod:`~langchain_wandb_router.transport._deadline`), read once when the call starts.
 Each blocking step runs with that deadline in force, so the default pools'
 network backend clamps every connect, write and read to the time left (see
-:mod:`~langchain_wandb_router._pools`). Here every per-request timeout is
+:mod:`~langchain_wandb_router.transport._pools`). Here every per-request timeout is
 clamped to the time left too and the deadline is checked after every body
 piece, which also bounds a user's own httpx client (there one stalled read may
 last up to the time left when the request started).
@@ -27,7 +27,6 @@ found them.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import time
@@ -39,22 +38,28 @@ from typing import Any, TypeAlias
 import httpcore
 import httpx
 
-from langchain_wandb_router import _deadline
-from langchain_wandb_router._pools import AsyncHTTP as AsyncHTTP
-from langchain_wandb_router._pools import SyncHTTP as SyncHTTP
-from langchain_wandb_router._pools import async_client as async_client
-from langchain_wandb_router._pools import sync_client as sync_client
-from langchain_wandb_router._sse import SSEDecoder as SSEDecoder
 from langchain_wandb_router.errors import (
     StreamInterruptedError,
     WandbAPIError,
     WandbConnectionError,
     WandbError,
     WandbTimeoutError,
-    error_for_status,
-    scrub,
-    status_for_code,
     unencodable_text_error,
+)
+from langchain_wandb_router.transport import _deadline
+from langchain_wandb_router.transport._pools import AsyncHTTP as AsyncHTTP
+from langchain_wandb_router.transport._pools import SyncHTTP as SyncHTTP
+from langchain_wandb_router.transport._pools import async_client as async_client
+from langchain_wandb_router.transport._pools import sync_client as sync_client
+from langchain_wandb_router.transport._sse import SSEDecoder as SSEDecoder
+from langchain_wandb_router.transport._wire import (
+    error_from_payload as error_from_payload,
+)
+from langchain_wandb_router.transport._wire import (
+    error_from_status as error_from_status,
+)
+from langchain_wandb_router.transport._wire import (
+    parse_retry_after as parse_retry_after,
 )
 
 logger = logging.getLogger("langchain_wandb_router")
@@ -103,114 +108,6 @@ def encode_body(payload: Mapping[str, Any]) -> bytes:
     except UnicodeEncodeError:
         # Its .object would be the whole body; the typed error says where.
         raise unencodable_text_error(payload) from None
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Read ``Retry-After`` as seconds or an HTTP date; ``None`` if absent/bad."""
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-# ------------------------------------------------------------------------- errors
-
-
-def _detail_of(data: Any) -> tuple[str | None, str | None]:
-    """(message, string code) from a decoded error body, if it has them."""
-    if not isinstance(data, dict):
-        return None, None
-    err = data.get("error")
-    if isinstance(err, dict):
-        code = err.get("code")
-        message = str(err["message"]) if err.get("message") else None
-        return message, code if isinstance(code, str) else None
-    if isinstance(err, str):
-        return err, None
-    detail = data.get("detail")
-    if isinstance(detail, str):
-        return detail, None
-    if isinstance(detail, list):
-        # FastAPI validation errors: [{"loc": [...], "msg": "..."}]
-        parts = []
-        for item in detail:
-            if isinstance(item, dict):
-                loc = ".".join(str(p) for p in item.get("loc", []))
-                parts.append(f"{loc}: {item.get('msg', '')}".strip(": "))
-        if parts:
-            return "; ".join(parts), None
-    if data.get("message"):
-        return str(data["message"]), None
-    return None, None
-
-
-def _error_fields(body: bytes) -> tuple[str, str | None]:
-    """The human message and string code of W&B's JSON bodies or an HTML page.
-
-    The message is scrubbed of API keys (a server may echo the one it was
-    sent) before it is cut, so no part of a key survives the cut.
-    """
-    text = body.decode("utf-8", errors="replace").strip()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    message, code = _detail_of(data)
-    if message is not None:
-        return scrub(message), code
-    if text.lower().startswith(("<!doctype", "<html")) or "<html" in text[:200].lower():
-        return "W&B answered with an HTML error page instead of JSON", code
-    return scrub(text)[:300] or "no body", code
-
-
-def error_from_status(
-    status: int,
-    body: bytes,
-    headers: Mapping[str, str] | None,
-    model: str,
-    *,
-    successor: str | None = None,
-) -> WandbError:
-    """Map a W&B error response to a typed error that says what to do."""
-    headers = headers or {}
-    detail, code = _error_fields(body)
-    return error_for_status(
-        status,
-        detail,
-        model=model,
-        retry_after=parse_retry_after(headers.get("retry-after")),
-        code=code,
-        successor=successor,
-        location=headers.get("location"),
-    )
-
-
-def error_from_payload(
-    data: Mapping[str, Any], model: str, *, successor: str | None = None
-) -> WandbError:
-    """Type an error W&B sent inside a 200 body or an SSE event.
-
-    The status line said 200, so the class comes from the error's ``code``:
-    an int is an HTTP status, known strings map to one, anything else is a
-    server fault (500, retryable).
-    """
-    err = data.get("error")
-    raw_code = err.get("code") if isinstance(err, dict) else None
-    message, code = _detail_of(data)
-    return error_for_status(
-        status_for_code(raw_code),
-        scrub(message) if message else "error without a message",
-        model=model,
-        code=code,
-        successor=successor,
-    )
 
 
 # Failures to talk to W&B at all, from httpx (a user's client) or httpcore.
