@@ -44,12 +44,10 @@ from langchain_wandb_router.errors import (
 from langchain_wandb_router.router import _routing
 from langchain_wandb_router.router._attempts import StreamTally, aclose, interrupted
 from langchain_wandb_router.router._budget import estimate_micro, priced, to_micro
-from langchain_wandb_router.router._driver import (
-    CallDriver,
-    Committed,
+from langchain_wandb_router.router._driver import CallDriver
+from langchain_wandb_router.router._effects import Committed, Outcome, RouteRun
+from langchain_wandb_router.router._interpreters import (
     Held,
-    Outcome,
-    RouteRun,
     adrive,
     aopen_stream,
     aundo,

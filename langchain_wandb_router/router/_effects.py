@@ -1,0 +1,161 @@
+"""What the call driver asks for, and what it is told back.
+
+The driver (``_driver``) decides; it never does I/O. Each step it wants done
+is an *effect* here (try a route, take or wait for a slot, give one back,
+reserve or settle budget, sleep); the interpreters (``_interpreters``) carry
+them out with sync or async I/O and send back the result (a lease, a
+reservation, an attempt's value or its :class:`Failure`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+from langchain_core.runnables import Runnable
+
+from langchain_wandb_router.router._routing import Candidate
+from langchain_wandb_router.state._interface import Lease, Reservation, Want
+
+__all__ = [
+    "Attempt",
+    "Committed",
+    "Cooling",
+    "Effect",
+    "Failure",
+    "Finish",
+    "Outcome",
+    "Reserve",
+    "RouteRun",
+    "Settle",
+    "Sleep",
+    "Spent",
+    "TryAcquire",
+    "WaitSlot",
+]
+
+T = TypeVar("T")
+Outcome = Literal["ok", "limited", "failed", "other"]
+
+
+@dataclass
+class RouteRun:
+    """One candidate's progress within a call."""
+
+    cand: Candidate
+    model: Runnable[Any, Any]
+    """What is called: the route's chat model (with tools bound, if any)."""
+    kwargs: dict[str, Any]
+    """Call arguments for this route (``stop``, ``response_format``...)."""
+    key: str
+    """Health and concurrency key: (base URL, project, model) for W&B routes."""
+    slots: bool
+    """Whether the route takes concurrency slots (W&B routes do)."""
+    limit: int | None
+    """The hard in-flight cap (``max_in_flight``) for this route, if any."""
+    retries_left: int
+    not_before: float = 0.0
+    limited: int = 0
+    no_room: bool = False
+    done: bool = False
+
+
+@dataclass(frozen=True)
+class Cooling:
+    """Ask the state which keys are cooling (seconds left each)."""
+
+    keys: list[str]
+
+
+@dataclass(frozen=True)
+class TryAcquire:
+    """Take a slot if one is free now; ``None`` if not."""
+
+    key: str
+    limit: int | None
+
+
+@dataclass(frozen=True)
+class WaitSlot:
+    """Wait for a slot of any of ``wants`` until ``deadline`` (monotonic)."""
+
+    wants: tuple[Want, ...]
+    deadline: float
+
+
+@dataclass(frozen=True)
+class Finish:
+    """Release a slot (if any) and record the outcome for health and limits."""
+
+    lease: Lease | None
+    key: str
+    outcome: Outcome
+
+
+@dataclass(frozen=True)
+class Reserve:
+    """Reserve ``micro`` micro-dollars of ``budget`` before the call."""
+
+    scope: str
+    micro: int
+    budget: int
+
+
+@dataclass(frozen=True)
+class Spent:
+    """Ask what has been spent under ``scope`` (micro-dollars)."""
+
+    scope: str
+
+
+@dataclass(frozen=True)
+class Settle:
+    """Replace a reservation by what the call really cost."""
+
+    reservation: Reservation
+    micro: int
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """Wait; nothing else can be tried before then."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Call this route (invoke it, or open its stream and read a first chunk)."""
+
+    route: RouteRun
+
+
+Effect = (
+    Cooling
+    | TryAcquire
+    | WaitSlot
+    | Finish
+    | Reserve
+    | Spent
+    | Settle
+    | Sleep
+    | Attempt
+)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What an attempt raised, handed back to the driver."""
+
+    error: Exception
+
+
+@dataclass
+class Committed(Generic[T]):
+    """The attempt that served the call, and what must happen when it ends."""
+
+    route: RouteRun
+    value: T
+    lease: Lease | None
+    reservation: Reservation | None
+    record: dict[str, Any]
