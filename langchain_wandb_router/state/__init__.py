@@ -2,8 +2,9 @@
 
 ``_interface`` is :class:`RouterState` with its settings, leases and key
 scheme; ``_memory`` keeps it in this process (with ``_waiters``: callers
-queued for a slot); ``_redis``, ``_redis_scripts`` and ``_redis_waits`` share
-it through Redis (single server or Cluster; needs redis-py, so they load only
+queued for a slot); ``_redis`` shares it through Redis (its scripts in ``_lua``, its
+clients made by ``_connect`` and held by ``_clients``, waiting in
+``_redis_waits``) (single server or Cluster; needs redis-py, so they load only
 when asked for); ``_leases`` renews the leases of calls in progress.
 """
 

@@ -1,6 +1,6 @@
 """Router state shared through Redis (``state="redis://…"``).
 
-Every decision is one Lua script (in ``_redis_scripts``), atomic on the server
+Every decision is one Lua script (in ``_lua``), atomic on the server
 and timed by the server's clock, so processes on machines with skewed clocks
 agree; the scripts also run on Redis Cluster (``redis+cluster://…``).
 
@@ -43,6 +43,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 import redis
 
+from langchain_wandb_router.state._clients import ScriptClients, pool_exhausted
+from langchain_wandb_router.state._connect import CLIENT_NAME
 from langchain_wandb_router.state._interface import (
     BudgetSettings,
     ConcurrencySettings,
@@ -58,19 +60,14 @@ from langchain_wandb_router.state._interface import (
     check_micro,
     check_outcome,
 )
-from langchain_wandb_router.state._memory import InProcessState
-from langchain_wandb_router.state._redis_scripts import (
-    CLIENT_NAME,
+from langchain_wandb_router.state._lua import (
     Known,
     ScriptCall,
-    ScriptClients,
     acquire_call,
     cooling_call,
     hash_tag,
     in_flight_call,
     limit_call,
-    pool_exhausted,
-    redact_url,
     release_call,
     renew_call,
     report_call,
@@ -78,7 +75,9 @@ from langchain_wandb_router.state._redis_scripts import (
     settle_call,
     spent_call,
 )
+from langchain_wandb_router.state._memory import InProcessState
 from langchain_wandb_router.state._redis_waits import RedisWaitRoom
+from langchain_wandb_router.state._urls import redact_url
 from langchain_wandb_router.state._waiters import Waiter, resolve
 
 __all__ = ["CLIENT_NAME", "RedisState", "redact_url"]
