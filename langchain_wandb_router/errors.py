@@ -12,6 +12,33 @@ here, and :func:`scrub` masks registered keys in any text. A
 :class:`WandbError` scrubs its own message and notes, so a server that echoes
 the key (``"invalid key Bearer abc…"``) cannot put it in an exception, a log
 line that quotes one, or a trace.
+
+Every exception class of the package is defined here (other modules re-export
+them where they were first published). The tree, with the
+``langchain_core.exceptions`` (or builtin) base each class adds in brackets::
+
+    WandbError [ModelError]
+        WandbAuthenticationError [ModelAuthenticationError]   401
+            MissingAPIKeyError                                 no key at all
+        WandbPermissionError [ModelPermissionDeniedError]      403
+        WandbQuotaError [ModelPermissionDeniedError]           402
+        WandbInvalidRequestError [ModelInvalidRequestError]    400, 413, 422
+            WandbContextOverflowError [ContextOverflowError]
+        WandbModelNotFoundError [ModelNotFoundError]           404
+            WandbModelRetiredError                             before any request
+        WandbRateLimitError [ModelRateLimitError]              429
+            WandbConcurrencyLimitError                         W&B's in-flight cap
+        WandbAPIError [ModelAPIError]                          5xx, other answers
+        WandbTimeoutError [ModelTimeoutError]
+        WandbConnectionError [ModelConnectionError]
+            StreamInterruptedError                             after output
+            StateUnavailableError                              Redis, on_error="closed"
+        NoRouteAvailableError                                  router
+        BudgetExceededError                                    router
+    SlotTimeoutError [TimeoutError]                            router state
+
+(``ProviderRegistrationError`` [RuntimeError], raised by ``register_provider``,
+is still defined in ``integrations/_provider.py``.)
 """
 
 from __future__ import annotations
@@ -35,7 +62,10 @@ from langchain_core.exceptions import (
 
 __all__ = [
     "BudgetExceededError",
+    "MissingAPIKeyError",
     "NoRouteAvailableError",
+    "SlotTimeoutError",
+    "StateUnavailableError",
     "StreamInterruptedError",
     "WandbAPIError",
     "WandbAuthenticationError",
@@ -54,6 +84,7 @@ __all__ = [
     "register_secret",
     "scrub",
     "status_for_code",
+    "stream_interrupted",
     "unencodable_text_error",
 ]
 
@@ -142,6 +173,14 @@ class WandbAuthenticationError(WandbError, ModelAuthenticationError):
     """401: the API key is missing or wrong, or the team/project is not yours."""
 
 
+class MissingAPIKeyError(WandbAuthenticationError):
+    """No API key was given and ``WANDB_API_KEY`` is not set.
+
+    Built by :func:`~langchain_wandb_router.transport._config.missing_key_error`,
+    which names the variable to set.
+    """
+
+
 class WandbPermissionError(WandbError, ModelPermissionDeniedError):
     """403: the region or organization may not use W&B Inference."""
 
@@ -218,6 +257,15 @@ class StreamInterruptedError(WandbConnectionError):
         self.partial_text = partial_text
 
 
+class StateUnavailableError(WandbConnectionError):
+    """Shared router state (Redis) could not be reached and ``on_error="closed"``.
+
+    Not retryable: sending the model request again does not bring Redis back.
+    """
+
+    is_retryable = False
+
+
 class NoRouteAvailableError(WandbError):
     """The router had no model it could use for this request.
 
@@ -232,6 +280,68 @@ class NoRouteAvailableError(WandbError):
 
 class BudgetExceededError(WandbError):
     """The router's ``budget_usd`` is spent; raised before any request."""
+
+
+class SlotTimeoutError(TimeoutError):
+    """No concurrency slot for a route came free before the caller's deadline.
+
+    Attributes:
+        key: The route key that was full.
+        limit: The limit in force when the wait gave up (hard or adaptive).
+    """
+
+    def __init__(self, key: str, limit: int | None) -> None:
+        super().__init__(
+            f"No concurrency slot for {key} came free before the deadline "
+            f"(limit {limit}); raise max_in_flight or the deadline, or add routes."
+        )
+        self.key = key
+        self.limit = limit
+
+
+# ------------------------------------------------------------- stream interrupted
+
+
+def stream_interrupted(
+    exc: BaseException,
+    model: str | None,
+    *,
+    cause: str | None = None,
+    hint: str = "",
+    partial_text: str | None = None,
+) -> StreamInterruptedError:
+    """The error a stream raises when ``exc`` breaks it after output was yielded.
+
+    The one builder of :class:`StreamInterruptedError`: the transport, ChatWandb
+    and the router each call it at their level. An ``exc`` that already is one
+    (raised by a lower level) is returned as it is, with ``partial_text`` set
+    when given, so the error is never wrapped twice.
+
+    Args:
+        exc: What broke the stream.
+        model: The model the stream was from.
+        cause: How to describe ``exc`` in the message; by default its type,
+            plus its text for this package's own errors (an HTTP library's
+            text may name the URL).
+        hint: Appended to the cause (what to change, e.g. the deadline).
+        partial_text: The output already yielded, when the caller kept it.
+    """
+    if isinstance(exc, StreamInterruptedError):
+        if partial_text is not None:
+            exc.partial_text = partial_text
+        return exc
+    if cause is None:
+        name = type(exc).__name__
+        cause = f"{name}: {exc}" if isinstance(exc, WandbError) else name
+    if hint:
+        cause = f"{cause}: {hint}"
+    return StreamInterruptedError(
+        f"The stream from '{model}' broke after output had been yielded ({cause}). "
+        "Not retried and not sent to another model, so the partial answer is not "
+        "spliced with another attempt's output.",
+        model=model,
+        partial_text=partial_text or "",
+    )
 
 
 # --------------------------------------------------------------------------- table

@@ -10,7 +10,7 @@ from typing import Any
 from langchain_core.messages import AIMessageChunk
 from langchain_core.messages.ai import UsageMetadata, add_usage
 
-from langchain_wandb_router.errors import StreamInterruptedError
+from langchain_wandb_router.errors import stream_interrupted
 from langchain_wandb_router.router import _routing
 
 __all__ = ["Attempts", "StreamTally", "aclose", "interrupted", "note_attempts"]
@@ -68,15 +68,8 @@ def interrupted(label: str, exc: BaseException, tally: StreamTally) -> BaseExcep
     """The error a committed stream raises when it breaks: never a splice."""
     if isinstance(exc, GeneratorExit | asyncio.CancelledError | KeyboardInterrupt):
         return exc
-    partial = "".join(tally.text)
-    if isinstance(exc, StreamInterruptedError):
-        exc.partial_text = partial
-        return exc
-    return StreamInterruptedError(
-        f"The stream from '{label}' failed after output had been yielded "
-        f"({_routing.describe(exc)}); not falling back, so answers are not spliced.",
-        model=label,
-        partial_text=partial,
+    return stream_interrupted(
+        exc, label, cause=_routing.describe(exc), partial_text="".join(tally.text)
     )
 
 

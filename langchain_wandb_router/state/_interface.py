@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import ClassVar, Literal
 
-from langchain_wandb_router.errors import WandbConnectionError
+# Defined with every other error; re-exported here, where they were first published.
+from langchain_wandb_router.errors import SlotTimeoutError, StateUnavailableError
 
 __all__ = [
     "BudgetSettings",
@@ -55,32 +56,6 @@ Want = tuple[str, int | None]
 
 # How long the default multi-route wait watches one key before the next.
 _SLICE = 0.1
-
-
-class SlotTimeoutError(TimeoutError):
-    """No concurrency slot for a route came free before the caller's deadline.
-
-    Attributes:
-        key: The route key that was full.
-        limit: The limit in force when the wait gave up (hard or adaptive).
-    """
-
-    def __init__(self, key: str, limit: int | None) -> None:
-        super().__init__(
-            f"No concurrency slot for {key} came free before the deadline "
-            f"(limit {limit}); raise max_in_flight or the deadline, or add routes."
-        )
-        self.key = key
-        self.limit = limit
-
-
-class StateUnavailableError(WandbConnectionError):
-    """Shared router state (Redis) could not be reached and ``on_error="closed"``.
-
-    Not retryable: sending the model request again does not bring Redis back.
-    """
-
-    is_retryable = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from langchain_wandb_router.errors import WandbAuthenticationError, register_secret
+from langchain_wandb_router.errors import MissingAPIKeyError as MissingAPIKeyError
+from langchain_wandb_router.errors import register_secret
 
 DEFAULT_BASE_URL = "https://api.inference.wandb.ai/v1"
 API_KEY_ENV = "WANDB_API_KEY"
@@ -36,10 +37,6 @@ _VISIBLE_ASCII = frozenset(map(chr, range(0x21, 0x7F)))
 _RESERVED_HEADERS = frozenset(
     {"authorization", "content-type", "content-length", "host"}
 )
-
-
-class MissingAPIKeyError(WandbAuthenticationError):
-    """No API key was given and ``WANDB_API_KEY`` is not set."""
 
 
 def missing_key_error() -> MissingAPIKeyError:

@@ -44,6 +44,7 @@ from langchain_wandb_router.errors import (
     WandbConnectionError,
     WandbError,
     WandbTimeoutError,
+    stream_interrupted,
     unencodable_text_error,
 )
 from langchain_wandb_router.transport import _deadline
@@ -472,20 +473,10 @@ async def _aclose(pieces: AsyncIterator[bytes]) -> None:
 
 
 def _interrupted(req: Request, exc: BaseException) -> StreamInterruptedError:
-    # Our own errors' messages are safe to repeat; httpx's may name the URL.
-    cause = (
-        f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, WandbError)
-        else (type(exc).__name__)
-    )
+    hint = ""
     if isinstance(exc, _TIMEOUTS) and _past_deadline(req):
-        cause = f"{cause}: the call's deadline passed; raise deadline= to allow more"
-    return StreamInterruptedError(
-        f"The stream from '{req.model}' broke after output had been yielded "
-        f"({cause}). Not retried, so the partial answer is not spliced with "
-        "another attempt's output.",
-        model=req.model,
-    )
+        hint = "the call's deadline passed; raise deadline= to allow more"
+    return stream_interrupted(exc, req.model, hint=hint)
 
 
 def stream_events(client: SyncHTTP, req: Request) -> Iterator[dict[str, Any]]:
