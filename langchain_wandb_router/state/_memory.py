@@ -31,7 +31,14 @@ from langchain_wandb_router.state._interface import (
     check_micro,
     check_outcome,
 )
-from langchain_wandb_router.state._waiters import Waiter, WaitQueues, resolve
+from langchain_wandb_router.state._steps import Steps, adrive, drive
+from langchain_wandb_router.state._waiters import (
+    Park,
+    Waiter,
+    WaitQueues,
+    apark,
+    park,
+)
 
 __all__ = ["InProcessState"]
 
@@ -278,17 +285,14 @@ class InProcessState(RouterState):
         if lease is not None:
             self.release(lease, "other")
 
-    def acquire_any(self, wants: Sequence[Want], deadline: float) -> Lease:
-        """See :meth:`RouterState.acquire_any`; woken by the release that serves it."""
-        with self._lock:
-            got = self._wait_start(wants, deadline)
-        if isinstance(got, Lease):
-            return got
-        waiter, wait = got, min(deadline - self._clock(), _SAFETY_WAIT)
+    def _waiting(
+        self, waiter: Waiter, wants: Sequence[Want], deadline: float
+    ) -> Steps[Park, Lease]:
+        """A queued caller's steps: park until woken (or due), look, again."""
+        wait = min(deadline - self._clock(), _SAFETY_WAIT)
         try:
             while True:
-                assert waiter.event is not None
-                waiter.event.wait(max(wait, 0.0))
+                yield Park(waiter, wait)
                 with self._lock:
                     step = self._wait_step(waiter, wants, deadline)
                 if isinstance(step, Lease):
@@ -298,6 +302,14 @@ class InProcessState(RouterState):
             self._abandon(waiter)
             raise
 
+    def acquire_any(self, wants: Sequence[Want], deadline: float) -> Lease:
+        """See :meth:`RouterState.acquire_any`; woken by the release that serves it."""
+        with self._lock:
+            got = self._wait_start(wants, deadline)
+        if isinstance(got, Lease):
+            return got
+        return drive(self._waiting(got, wants, deadline), park)
+
     async def aacquire_any(self, wants: Sequence[Want], deadline: float) -> Lease:
         """See :meth:`RouterState.aacquire_any`; woken by the release that serves it."""
         loop = asyncio.get_running_loop()
@@ -305,24 +317,7 @@ class InProcessState(RouterState):
             got = self._wait_start(wants, deadline, loop)
         if isinstance(got, Lease):
             return got
-        waiter, wait = got, min(deadline - self._clock(), _SAFETY_WAIT)
-        try:
-            while True:
-                future = waiter.future
-                assert future is not None
-                timer = loop.call_later(max(wait, 0.0), resolve, future)
-                try:
-                    await future
-                finally:
-                    timer.cancel()
-                with self._lock:
-                    step = self._wait_step(waiter, wants, deadline)
-                if isinstance(step, Lease):
-                    return step
-                wait = step
-        except BaseException:
-            self._abandon(waiter)
-            raise
+        return await adrive(self._waiting(got, wants, deadline), apark)
 
     def acquire(self, key: str, hard_limit: int | None, deadline: float) -> Lease:
         """See :meth:`RouterState.acquire`."""

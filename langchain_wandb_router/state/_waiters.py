@@ -9,7 +9,9 @@ waiter is *closed*: the other queues it still stands in skip it.
 
 Waiters block a thread (:class:`threading.Event`) or await a future on their
 own event loop; a release on another thread or loop wakes them through that
-loop (``call_soon_threadsafe``). Everything here runs under the state's lock.
+loop (``call_soon_threadsafe``). Everything here runs under the state's lock,
+but for :func:`park` and :func:`apark`: the two interpreters of a :class:`Park`
+step (see :mod:`~langchain_wandb_router.state._steps`), blocking and awaiting.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ import contextlib
 import threading
 from collections import deque
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from langchain_wandb_router.state._interface import Lease
 
-__all__ = ["WaitQueues", "Waiter"]
+__all__ = ["Park", "WaitQueues", "Waiter", "apark", "park", "resolve"]
 
 
 def resolve(future: asyncio.Future[None]) -> None:
@@ -177,3 +180,31 @@ class WaitQueues:
             id(w) for key in keys for w in self._queues.get(key, ()) if not w.closed
         }
         return len(seen)
+
+
+class Park(NamedTuple):
+    """A step: wait until ``waiter`` is woken, ``seconds`` at most."""
+
+    waiter: Waiter
+    seconds: float
+
+
+# The two interpreters of a Park: a thread blocks on its event, a task awaits
+# its future (a twin only in what it waits on).
+def park(step: Park) -> None:
+    """Do ``step`` by blocking this thread."""
+    event = step.waiter.event
+    assert event is not None
+    event.wait(max(step.seconds, 0.0))
+
+
+async def apark(step: Park) -> None:
+    """Do ``step`` by awaiting the waiter's future on its own event loop."""
+    loop, future = step.waiter.loop, step.waiter.future
+    assert loop is not None
+    assert future is not None
+    timer = loop.call_later(max(step.seconds, 0.0), resolve, future)
+    try:
+        await future
+    finally:
+        timer.cancel()
