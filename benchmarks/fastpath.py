@@ -7,6 +7,8 @@
 
 Each figure is the best of several repeats of CPU time (``time.process_time``),
 so other load on the machine inflates it little. The ratios are what matter.
+ChatWandb's own rows compare it with itself under ``disable_fast_paths=True``
+(langchain-openai's converters, as outside the fence's proven releases).
 
     python benchmarks/fastpath.py [--repeat 7]
 """
@@ -33,7 +35,7 @@ from langchain_openai import ChatOpenAI
 from langchain_openai.chat_models.base import BaseChatOpenAI, _convert_message_to_dict
 
 from langchain_wandb_router import ChatWandb
-from langchain_wandb_router.chat import _fast_chunks
+from langchain_wandb_router.chat import _fast_chunks, _fast_messages
 from langchain_wandb_router.chat._fast_chunks import chunk_to_generation_chunk
 from langchain_wandb_router.chat._fast_messages import messages_to_dicts
 
@@ -211,7 +213,13 @@ def bench_chunks(repeat: int) -> None:
     assert len(stream) == 200, len(stream)
     openai = ChatOpenAI(model="x", api_key="sk-test", base_url="http://127.0.0.1:1")
     # A model id outside the catalog: no cost lookup on the usage chunk.
-    wandb = ChatWandb(model="bench/unknown", api_key="k", base_url="http://127.0.0.1:1")
+    settings: dict[str, Any] = {
+        "model": "bench/unknown",
+        "api_key": "k",
+        "base_url": "http://127.0.0.1:1",
+    }
+    wandb = ChatWandb(**settings)
+    wandb_off = ChatWandb(**settings, disable_fast_paths=True)
     n = len(stream)
 
     def parent(event: dict[str, Any], default: type) -> Any:
@@ -225,16 +233,11 @@ def bench_chunks(repeat: int) -> None:
     def chat_wandb(event: dict[str, Any], default: type) -> Any:
         return wandb._convert_chunk_to_generation_chunk(event, default, None)
 
-    # ChatWandb itself, fast path switched off (the parent's converter, then
+    # ChatWandb itself, fast paths switched off (the parent's converter, then
     # ChatWandb's shaping) against on: same outputs, compared first.
     def chat_wandb_parent(event: dict[str, Any], default: type) -> Any:
-        _fast_chunks.CHUNK_FASTPATH_ENABLED = False
-        try:
-            return chat_wandb(event, default)
-        finally:
-            _fast_chunks.CHUNK_FASTPATH_ENABLED = True
+        return wandb_off._convert_chunk_to_generation_chunk(event, default, None)
 
-    assert _fast_chunks.CHUNK_FASTPATH_ENABLED, "fast path unsupported here"
     assert collect(chat_wandb_parent, stream) == collect(chat_wandb, stream)
     for label, slow, quick in (
         ("200-chunk stream, langchain-openai semantics", parent, fast),
@@ -253,6 +256,11 @@ def main() -> None:
         f"langchain-openai {version('langchain-openai')}, "
         f"langchain-core {version('langchain-core')}, pydantic {version('pydantic')}"
     )
+    fences = (_fast_messages.MESSAGES_FENCE, _fast_chunks.CHUNK_FENCE)
+    for fence in fences:
+        print(fence.reason)
+    if not all(fence.enabled for fence in fences):
+        raise SystemExit("a fast path is off here: nothing to compare")
     bench_messages(args.repeat)
     bench_chunks(args.repeat)
 

@@ -3,19 +3,26 @@
 :func:`chunk_to_generation_chunk` turns one streamed chunk dict into a
 ``ChatGenerationChunk``. It covers the shapes W&B streams actually have and
 returns ``None`` for anything else, so the caller falls back to
-langchain-openai. The output is the same as langchain-openai's (checked by
-property tests against the installed version), only cheaper: the parent builds
-a message through pydantic validation, then mutates it, then validates a
-generation around it. Here each object is assembled once from values that are
-already valid, the way ``model_construct`` does, which is only sound while
-core's classes have the fields and validators this module reproduces; an
-import-time check turns the fast path off otherwise.
+langchain-openai. The output is the same as langchain-openai's private
+``_convert_chunk_to_generation_chunk`` (proven by property tests), only
+cheaper: the parent builds a message through pydantic validation, then mutates
+it, then validates a generation around it. Here each object is assembled once
+from values that are already valid, the way ``model_construct`` does, which is
+only sound while core's classes have the fields and validators this module
+reproduces and pydantic keeps instances the way it does.
+
+So the fast path is fenced (see ``_fast_messages``): it runs only on the
+langchain-openai, langchain-core and pydantic releases it was proven equal
+against (:data:`CHUNKS_PROVEN`), while core's classes still have the shape it
+assembles, and unless switched off; decided once at import, logged on one
+DEBUG line. Otherwise ChatWandb uses langchain-openai's converter.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Mapping, Sequence
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from langchain_core.messages import (
@@ -31,30 +38,24 @@ from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.utils.json import parse_partial_json
 from pydantic import BaseModel
 
+from langchain_wandb_router.chat._fast_messages import (
+    LANGCHAIN_CORE_PROVEN,
+    LANGCHAIN_OPENAI_PROVEN,
+    Fence,
+    Release,
+    check_fence,
+)
+
 __all__ = [
+    "CHUNKS_PROVEN",
     "CHUNK_FASTPATH_ENABLED",
+    "CHUNK_FENCE",
+    "PYDANTIC_PROVEN",
+    "chunk_fence",
     "chunk_to_generation_chunk",
 ]
 
-
-def _version_tuple(text: str) -> tuple[int, ...]:
-    parts: list[int] = []
-    for part in text.split(".")[:3]:
-        digits = ""
-        for char in part:
-            if not char.isdigit():
-                break
-            digits += char
-        parts.append(int(digits or 0))
-    return tuple(parts)
-
-
-def _installed(package: str) -> tuple[int, ...]:
-    try:
-        return _version_tuple(version(package))
-    except PackageNotFoundError:
-        return ()
-
+logger = logging.getLogger(__name__)
 
 # What this module reproduces, per class: its fields in order and its
 # validators. Assembling objects without validation is exact only while these
@@ -78,10 +79,18 @@ _AI_CHUNK_VALIDATORS = frozenset(
 _GENERATION_FIELDS = ("text", "generation_info", "type", "message")
 _GENERATION_VALIDATORS = frozenset({"set_text"})
 
-# langchain-openai before 1.4 differs on the finish chunk (1.1 marks it
-# ``chunk_position="last"``) and on usage (``or 0`` defaults, no
-# ``cache_creation``); only the behaviour of 1.4 onwards is reproduced.
-_MIN_LANGCHAIN_OPENAI = (1, 4)
+PYDANTIC_PROVEN: tuple[Release, Release] = ((2, 10, 6), (2, 14, 4))
+"""The pydantic releases the proofs ran on (objects are assembled, not validated)."""
+
+CHUNKS_PROVEN: dict[str, tuple[Release, Release]] = {
+    # Before 1.4 the parent differs on the finish chunk (1.1 marks it
+    # ``chunk_position="last"``) and on usage (``or 0`` defaults, no
+    # ``cache_creation``): the floor is where the behaviour reproduced begins.
+    "langchain-openai": LANGCHAIN_OPENAI_PROVEN,
+    "langchain-core": LANGCHAIN_CORE_PROVEN,
+    "pydantic": PYDANTIC_PROVEN,
+}
+"""What the chunk fast path needs, package by package, inclusive."""
 
 
 def _shape_is(model: type[BaseModel], fields: tuple[str, ...], validators: Any) -> bool:
@@ -96,16 +105,35 @@ def _shape_is(model: type[BaseModel], fields: tuple[str, ...], validators: Any) 
     )
 
 
-def _chunk_fastpath_supported() -> bool:
-    return (
-        _installed("langchain-openai") >= _MIN_LANGCHAIN_OPENAI
-        and _shape_is(AIMessageChunk, _AI_CHUNK_FIELDS, _AI_CHUNK_VALIDATORS)
-        and _shape_is(ChatGenerationChunk, _GENERATION_FIELDS, _GENERATION_VALIDATORS)
+def chunk_fence(env: Mapping[str, str] | None = None) -> Fence:
+    """The chunk fast path's fence for this installation and ``env``."""
+    fence = check_fence(
+        "stream chunks", CHUNKS_PROVEN, os.environ if env is None else env
     )
+    if fence.enabled and not (
+        _shape_is(AIMessageChunk, _AI_CHUNK_FIELDS, _AI_CHUNK_VALIDATORS)
+        and _shape_is(ChatGenerationChunk, _GENERATION_FIELDS, _GENERATION_VALIDATORS)
+    ):
+        return Fence(
+            False,
+            "ChatWandb stream chunks: langchain-openai's converters (langchain-core's "
+            "AIMessageChunk or ChatGenerationChunk no longer has the fields and "
+            "validators the fast path assembles)",
+        )
+    return fence
 
 
-CHUNK_FASTPATH_ENABLED: bool = _chunk_fastpath_supported()
-"""Whether :func:`chunk_to_generation_chunk` is active (else it returns ``None``)."""
+CHUNK_FENCE: Fence = chunk_fence()
+"""The decision taken at import (see :data:`CHUNK_FASTPATH_ENABLED`)."""
+
+CHUNK_FASTPATH_ENABLED: bool = CHUNK_FENCE.enabled
+"""Whether :func:`chunk_to_generation_chunk` is active (else it returns ``None``).
+
+Decided once, at import, by :data:`CHUNK_FENCE`. Tests set it to force either
+path.
+"""
+
+logger.debug("%s", CHUNK_FENCE.reason)
 
 _set = object.__setattr__
 _NEW_AI_CHUNK = AIMessageChunk.__new__

@@ -3,16 +3,30 @@
 :func:`messages_to_dicts` turns a conversation into Chat Completions message
 dicts. It covers the shapes W&B conversations actually have and returns
 ``None`` for anything else, so the caller falls back to langchain-openai. The
-output is the same as langchain-openai's (checked by property tests against the
-installed version), only cheaper: the parent formats content through a generic
-block walker and, for assistant messages, scans string content character by
-character looking for audio blocks; plain strings need none of that.
+output is the same as langchain-openai's private ``_convert_message_to_dict``
+(proven by property tests), only cheaper: the parent formats content through a
+generic block walker and, for assistant messages, scans string content
+character by character looking for audio blocks; plain strings need none of
+that.
+
+Reproducing another library's private behaviour is fenced. This module holds
+the fence the fast paths share: they run only on the releases the property
+tests proved them equal against (:data:`LANGCHAIN_OPENAI_PROVEN`,
+:data:`LANGCHAIN_CORE_PROVEN`), and only while :data:`FAST_PATHS_ENV` does not
+switch them off; the decision is taken once, at import, and logged on one
+DEBUG line. Outside the range ChatWandb uses langchain-openai's converters,
+which need no proof. ChatWandb's ``disable_fast_paths=True`` switches them off
+for one model.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import metadata
 from typing import Any
 
 from langchain_core.messages import (
@@ -26,17 +40,149 @@ from langchain_core.messages import (
 )
 
 __all__ = [
+    "FAST_PATHS_ENV",
+    "LANGCHAIN_CORE_PROVEN",
+    "LANGCHAIN_OPENAI_PROVEN",
     "MESSAGES_FASTPATH_ENABLED",
+    "MESSAGES_FENCE",
+    "MESSAGES_PROVEN",
+    "Fence",
+    "Release",
+    "check_fence",
+    "installed_version",
     "message_to_dict",
+    "messages_fence",
     "messages_to_dicts",
+    "parse_release",
 ]
 
-MESSAGES_FASTPATH_ENABLED: bool = True
+logger = logging.getLogger(__name__)
+
+# ------------------------------------------------------------------- the fence
+
+Release = tuple[int, ...]
+"""A final release's numbers, e.g. ``(1, 7, 4)``."""
+
+LANGCHAIN_OPENAI_PROVEN: tuple[Release, Release] = ((1, 4, 0), (1, 7, 4))
+"""The langchain-openai releases the fast paths were proven equal against.
+
+From pyproject's floor (``.ci/lowest`` runs the proofs there) to the newest
+release ``make test`` ran them on. Raise the upper bound only after the proofs
+in ``tests/unit_tests/test_fastpath.py`` pass on the new release: they force
+the fast paths on whatever the fence says.
+"""
+
+LANGCHAIN_CORE_PROVEN: tuple[Release, Release] = ((1, 6, 0), (1, 8, 3))
+"""The langchain-core releases the same proofs ran on (message classes, chunks)."""
+
+MESSAGES_PROVEN: dict[str, tuple[Release, Release]] = {
+    "langchain-openai": LANGCHAIN_OPENAI_PROVEN,
+    "langchain-core": LANGCHAIN_CORE_PROVEN,
+}
+"""What the message fast path needs, package by package, inclusive."""
+
+FAST_PATHS_ENV = "LANGCHAIN_WANDB_ROUTER_FAST_PATHS"
+"""``0`` (or ``false``, ``no``, ``off``) switches every fast path off.
+
+Read once, when the package's chat modules are imported: for the whole process.
+"""
+
+_OFF = frozenset({"0", "false", "no", "off"})
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """Whether a fast path may run in this process, and why (its DEBUG line)."""
+
+    enabled: bool
+    reason: str
+
+
+def parse_release(text: str) -> Release | None:
+    """``"1.7.4"`` -> ``(1, 7, 4)``; ``None`` for anything but a final release.
+
+    Pre-releases, dev, post and local versions give ``None``: no proof ran on
+    them. Missing trailing parts count as 0 (``"1.8"`` is ``(1, 8, 0)``).
+    """
+    parts = text.strip().split(".")
+    if not all(part.isascii() and part.isdecimal() for part in parts):
+        return None
+    numbers = [int(part) for part in parts]
+    numbers += [0] * (3 - len(numbers))
+    return tuple(numbers)
+
+
+def installed_version(package: str) -> str | None:
+    """The installed version of ``package`` (the fence's only version source)."""
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _dotted(release: Release) -> str:
+    return ".".join(map(str, release))
+
+
+def check_fence(
+    label: str,
+    proven: Mapping[str, tuple[Release, Release]],
+    env: Mapping[str, str],
+) -> Fence:
+    """Decide whether a fast path runs: switch first, then every package's range.
+
+    Args:
+        label: What the fast path converts, for the reason.
+        proven: Package name -> the lowest and highest proven release.
+        env: The environment (``os.environ`` at import).
+
+    Returns:
+        The decision and its reason, ready to log.
+    """
+    fallback = f"ChatWandb {label}: langchain-openai's converters"
+    switch = env.get(FAST_PATHS_ENV, "")
+    if switch.strip().lower() in _OFF:
+        return Fence(False, f"{fallback} (switched off: {FAST_PATHS_ENV}={switch})")
+    found: list[str] = []
+    for package, (low, high) in proven.items():
+        text = installed_version(package)
+        release = parse_release(text) if text is not None else None
+        if release is None or not low <= release <= high:
+            return Fence(
+                False,
+                f"{fallback} ({package} {text or 'not installed'} is outside "
+                f"{_dotted(low)} to {_dotted(high)}, the releases the fast path "
+                "was proven equal against)",
+            )
+        found.append(f"{package} {text}")
+    return Fence(
+        True,
+        f"ChatWandb {label}: fast path ({', '.join(found)}: within the releases "
+        "it was proven equal against)",
+    )
+
+
+def messages_fence(env: Mapping[str, str] | None = None) -> Fence:
+    """The message fast path's fence for this installation and ``env``."""
+    return check_fence(
+        "request messages", MESSAGES_PROVEN, os.environ if env is None else env
+    )
+
+
+MESSAGES_FENCE: Fence = messages_fence()
+"""The decision taken at import (see :data:`MESSAGES_FASTPATH_ENABLED`)."""
+
+MESSAGES_FASTPATH_ENABLED: bool = MESSAGES_FENCE.enabled
 """Whether :func:`message_to_dict` and :func:`messages_to_dicts` are active.
 
-Always on in use; turning it off (else they return ``None``) sends every
-conversation through langchain-openai, which tests and benchmarks compare with.
+Decided once, at import, by :data:`MESSAGES_FENCE`; off, they return ``None``
+and every conversation goes through langchain-openai. Tests set it to force
+either path.
 """
+
+logger.debug("%s", MESSAGES_FENCE.reason)
+
+# ------------------------------------------------------------------ converters
 
 
 def _name_of(message: BaseMessage) -> Any:

@@ -138,6 +138,15 @@ class ChatWandb(BaseChatOpenAI):
             Retries on 408/409/429/5xx, timeouts and connection errors, with
             backoff, jitter and ``Retry-After``. Default 2. None is made (nor
             slept for) that would start after the deadline.
+        disable_fast_paths: bool
+            Request messages and v0 stream chunks are built by converters of
+            ours, proven equal to langchain-openai's on the langchain-openai,
+            langchain-core (and, for chunks, pydantic) releases they were
+            tested with; on any other release langchain-openai's own are used.
+            ``True`` uses langchain-openai's for this model, as does
+            ``LANGCHAIN_WANDB_ROUTER_FAST_PATHS=0`` in the environment for the
+            whole process (read at import). Output is the same either way.
+            Default ``False``.
 
         OpenAI-only fields (``organization``, Responses API settings, openai
         SDK clients...) are refused with a ValueError that says what to use.
@@ -233,6 +242,13 @@ class ChatWandb(BaseChatOpenAI):
 
     stream_usage: bool | None = True
     """W&B reports usage on every stream; it is always requested."""
+
+    disable_fast_paths: bool = False
+    """Build requests and stream chunks with langchain-openai's converters only.
+
+    The fast paths also stay off outside the releases they were proven equal
+    against, and when ``LANGCHAIN_WANDB_ROUTER_FAST_PATHS=0`` is set.
+    """
 
     # Never read OpenAI's proxy variable (the field itself is refused).
     openai_proxy: str | None = None
@@ -397,12 +413,14 @@ class ChatWandb(BaseChatOpenAI):
     ) -> dict[str, Any]:
         # Read twice a call (run start and tracing params): BaseChatOpenAI's
         # answer for no stop and no kwargs is kept, the call's go on top.
-        derived = self._derived()
-        if derived.invocation is None:
-            derived.invocation = super()._get_invocation_params()
-        params = invocation_params(derived, stop, kwargs)
+        params: dict[str, Any] | None = None
+        if not self.disable_fast_paths:
+            derived = self._derived()
+            if derived.invocation is None:
+                derived.invocation = super()._get_invocation_params()
+            params = invocation_params(derived, stop, kwargs)
         if params is None:
-            # Remote MCP tools carry credentials: the parent redacts them.
+            # Fast paths off, or remote MCP tools (the parent redacts them).
             params = super()._get_invocation_params(stop=stop, **kwargs)
         # Traces key on the invocation params: a pydantic schema class there is
         # neither readable nor serializable, its JSON form is both.
@@ -474,7 +492,7 @@ class ChatWandb(BaseChatOpenAI):
             messages = cast("list[BaseMessage]", input_)
         else:
             messages = self._convert_input(input_).to_messages()
-        dicts = messages_to_dicts(messages)
+        dicts = None if self.disable_fast_paths else messages_to_dicts(messages)
         if dicts is None:
             messages = self._convert_input(input_).to_messages()
             payload: dict[str, Any] = super()._get_request_payload(
@@ -549,8 +567,8 @@ class ChatWandb(BaseChatOpenAI):
         default_chunk_class: type,
         base_generation_info: dict[str, Any] | None,
     ) -> ChatGenerationChunk | None:
-        if self.output_version != "v1":
-            # None means a shape only the parent handles.
+        if self.output_version != "v1" and not self.disable_fast_paths:
+            # None means a shape only the parent handles (or the fence is shut).
             fast = fast_chunk(
                 chunk, default_chunk_class, base_generation_info, self.model_name
             )

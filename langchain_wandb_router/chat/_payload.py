@@ -6,6 +6,11 @@ path, builds the same dict itself with :func:`fast_payload`. Either way
 :func:`finish_payload` turns it into W&B's request body: the model id checked
 against the catalog, ``max_tokens`` under its W&B name, ``extra_body`` merged,
 structured-output schemas in wire form and earlier reasoning sent back.
+
+:func:`fast_payload` and :func:`invocation_params` reproduce how the parent
+assembles a payload and its invocation params, so they sit behind the request
+fast path's fence (``_fast_messages``): outside the releases it was proven
+against, or switched off, the parent builds both.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage
 
 from langchain_wandb_router.catalog._models import get_model_info, normalize_model_id
+from langchain_wandb_router.chat import _fast_messages
 from langchain_wandb_router.chat._structured import response_format_for
 from langchain_wandb_router.errors import (
     WandbInvalidRequestError,
@@ -57,9 +63,13 @@ def invocation_params(
         kwargs: The call's keyword arguments.
 
     Returns:
-        The params, or ``None`` when remote MCP tools are among the tools:
-        they carry credentials, which only the parent knows how to redact.
+        The params, or ``None`` when the parent must build them: remote MCP
+        tools are among the tools (they carry credentials, which only the
+        parent knows how to redact), or the request fast path is off (see
+        ``_fast_messages.MESSAGES_FASTPATH_ENABLED``).
     """
+    if not _fast_messages.MESSAGES_FASTPATH_ENABLED:
+        return None
     params = dict(derived.invocation or {})
     if stop is not None and "stop" not in derived.default_params:
         params["stop"] = stop

@@ -8,8 +8,9 @@ through ``init_chat_model``, so one entry in that table serves them all.
 
 The table is closed (langchain offers no public registration), so this module
 adds the entry only when :func:`register_provider` is called, and first checks
-that the table and the functions reading it are the shape it expects. Importing
-this module, or the package, changes nothing.
+that the installed langchain is one of the releases the provider tests ran on
+(:data:`LANGCHAIN_PROVEN`) and that the table and the functions reading it are
+the shape it expects. Importing this module, or the package, changes nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +24,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-__all__ = ["PROVIDER", "ProviderRegistrationError", "register_provider"]
+__all__ = [
+    "LANGCHAIN_PROVEN",
+    "PROVIDER",
+    "ProviderRegistrationError",
+    "register_provider",
+]
 
 PROVIDER = "wandb"
 """The provider key: ``"wandb:<model id>"`` or ``model_provider="wandb"``."""
@@ -38,6 +44,15 @@ _TABLE = "_BUILTIN_PROVIDERS"
 _READERS = ("_parse_model", "_get_chat_model_creator")
 _HELPER = "_init_chat_model_helper"
 _PROBE = ("wandb:probe-org/probe-model:tag", ("probe-org/probe-model:tag", PROVIDER))
+
+LANGCHAIN_PROVEN: tuple[tuple[int, ...], tuple[int, ...]] = ((1, 3, 0), (1, 5, 2))
+"""The langchain releases ``tests/integration_tests/test_provider.py`` passed on.
+
+From the ``agents`` extra's floor (the first release with the table) to the
+newest release tested, inclusive. On any other release (pre-releases included)
+:func:`register_provider` refuses, changing nothing. Raise the upper bound only
+after those tests pass on the new release.
+"""
 
 _lock = threading.Lock()
 
@@ -67,16 +82,46 @@ def _langchain_version() -> str:
         return "unknown"
 
 
+def _release(text: str) -> tuple[int, ...] | None:
+    """``"1.5.2"`` -> ``(1, 5, 2)``; ``None`` unless a final release."""
+    parts = text.strip().split(".")
+    if not all(part.isascii() and part.isdecimal() for part in parts):
+        return None
+    numbers = [int(part) for part in parts]
+    numbers += [0] * (3 - len(numbers))
+    return tuple(numbers)
+
+
+def _dotted(release: tuple[int, ...]) -> str:
+    return ".".join(map(str, release))
+
+
+def _tested_range() -> str:
+    low, high = LANGCHAIN_PROVEN
+    return f"langchain {_dotted(low)} to {_dotted(high)}"
+
+
 def _shape_error(reason: str) -> ProviderRegistrationError:
     msg = (
         f"Cannot register the 'wandb' provider with langchain "
-        f"{_langchain_version()}: {reason}. register_provider() supports langchain "
-        ">=1.3,<2 (the releases with a provider table in "
-        "langchain.chat_models.base). Use ChatWandb(model='Qwen/...') directly: "
-        "create_agent and the agent middleware accept model objects as well as "
-        "strings."
+        f"{_langchain_version()}: {reason}. register_provider() edits a private "
+        f"table of langchain's and was tested with {_tested_range()}; nothing was "
+        "changed. Use ChatWandb(model='Qwen/...') directly: create_agent and the "
+        "agent middleware accept model objects as well as strings."
     )
     return ProviderRegistrationError(msg)
+
+
+def _check_version() -> None:
+    """Refuse a langchain outside :data:`LANGCHAIN_PROVEN` (or of unknown version).
+
+    Raises:
+        ProviderRegistrationError: The installed release was never tested.
+    """
+    release = _release(_langchain_version())
+    low, high = LANGCHAIN_PROVEN
+    if release is None or not low <= release <= high:
+        raise _shape_error("that release is outside the ones it was tested with")
 
 
 def _import_langchain_base() -> ModuleType:
@@ -166,11 +211,13 @@ def register_provider() -> None:
 
     Raises:
         ImportError: langchain is not installed (the ``agents`` extra).
-        ProviderRegistrationError: The installed langchain's provider registry is
-            not the shape this function hooks (e.g. langchain < 1.3); nothing was
-            changed. Use ``ChatWandb(...)`` directly instead.
+        ProviderRegistrationError: The installed langchain is not one of the
+            releases this was tested with (:data:`LANGCHAIN_PROVEN`), or its
+            provider registry is not the shape this function hooks; nothing
+            was changed. Use ``ChatWandb(...)`` directly instead.
     """
     base = _import_langchain_base()
+    _check_version()
     entry = (_MODULE, _CLASS, _build_chat_wandb)
     with _lock:
         table = _checked_table(base)

@@ -1,11 +1,12 @@
 """ChatWandb's fast paths change nothing a caller or W&B can see.
 
 Every scenario runs twice against a fresh emulator, with the fast paths on
-and then switched off (the public flags of ``_fast_messages`` and
-``_fast_chunks``), so that all of it goes
-through langchain-openai's converters. The request bodies the emulator
-receives must be the same, key order included, and so must what the caller
-gets back: messages, stream chunks, parsed structured output.
+and then switched off with ChatWandb's ``disable_fast_paths=True``, so that all
+of it goes through langchain-openai's converters. The request bodies the
+emulator receives must be the same, key order included, and so must what the
+caller gets back: messages, stream chunks, parsed structured output. The other
+ways off (the environment variable, a release outside the proven range) are
+checked end to end on a few scenarios, with the parent's converters watched.
 
 Request-building and cached-parameter details are checked here too, against
 BaseChatOpenAI itself.
@@ -32,6 +33,7 @@ from langchain_core.messages import (
 )
 from langchain_core.runnables import Runnable
 from langchain_core.tools import tool
+from langchain_openai.chat_models import base as openai_base
 from langchain_openai.chat_models.base import BaseChatOpenAI
 from pydantic import BaseModel, Field
 
@@ -41,6 +43,7 @@ from langchain_wandb_router.chat._structured import response_format_for
 from langchain_wandb_router.errors import WandbInvalidRequestError
 from langchain_wandb_router.testing import WandbEmulator
 from langchain_wandb_router.transport._http import encode_body
+from tests.unit_tests.test_fastpath import OFF_WAYS, switched_off
 
 QWEN = "Qwen/Qwen3-235B-A22B-Instruct-2507"
 THINKING = "Qwen/Qwen3-235B-A22B-Thinking-2507"
@@ -203,7 +206,9 @@ class Outcome:
     result: Any
 
 
-async def _run(scenario: Scenario, mode: Mode, version: Version) -> Outcome:
+async def _run(
+    scenario: Scenario, mode: Mode, version: Version, **switch: Any
+) -> Outcome:
     with WandbEmulator() as emu:
         llm = ChatWandb(
             model=scenario.model,
@@ -212,6 +217,7 @@ async def _run(scenario: Scenario, mode: Mode, version: Version) -> Outcome:
             max_retries=0,
             output_version=version,
             **dict(scenario.settings),
+            **switch,
         )
         result = await _call(
             scenario.build(llm), mode, scenario.input(), **dict(scenario.call_kwargs)
@@ -255,13 +261,61 @@ async def test_fast_paths_change_nothing_visible(
 
     fastpaths(True)
     fast = await _run(scenario, mode, version)
-    fastpaths(False)
-    parent = await _run(scenario, mode, version)
+    parent = await _run(scenario, mode, version, disable_fast_paths=True)
 
     assert fast.bodies and fast.bodies == parent.bodies
     assert fast.result == parent.result
     # Not vacuous: something came back.
     assert fast.result
+
+
+@dataclass
+class ParentCalls:
+    """How often langchain-openai's own converters ran."""
+
+    messages: int = 0
+    chunks: int = 0
+
+
+@pytest.fixture
+def parent_calls(monkeypatch: pytest.MonkeyPatch) -> ParentCalls:
+    """Count calls into the parent's message and chunk converters."""
+    calls = ParentCalls()
+    convert_message = openai_base._convert_message_to_dict
+    convert_chunk = BaseChatOpenAI._convert_chunk_to_generation_chunk
+
+    def message_spy(*args: Any, **kwargs: Any) -> Any:
+        calls.messages += 1
+        return convert_message(*args, **kwargs)
+
+    def chunk_spy(*args: Any, **kwargs: Any) -> Any:
+        calls.chunks += 1
+        return convert_chunk(*args, **kwargs)
+
+    monkeypatch.setattr(openai_base, "_convert_message_to_dict", message_spy)
+    monkeypatch.setattr(BaseChatOpenAI, "_convert_chunk_to_generation_chunk", chunk_spy)
+    return calls
+
+
+@pytest.mark.parametrize("mode", ["invoke", "stream", "astream"])
+@pytest.mark.parametrize("name", ["tool-call history", "reasoning model"])
+@pytest.mark.parametrize("way", OFF_WAYS)
+async def test_every_way_off_is_the_parent_path_end_to_end(
+    way: str, name: str, mode: Mode, parent_calls: ParentCalls
+) -> None:
+    """Switched off, or outside the proven releases: the parent's converters
+    build the request and the chunks, and nothing visible changes."""
+    scenario = SCENARIOS[name]
+    fast = await _run(scenario, mode, "v0")
+    assert (parent_calls.messages, parent_calls.chunks) == (0, 0)
+    with switched_off(way) as switch:
+        parent = await _run(scenario, mode, "v0", **switch)
+
+    assert fast.bodies and fast.bodies == parent.bodies
+    assert fast.result and fast.result == parent.result
+    # pydantic matters to the chunk fast path only.
+    assert (parent_calls.messages > 0) is (way != "pydantic newer")
+    assert (parent_calls.chunks > 0) is (mode != "invoke")
 
 
 async def test_scenarios_reach_the_shapes_they_name(

@@ -30,6 +30,7 @@ from langchain_wandb_router import (
     ProviderRegistrationError,
     register_provider,
 )
+from langchain_wandb_router.integrations import _provider
 from langchain_wandb_router.testing import WandbEmulator
 
 QWEN = "Qwen/Qwen3-235B-A22B-Instruct-2507"
@@ -358,3 +359,48 @@ def test_parser_that_would_cut_ids_rolls_back(
     with pytest.raises(ProviderRegistrationError, match="do not resolve"):
         register_provider()
     assert "wandb" not in table_without_wandb
+
+
+# ------------------------------------------------ the tested langchain releases
+
+
+def test_installed_langchain_is_a_tested_release() -> None:
+    """These tests ran on it; if this fails after an upgrade and the rest pass,
+    raise LANGCHAIN_PROVEN's upper bound."""
+    low, high = _provider.LANGCHAIN_PROVEN
+    installed = _provider._release(metadata.version("langchain"))
+    assert installed is not None
+    assert low <= installed <= high
+
+
+@pytest.mark.parametrize(
+    "release",
+    ["1.2.9", "1.5.3", "1.6.0", "2.0.0", "1.5.2rc1", "1.5.2.post1", "unknown"],
+)
+def test_untested_langchain_release_refuses_and_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch, table_without_wandb: dict[str, Any], release: str
+) -> None:
+    monkeypatch.setattr(_provider, "_langchain_version", lambda: release)
+    with pytest.raises(ProviderRegistrationError) as exc:
+        register_provider()
+    text = str(exc.value)
+    assert (
+        f"langchain {release}: that release is outside the ones it was tested" in text
+    )
+    assert "tested with langchain 1.3.0 to 1.5.2; nothing was changed" in text
+    assert "ChatWandb(" in text
+    assert "wandb" not in table_without_wandb
+    with pytest.raises(ValueError, match="Unable to infer model provider"):
+        init_chat_model(f"wandb:{QWEN}")
+
+
+@pytest.mark.parametrize("release", ["1.3.0", "1.4", "1.5.2"])
+def test_tested_releases_register(
+    monkeypatch: pytest.MonkeyPatch,
+    table_without_wandb: dict[str, Any],
+    wandb_env: WandbEmulator,
+    release: str,
+) -> None:
+    monkeypatch.setattr(_provider, "_langchain_version", lambda: release)
+    register_provider()
+    assert isinstance(init_chat_model(f"wandb:{QWEN}"), ChatWandb)

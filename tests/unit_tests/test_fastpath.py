@@ -3,14 +3,25 @@
 langchain-openai's own converters are the oracle here: every generated
 conversation and stream goes through both and the results must be equal, down
 to dict key order, pydantic ``model_fields_set`` and serialized form.
+
+These proofs force the fast paths on whatever their fence decided, so they
+are what to run on a new langchain-openai, langchain-core or pydantic release
+before raising the fence's upper bound; ``.ci/lowest`` runs them on the floors.
+The fence itself, its switches, and ChatWandb switched off (or outside the
+proven releases) giving the same requests and chunks are tested at the end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import operator
-from collections.abc import Callable, Sequence
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -38,16 +49,25 @@ from langchain_openai.chat_models.base import (
     _convert_message_to_dict,
 )
 
-from langchain_wandb_router.chat._fast_chunks import (
-    CHUNK_FASTPATH_ENABLED,
-    chunk_to_generation_chunk,
-)
+from langchain_wandb_router import ChatWandb
+from langchain_wandb_router.chat import _fast_chunks, _fast_messages
+from langchain_wandb_router.chat._chunks import StreamTracker
+from langchain_wandb_router.chat._fast_chunks import chunk_to_generation_chunk
 from langchain_wandb_router.chat._fast_messages import (
+    FAST_PATHS_ENV,
+    Fence,
     message_to_dict,
     messages_to_dicts,
 )
 
 WANDB_REASONING = ("reasoning", "reasoning_content")
+
+
+@pytest.fixture(autouse=True)
+def _fast_paths_forced_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prove the converters themselves, even where the fence would shut them."""
+    monkeypatch.setattr(_fast_messages, "MESSAGES_FASTPATH_ENABLED", True)
+    monkeypatch.setattr(_fast_chunks, "CHUNK_FASTPATH_ENABLED", True)
 
 
 @functools.cache
@@ -526,11 +546,6 @@ def wandb_streams(draw: st.DrawFn) -> list[dict[str, Any]]:
 base_infos = st.none() | st.just({}) | st.just({"run": "r1"})
 
 
-def test_chunk_fastpath_is_enabled() -> None:
-    # Otherwise every chunk test below would compare fallbacks and prove nothing.
-    assert CHUNK_FASTPATH_ENABLED
-
-
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(wandb_streams(), base_infos, st.booleans())
 def test_stream_chunks_equal_langchain_openai(
@@ -758,3 +773,327 @@ def test_returned_objects_are_independent() -> None:
     assert second.message.response_metadata == {"model_provider": "openai"}
     assert second.generation_info == {"run": "r"}
     assert base == {"run": "r"}
+
+
+# ---------------------------------------------------------------------- fence
+
+
+def test_installed_releases_are_the_proven_ones() -> None:
+    """What the proofs above ran on is what the fast paths run on here.
+
+    Fails on a release newer than the fence's upper bound: if the proofs
+    above pass on it, raise the bound (``LANGCHAIN_OPENAI_PROVEN``,
+    ``LANGCHAIN_CORE_PROVEN``, ``PYDANTIC_PROVEN``).
+    """
+    messages, chunks = _fast_messages.messages_fence({}), _fast_chunks.chunk_fence({})
+    assert messages.enabled, messages.reason
+    assert chunks.enabled, chunks.reason
+    # The import-time decision agrees, unless this process switched them off.
+    if os.environ.get(FAST_PATHS_ENV) is None:
+        assert messages == _fast_messages.MESSAGES_FENCE
+        assert chunks == _fast_chunks.CHUNK_FENCE
+
+
+@pytest.mark.parametrize(
+    ("text", "release"),
+    [
+        ("1.7.4", (1, 7, 4)),
+        ("1.8", (1, 8, 0)),
+        ("2", (2, 0, 0)),
+        ("1.7.4.1", (1, 7, 4, 1)),
+        (" 1.4.0 ", (1, 4, 0)),
+        ("1.8.0rc1", None),
+        ("1.7.5.dev0", None),
+        ("1.7.4.post1", None),
+        ("1.7.4+local", None),
+        ("1.x", None),
+        ("", None),
+        ("1.\u0667.4", None),  # a non-ASCII digit
+    ],
+)
+def test_parse_release(text: str, release: tuple[int, ...] | None) -> None:
+    assert _fast_messages.parse_release(text) == release
+
+
+PROVEN = {"pkg": ((1, 4, 0), (1, 7, 4))}
+
+
+@pytest.mark.parametrize(
+    ("installed", "enabled"),
+    [
+        ("1.4.0", True),
+        ("1.5", True),
+        ("1.7.4", True),
+        ("1.7.5", False),
+        ("1.8.0", False),
+        ("1.3.9", False),
+        ("1.7.4.post1", False),
+        ("1.5.0rc1", False),
+        (None, False),
+    ],
+)
+def test_fence_admits_exactly_the_proven_range(
+    monkeypatch: pytest.MonkeyPatch, installed: str | None, enabled: bool
+) -> None:
+    monkeypatch.setattr(_fast_messages, "installed_version", lambda _: installed)
+    fence = _fast_messages.check_fence("things", PROVEN, {})
+    assert fence.enabled is enabled
+    if enabled:
+        assert fence.reason == (
+            f"ChatWandb things: fast path (pkg {installed}: within the releases it "
+            "was proven equal against)"
+        )
+    else:
+        assert fence.reason == (
+            f"ChatWandb things: langchain-openai's converters (pkg "
+            f"{installed or 'not installed'} is outside 1.4.0 to 1.7.4, the releases "
+            "the fast path was proven equal against)"
+        )
+
+
+@pytest.mark.parametrize(
+    ("value", "enabled"),
+    [
+        ("0", False),
+        ("false", False),
+        ("OFF", False),
+        (" no ", False),
+        ("1", True),
+        ("true", True),
+        ("", True),
+    ],
+)
+def test_environment_switch(value: str, enabled: bool) -> None:
+    env = {FAST_PATHS_ENV: value}
+    for fence in (_fast_messages.messages_fence(env), _fast_chunks.chunk_fence(env)):
+        assert fence.enabled is enabled
+        if not enabled:
+            assert f"switched off: {FAST_PATHS_ENV}={value}" in fence.reason
+
+
+def test_chunk_fence_checks_the_classes_it_assembles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A langchain-core within range whose AIMessageChunk gained a field.
+    monkeypatch.setattr(
+        _fast_chunks, "_AI_CHUNK_FIELDS", (*_fast_chunks._AI_CHUNK_FIELDS, "new")
+    )
+    fence = _fast_chunks.chunk_fence({})
+    assert not fence.enabled
+    assert "no longer has the fields" in fence.reason
+    assert _fast_messages.messages_fence({}).enabled
+
+
+def test_each_fast_path_names_what_it_depends_on() -> None:
+    assert set(_fast_messages.MESSAGES_PROVEN) == {"langchain-openai", "langchain-core"}
+    assert set(_fast_chunks.CHUNKS_PROVEN) == {
+        "langchain-openai",
+        "langchain-core",
+        "pydantic",
+    }
+    # The floors are pyproject's (.ci/lowest checks pyproject against its pins).
+    assert _fast_messages.LANGCHAIN_OPENAI_PROVEN[0] == (1, 4, 0)
+    assert _fast_messages.LANGCHAIN_CORE_PROVEN[0] == (1, 6, 0)
+    assert _fast_chunks.PYDANTIC_PROVEN[0] == (2, 10, 6)
+
+
+_IMPORT_AND_REPORT = """
+    import logging
+    logging.basicConfig(level=logging.DEBUG, format="%(name)s|%(message)s")
+    from langchain_wandb_router.chat import _fast_chunks, _fast_messages
+    print(_fast_messages.MESSAGES_FASTPATH_ENABLED, _fast_chunks.CHUNK_FASTPATH_ENABLED)
+"""
+
+
+def _import_fresh(env: dict[str, str]) -> tuple[str, list[str]]:
+    clean = {k: v for k, v in os.environ.items() if k != FAST_PATHS_ENV}
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_IMPORT_AND_REPORT)],
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "_fast_" in line]
+    return result.stdout.strip(), lines
+
+
+@pytest.mark.parametrize("value", [None, "0"])
+def test_switch_is_read_at_import_and_logged_once_per_fast_path(
+    value: str | None,
+) -> None:
+    flags, lines = _import_fresh({} if value is None else {FAST_PATHS_ENV: value})
+    prefix = "langchain_wandb_router.chat."
+    if value is None:
+        assert flags == "True True"
+        assert [line.split(":")[0] for line in lines] == [
+            f"{prefix}_fast_messages|ChatWandb request messages",
+            f"{prefix}_fast_chunks|ChatWandb stream chunks",
+        ]
+        assert all(": fast path (langchain-openai " in line for line in lines)
+    else:
+        assert flags == "False False"
+        assert lines == [
+            f"{prefix}_fast_messages|ChatWandb request messages: langchain-openai's "
+            f"converters (switched off: {FAST_PATHS_ENV}=0)",
+            f"{prefix}_fast_chunks|ChatWandb stream chunks: langchain-openai's "
+            f"converters (switched off: {FAST_PATHS_ENV}=0)",
+        ]
+
+
+# ------------------------------------------------- ChatWandb, switched off
+
+
+def refence(monkeypatch: pytest.MonkeyPatch) -> tuple[Fence, Fence]:
+    """Take the import-time decisions again, as a fresh import would now."""
+    messages, chunks = _fast_messages.messages_fence(), _fast_chunks.chunk_fence()
+    monkeypatch.setattr(_fast_messages, "MESSAGES_FENCE", messages)
+    monkeypatch.setattr(_fast_messages, "MESSAGES_FASTPATH_ENABLED", messages.enabled)
+    monkeypatch.setattr(_fast_chunks, "CHUNK_FENCE", chunks)
+    monkeypatch.setattr(_fast_chunks, "CHUNK_FASTPATH_ENABLED", chunks.enabled)
+    return messages, chunks
+
+
+# How each off switch is reached: ChatWandb's field, the environment variable,
+# or a release outside the proven range (the fence's version source patched).
+OFF_WAYS: dict[str, dict[str, str]] = {
+    "disable_fast_paths=True": {},
+    f"{FAST_PATHS_ENV}=0": {},
+    "langchain-openai newer": {"langchain-openai": "1.7.5"},
+    "langchain-openai older": {"langchain-openai": "1.3.9"},
+    "langchain-core newer": {"langchain-core": "1.9.0"},
+    "langchain-openai pre-release": {"langchain-openai": "1.8.0rc1"},
+    "pydantic newer": {"pydantic": "2.99.0"},
+}
+
+
+@contextlib.contextmanager
+def switched_off(way: str) -> Iterator[dict[str, Any]]:
+    """Reach ``way``; yields the ChatWandb kwargs it needs (restored after)."""
+    with pytest.MonkeyPatch.context() as mp:
+        if way == "disable_fast_paths=True":
+            yield {"disable_fast_paths": True}
+            return
+        if way == f"{FAST_PATHS_ENV}=0":
+            mp.setenv(FAST_PATHS_ENV, "0")
+        else:
+            real = _fast_messages.installed_version
+            fake = OFF_WAYS[way]
+            mp.setattr(
+                _fast_messages, "installed_version", lambda p: fake.get(p) or real(p)
+            )
+        messages, chunks = refence(mp)
+        if way == "pydantic newer":  # only the chunk fast path depends on it
+            assert messages.enabled
+        else:
+            assert not messages.enabled
+        assert not chunks.enabled
+        yield {}
+
+
+def wandb_model(**kwargs: Any) -> ChatWandb:
+    return ChatWandb(
+        model="Qwen/Qwen3-235B-A22B-Thinking-2507",
+        api_key="property-test-key",
+        base_url="http://127.0.0.1:9/v1",
+        **kwargs,
+    )
+
+
+def request_of(llm: ChatWandb, messages: list[BaseMessage]) -> tuple[str, str]:
+    payload = llm._get_request_payload(messages, stop=["x"], temperature=0.5)
+    params = llm._get_invocation_params(stop=["x"], temperature=0.5)
+    return json.dumps(payload, ensure_ascii=False), json.dumps(params, default=str)
+
+
+def chat_wandb_stream(
+    llm: ChatWandb, events: list[dict[str, Any]]
+) -> list[ChatGenerationChunk]:
+    """The chunks ChatWandb yields for these SSE events (as ``_stream`` does)."""
+    tracker = StreamTracker(llm._convert_chunk_to_generation_chunk, None)
+    return [c for event in events if (c := tracker.convert(event)) is not None]
+
+
+@pytest.mark.parametrize("way", OFF_WAYS)
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(conversations.filter(bool))
+def test_chat_wandb_requests_are_the_same_switched_off(
+    way: str, messages: list[BaseMessage]
+) -> None:
+    fast = request_of(wandb_model(), messages)
+    with switched_off(way) as kwargs:
+        off = request_of(wandb_model(**kwargs), messages)
+    assert fast == off
+
+
+@pytest.mark.parametrize("way", OFF_WAYS)
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(wandb_streams())
+def test_chat_wandb_stream_chunks_are_the_same_switched_off(
+    way: str, events: list[dict[str, Any]]
+) -> None:
+    fast = chat_wandb_stream(wandb_model(), events)
+    with switched_off(way) as kwargs:
+        off = chat_wandb_stream(wandb_model(**kwargs), events)
+    assert len(fast) == len(off)
+    for ours, theirs in zip(fast, off, strict=True):
+        assert_same_generation(ours, theirs)
+    if fast:
+        assert_same_sum(fast, off)
+
+
+@pytest.mark.parametrize("way", OFF_WAYS)
+def test_switched_off_chat_wandb_calls_the_parent(
+    way: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not vacuous: on, the parent's converters are never called; off, they are."""
+    calls = {"messages": 0, "chunks": 0}
+    real_message = _convert_message_to_dict
+    real_chunk = BaseChatOpenAI._convert_chunk_to_generation_chunk
+
+    def message_spy(*args: Any, **kwargs: Any) -> Any:
+        calls["messages"] += 1
+        return real_message(*args, **kwargs)
+
+    def chunk_spy(*args: Any, **kwargs: Any) -> Any:
+        calls["chunks"] += 1
+        return real_chunk(*args, **kwargs)
+
+    monkeypatch.setattr(
+        "langchain_openai.chat_models.base._convert_message_to_dict", message_spy
+    )
+    monkeypatch.setattr(BaseChatOpenAI, "_convert_chunk_to_generation_chunk", chunk_spy)
+    history = [HumanMessage("hi"), AIMessage("", tool_calls=[]), HumanMessage("go")]
+    events = [
+        {"model": "m", "choices": [{"index": 0, "delta": {"content": "a"}}]},
+        {"model": "m", "choices": [], "usage": {"prompt_tokens": 1}},
+    ]
+
+    def run(**kwargs: Any) -> dict[str, int]:
+        calls.update(messages=0, chunks=0)
+        llm = wandb_model(**kwargs)
+        request_of(llm, history)
+        chat_wandb_stream(llm, events)
+        return dict(calls)
+
+    assert run() == {"messages": 0, "chunks": 0}
+    with switched_off(way) as kwargs:
+        off = run(**kwargs)
+    assert off["chunks"] == len(events)
+    # pydantic matters to the chunk fast path only.
+    assert off["messages"] == (0 if way == "pydantic newer" else len(history))
+
+
+def test_disable_fast_paths_is_not_serialized_unless_set() -> None:
+    assert "disable_fast_paths" not in dumpd(wandb_model())["kwargs"]
+    assert dumpd(wandb_model(disable_fast_paths=True))["kwargs"]["disable_fast_paths"]

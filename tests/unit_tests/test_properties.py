@@ -119,6 +119,11 @@ def test_any_message_list_becomes_a_valid_body(msgs: list) -> None:
     assert len(payload["messages"]) == len(msgs)
     assert encode_body(payload)  # always JSON-encodable
     assert msgs == before  # building a request never mutates the caller's messages
+    # Both ways: with the fast paths switched off (langchain-openai's converters
+    # only), the same bytes, and still no mutation.
+    off = ChatWandb(model=QWEN, api_key=KEY, base_url=CLOSED, disable_fast_paths=True)
+    assert encode_body(off._get_request_payload(msgs)) == encode_body(payload)
+    assert msgs == before
 
 
 @SETTINGS
