@@ -8,9 +8,21 @@ routes whose context window is clearly too small.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from langchain_core.messages import BaseMessage
+
+__all__ = [
+    "IMAGE_PART_TYPES",
+    "estimate_message_tokens",
+    "estimate_text_tokens",
+    "has_image_input",
+    "has_image_part",
+    "is_image_part",
+]
+
+IMAGE_PART_TYPES = frozenset({"image_url", "image"})
+"""Content-part types that carry an image: OpenAI's, and LangChain's standard one."""
 
 _CHARS_PER_TOKEN = 4
 _PER_MESSAGE_OVERHEAD = 4
@@ -35,7 +47,7 @@ def estimate_message_tokens(messages: Sequence[BaseMessage]) -> int:
         for part in content:
             if isinstance(part, str):
                 total += estimate_text_tokens(part)
-            elif part.get("type") in ("image_url", "image"):
+            elif is_image_part(part):
                 total += _IMAGE_TOKENS
             else:
                 total += estimate_text_tokens(str(part.get("text", "")))
@@ -45,14 +57,25 @@ def estimate_message_tokens(messages: Sequence[BaseMessage]) -> int:
     return total
 
 
-def has_image_input(messages: Sequence[BaseMessage]) -> bool:
-    """Whether any message carries an image part."""
-    for message in messages:
-        if isinstance(message.content, list):
-            for part in message.content:
-                if isinstance(part, dict) and part.get("type") in (
-                    "image_url",
-                    "image",
-                ):
+def is_image_part(part: object) -> bool:
+    """Whether one part of a message's content is an image."""
+    return isinstance(part, dict) and part.get("type") in IMAGE_PART_TYPES
+
+
+def has_image_part(contents: Iterable[object]) -> bool:
+    """Whether any message content in ``contents`` holds an image part.
+
+    A content is text or a list of parts: LangChain messages' ``content`` and
+    that of OpenAI-format message dicts alike.
+    """
+    for content in contents:
+        if isinstance(content, list):
+            for part in content:
+                if is_image_part(part):
                     return True
     return False
+
+
+def has_image_input(messages: Sequence[BaseMessage]) -> bool:
+    """Whether any message carries an image part."""
+    return has_image_part(message.content for message in messages)

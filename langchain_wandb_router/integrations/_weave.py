@@ -28,12 +28,12 @@ from langchain_wandb_router.catalog._models import (
     list_models,
     normalize_model_id,
 )
+from langchain_wandb_router.catalog._pricing import PER_MILLION, cache_read_price
 
 __all__ = ["SupportsAddCost", "register_weave_costs"]
 
 logger = logging.getLogger(__name__)
 
-_PER_MILLION = Decimal(1_000_000)  # the catalog prices 1M tokens; Weave prices one
 _CACHE_READ = "cache_read_input_token_cost"
 _CACHE_WRITE = "cache_creation_input_token_cost"
 
@@ -66,7 +66,8 @@ def _per_token(per_million: float) -> float:
     Plain float division gives 1.0000000000000001e-07 for $0.10/1M; going
     through the price's shortest decimal form stores what W&B publishes.
     """
-    return float(Decimal(repr(per_million)) / _PER_MILLION)
+    # The catalog prices a million tokens; Weave prices one.
+    return float(Decimal(repr(per_million)) / PER_MILLION)
 
 
 @dataclass(frozen=True)
@@ -81,11 +82,9 @@ class _Price:
 
 def _price_of(info: ModelInfo) -> _Price | None:
     pricing = info.pricing
-    if pricing.input is None or pricing.output is None:
+    cache_read = cache_read_price(pricing)  # the rule ChatWandb's cost_usd uses
+    if pricing.input is None or pricing.output is None or cache_read is None:
         return None
-    # Same rule as the package's own cost tracking: cached input tokens cost the
-    # cache-read price where W&B publishes one, else the full input price.
-    cache_read = pricing.cache_read if pricing.cache_read is not None else pricing.input
     return _Price(
         llm_id=info.id,
         prompt=_per_token(pricing.input),

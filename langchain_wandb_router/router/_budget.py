@@ -1,16 +1,16 @@
 """Budget arithmetic: micro-dollar integers, prices known or not, estimates.
 
-Spend is kept in integer micro-dollars so that shared counters (Redis) add
-exactly and parallel workers compare against one number.
+Spend is kept in integer micro-dollars (millionths of a dollar) so that shared
+counters (Redis) add exactly and parallel workers compare against one number.
 """
 
 from __future__ import annotations
 
 from langchain_wandb_router.catalog._models import get_model_info
+from langchain_wandb_router.catalog._pricing import PER_MILLION, tokens_cost_usd
 
-__all__ = ["estimate_micro", "priced", "to_micro"]
+__all__ = ["estimate_micro", "priced", "to_micro", "to_usd"]
 
-_PER_MILLION = 1_000_000
 # Reserving a model's whole max output (often 131k tokens) would let a small
 # budget admit one call at a time; a call that asks for no max_tokens is
 # reserved at this size and settled at its real cost afterwards.
@@ -19,9 +19,14 @@ _DEFAULT_OUTPUT_ESTIMATE = 4_096
 
 def to_micro(usd: float) -> int:
     """USD as whole micro-dollars, rounded up so spend is never undercounted."""
-    micro = usd * 1_000_000
+    micro = usd * PER_MILLION
     whole = int(micro)
     return whole + 1 if micro > whole else whole
+
+
+def to_usd(micro: int) -> float:
+    """Micro-dollars as USD."""
+    return micro / PER_MILLION
 
 
 def priced(label: str) -> bool:
@@ -40,12 +45,10 @@ def priced(label: str) -> bool:
 def estimate_micro(model_id: str, input_tokens: int, max_tokens: int | None) -> int:
     """An upper estimate of one call's cost, to reserve before sending it."""
     info = get_model_info(model_id)
-    if info is None or info.pricing.input is None or info.pricing.output is None:
+    if info is None:
         return 0
     output = max_tokens or min(
         info.max_output_tokens or _DEFAULT_OUTPUT_ESTIMATE, _DEFAULT_OUTPUT_ESTIMATE
     )
-    usd = (input_tokens * info.pricing.input + output * info.pricing.output) / (
-        _PER_MILLION
-    )
-    return to_micro(usd)
+    usd = tokens_cost_usd(info.pricing, input_tokens, output)
+    return 0 if usd is None else to_micro(usd)
