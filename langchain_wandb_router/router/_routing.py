@@ -1,8 +1,8 @@
 """Routing pieces shared by the sync and async paths of WandbRouter.
 
 Everything here is plain data and decisions: what a route is, what a request
-needs, which routes can serve it, when a model cools down, and whether a failed
-attempt is retried, falls back or surfaces. No I/O happens here.
+needs, which routes can serve it, and how a failed attempt is described. No I/O
+happens here.
 """
 
 from __future__ import annotations
@@ -250,15 +250,6 @@ def _capabilities(
         bool(p.get("structured_output", True)),
         p.get("max_input_tokens"),
     )
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Which routes will be tried for a call, in order, and which were excluded."""
-
-    ctx: RoutingContext
-    candidates: list[Candidate]
-    excluded: dict[str, str]
 
 
 def exclusion_reason(

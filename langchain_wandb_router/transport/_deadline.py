@@ -13,12 +13,11 @@ leaks to unrelated work: :func:`bounded` always restores what it found.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-__all__ = ["CALL_DEADLINE", "bounded", "current", "remaining"]
+__all__ = ["CALL_DEADLINE", "bounded", "current"]
 
 CALL_DEADLINE: ContextVar[float | None] = ContextVar(
     "langchain_wandb_router_call_deadline", default=None
@@ -28,13 +27,6 @@ CALL_DEADLINE: ContextVar[float | None] = ContextVar(
 def current() -> float | None:
     """The deadline (monotonic seconds) in force here, or ``None``."""
     return CALL_DEADLINE.get()
-
-
-def remaining(deadline: float | None) -> float | None:
-    """Seconds left until ``deadline`` (never negative); ``None`` for none."""
-    if deadline is None:
-        return None
-    return max(deadline - time.monotonic(), 0.0)
 
 
 @contextmanager

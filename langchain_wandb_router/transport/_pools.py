@@ -48,8 +48,8 @@ _LIMITS = httpx.Limits(
 )
 
 # What the transport functions accept: our pooled default is an httpcore pool
-# (httpx's Client layers - auth, redirects, cookies, event hooks - cost ~0.3 ms
-# a call and we use none of them); a user's own httpx client works as well.
+# (httpx's Client layers - auth, redirects, cookies, event hooks - cost time on
+# every call and we use none of them); a user's own httpx client works as well.
 SyncHTTP: TypeAlias = "httpx.Client | httpcore.ConnectionPool"
 AsyncHTTP: TypeAlias = "httpx.AsyncClient | httpcore.AsyncConnectionPool"
 
@@ -249,7 +249,7 @@ _ssl_context: ssl.SSLContext | None = None
 def _shared_ssl_context() -> ssl.SSLContext:
     """One verified TLS context for every pool, built like httpx builds its own.
 
-    Building one loads the CA bundle (milliseconds), so it is shared: by all
+    Building one loads the CA bundle, which is slow, so it is shared: by all
     base URLs and by every event loop's pools.
     """
     global _ssl_context
