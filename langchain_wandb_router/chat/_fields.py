@@ -21,6 +21,7 @@ __all__ = [
     "REFUSED",
     "Refusal",
     "check_refused_fields",
+    "check_stream_usage",
     "refused_in_use",
 ]
 
@@ -55,7 +56,6 @@ HONOURED = frozenset(
         "extra_body",
         "model_kwargs",
         "streaming",
-        "stream_usage",
         # Used by our transport.
         "openai_api_key",
         "openai_api_base",
@@ -155,6 +155,12 @@ REFUSED: dict[str, Refusal] = {
         harmless=(None, 0),
         only_if_given=True,
     ),
+    "stream_usage": Refusal(
+        "usage is always requested when streaming (cost_usd, budgets and usage "
+        "callbacks need it) and W&B sends it on every stream anyway; leave it "
+        "unset, and ignore usage_metadata if you do not need it",
+        harmless=(None, True),
+    ),
     "tiktoken_model_name": Refusal(
         "W&B models use their own tokenizers and ChatWandb counts tokens without "
         "tiktoken; pass custom_get_token_ids= for exact counts"
@@ -190,5 +196,22 @@ def check_refused_fields(model: BaseModel) -> None:
     for name in used:
         alias = fields[name].alias
         label = f"{alias}= ({name})" if alias else f"{name}="
-        lines.append(f"{label} is not supported by ChatWandb: {REFUSED[name].reason}.")
+        lines.append(_refusal(label, name))
     raise ValueError(" ".join(lines))
+
+
+def check_stream_usage(value: Any) -> None:
+    """Raise for a per-call ``stream_usage`` the field would refuse.
+
+    ``llm.stream(..., stream_usage=False)`` (or ``.bind(stream_usage=False)``)
+    asks what the field refuses; it fails the same way.
+
+    Raises:
+        ValueError: ``value`` asks for a stream without usage.
+    """
+    if value not in REFUSED["stream_usage"].harmless:
+        raise ValueError(_refusal("stream_usage=", "stream_usage"))
+
+
+def _refusal(label: str, name: str) -> str:
+    return f"{label} is not supported by ChatWandb: {REFUSED[name].reason}."

@@ -82,7 +82,7 @@ def test_connections_are_reused_across_calls_and_streams(emulator: WandbEmulator
 
 
 def test_stream_always_requests_usage(emulator: WandbEmulator, make: Factory) -> None:
-    full = _collect(make(stream_usage=False).stream("hi"))
+    full = _collect(make().stream("hi"))
     assert emulator.chat_requests()[-1].json["stream_options"] == {
         "include_usage": True
     }  # type: ignore[index]

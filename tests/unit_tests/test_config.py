@@ -13,7 +13,11 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_openai.chat_models.base import BaseChatOpenAI
 
 from langchain_wandb_router import ChatWandb, Route, WandbRouter
-from langchain_wandb_router.chat._fields import HONOURED, REFUSED
+from langchain_wandb_router.chat._fields import (
+    HONOURED,
+    REFUSED,
+    check_stream_usage,
+)
 from langchain_wandb_router.errors import (
     WandbAuthenticationError,
     WandbModelRetiredError,
@@ -250,6 +254,7 @@ REFUSED_SAMPLES: dict[str, Any] = {
     "root_async_client": object(),
     "http_socket_options": [(1, 9, 1)],
     "stream_chunk_timeout": 30.0,
+    "stream_usage": False,
     "tiktoken_model_name": "gpt-4o",
 }
 
@@ -282,10 +287,20 @@ def test_refused_field_fails_naming_it_and_the_way_out(name: str) -> None:
         ("stream_chunk_timeout", None),
         ("stream_chunk_timeout", 0),
         ("store", None),
+        ("stream_usage", True),
+        ("stream_usage", None),
     ],
 )
 def test_values_that_ask_for_nothing_are_accepted(name: str, value: Any) -> None:
     assert getattr(ChatWandb(model=QWEN, api_key=KEY, **{name: value}), name) == value
+
+
+def test_a_stream_without_usage_is_refused_per_call_too() -> None:
+    check_stream_usage(None)
+    check_stream_usage(True)
+    with pytest.raises(ValueError, match="stream_usage= is not supported") as info:
+        check_stream_usage(False)
+    assert REFUSED["stream_usage"].reason in str(info.value)
 
 
 def test_every_refused_field_in_use_is_named_at_once() -> None:
