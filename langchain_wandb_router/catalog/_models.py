@@ -14,9 +14,12 @@ import threading
 from dataclasses import dataclass, field, replace
 from datetime import date
 from importlib import resources
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.language_models import ModelProfile
+
+if TYPE_CHECKING:
+    from langchain_wandb_router.errors import WandbModelRetiredError
 
 __all__ = [
     "LiveModels",
@@ -29,6 +32,7 @@ __all__ = [
     "normalize_model_id",
     "refresh_models",
     "register_model",
+    "retired_error",
     "strip_prefix",
 ]
 
@@ -335,6 +339,19 @@ def register_model(info: ModelInfo) -> None:
     routing can see their capabilities and cost tracking their prices.
     """
     _CATALOG.put(replace(info, id=normalize_model_id(info.id)))
+
+
+def retired_error(info: ModelInfo) -> WandbModelRetiredError:
+    """The error for a call to a retired model, raised before any request.
+
+    The one builder of :class:`~langchain_wandb_router.errors.WandbModelRetiredError`
+    (ChatWandb raises it at construction and when a payload names the model).
+    """
+    from langchain_wandb_router.errors import WandbModelRetiredError
+
+    return WandbModelRetiredError(
+        info.retirement_message(), model=info.id, successor=info.successor
+    )
 
 
 def catalog_date() -> str:

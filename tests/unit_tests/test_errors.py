@@ -107,3 +107,15 @@ def test_stream_interrupted_is_never_wrapped_twice() -> None:
     assert first.partial_text == ""
     assert stream_interrupted(first, "m/x", partial_text="Hello") is first
     assert first.partial_text == "Hello"
+
+
+def test_a_retired_model_has_one_error() -> None:
+    from langchain_wandb_router.catalog._models import get_model_info, retired_error
+
+    info = get_model_info("moonshotai/Kimi-K2-Instruct")
+    assert info is not None
+    error = retired_error(info)
+    assert isinstance(error, errors.WandbModelRetiredError)
+    assert str(error) == info.retirement_message()
+    assert (error.model, error.successor) == (info.id, "moonshotai/Kimi-K2.5")
+    assert error.status_code is None
