@@ -37,6 +37,7 @@ from langchain_wandb_router.errors import (
     WandbTimeoutError,
 )
 from langchain_wandb_router.router._attempts import Attempts, note_attempts
+from langchain_wandb_router.router._budget import to_usd
 from langchain_wandb_router.router._effects import (
     Attempt,
     Committed,
@@ -115,8 +116,8 @@ class CallDriver:
             spent = yield Spent(scope)
             if spent >= budget:
                 raise BudgetExceededError(
-                    f"Budget of ${budget / 1e6:.6f} reached (spent "
-                    f"${spent / 1e6:.6f}); raise budget_usd or use a new "
+                    f"Budget of ${to_usd(budget):.6f} reached (spent "
+                    f"${to_usd(spent):.6f}); raise budget_usd or use a new "
                     "budget_scope."
                 )
             self._check_deadline(self.clock())

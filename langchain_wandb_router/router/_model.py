@@ -31,7 +31,7 @@ from langchain_wandb_router.chat._tokens import (
     estimate_text_tokens,
 )
 from langchain_wandb_router.router import _routing
-from langchain_wandb_router.router._budget import priced
+from langchain_wandb_router.router._budget import priced, to_usd
 from langchain_wandb_router.router._calls import RoutedCalls
 from langchain_wandb_router.router._routing import Route, RoutingContext, as_routes
 from langchain_wandb_router.router._runs import ChainRuns
@@ -50,9 +50,6 @@ from langchain_wandb_router.transport._config import (
 from langchain_wandb_router.transport._retry import DEFAULT_POLICY, RetryPolicy
 
 __all__ = ["Route", "RoutingContext", "WandbRouter"]
-
-Selector = Callable[[RoutingContext], Any]
-
 
 class WandbRouter(ChainRuns, RoutedCalls, BaseChatModel):
     r"""A chat model that routes each call to a W&B model, with fallbacks.
@@ -262,7 +259,7 @@ class WandbRouter(ChainRuns, RoutedCalls, BaseChatModel):
     @property
     def spent_usd(self) -> float:
         """What calls through this router have cost so far (known prices only)."""
-        return self._rt().state.spent(self._budget_scope()) / 1e6
+        return to_usd(self._rt().state.spent(self._budget_scope()))
 
     def _resolve_model_profile(self) -> ModelProfile | None:
         """What every route can promise: the intersection of their profiles.
