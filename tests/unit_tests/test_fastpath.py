@@ -1034,7 +1034,7 @@ def test_chat_wandb_requests_are_the_same_switched_off(
 
 @pytest.mark.parametrize("way", OFF_WAYS)
 @settings(
-    max_examples=40,
+    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
