@@ -16,13 +16,14 @@ from __future__ import annotations
 import hashlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, NamedTuple
 
 # Defined with every other error; re-exported here, where they were first published.
 from langchain_wandb_router.errors import SlotTimeoutError, StateUnavailableError
+from langchain_wandb_router.state._steps import adrive, drive
 
 __all__ = [
     "BudgetSettings",
@@ -30,6 +31,7 @@ __all__ = [
     "HealthSettings",
     "Lease",
     "Outcome",
+    "QueuedState",
     "Reservation",
     "RouterState",
     "SlotTimeoutError",
@@ -217,6 +219,37 @@ def budget_key(name: str) -> str:
     return f"wbr:{{{_tag('budget|' + name)}}}:b:{name}"
 
 
+class _Look(NamedTuple):
+    """A step of the default wait: try ``key`` now, or wait for it ``until``."""
+
+    key: str
+    hard_limit: int | None
+    until: float | None = None
+
+
+def _taking_turns(
+    wants: Sequence[Want], deadline: float
+) -> Generator[_Look, Lease | None, Lease]:
+    """The default wait's steps: try every key, then wait a slice on the next."""
+    turn = 0
+    while True:
+        for key, hard_limit in wants:
+            lease = yield _Look(key, hard_limit)
+            if lease is not None:
+                return lease
+        now = time.monotonic()
+        if now >= deadline:
+            raise SlotTimeoutError(*wants[0])
+        key, hard_limit = wants[turn % len(wants)]
+        turn += 1
+        try:
+            got = yield _Look(key, hard_limit, min(deadline, now + _SLICE))
+        except SlotTimeoutError:
+            continue
+        assert got is not None  # an acquire answers a lease or raises
+        return got
+
+
 class RouterState(ABC):
     """What the router keeps between calls; see the module docstring.
 
@@ -369,40 +402,22 @@ class RouterState(ABC):
         Raises:
             SlotTimeoutError: No slot came free in time.
         """
-        turn = 0
-        while True:
-            for key, hard_limit in wants:
-                lease = self.try_acquire(key, hard_limit)
-                if lease is not None:
-                    return lease
-            now = time.monotonic()
-            if now >= deadline:
-                raise SlotTimeoutError(*wants[0])
-            key, hard_limit = wants[turn % len(wants)]
-            turn += 1
-            try:
-                return self.acquire(key, hard_limit, min(deadline, now + _SLICE))
-            except SlotTimeoutError:
-                continue
+        return drive(_taking_turns(wants, deadline), self._look)
 
     async def aacquire_any(self, wants: Sequence[Want], deadline: float) -> Lease:
         """Async :meth:`acquire_any`; cancelling it never leaves a slot taken."""
-        turn = 0
-        while True:
-            for key, hard_limit in wants:
-                lease = await self.atry_acquire(key, hard_limit)
-                if lease is not None:
-                    return lease
-            now = time.monotonic()
-            if now >= deadline:
-                raise SlotTimeoutError(*wants[0])
-            key, hard_limit = wants[turn % len(wants)]
-            turn += 1
-            try:
-                slice_end = min(deadline, now + _SLICE)
-                return await self.aacquire(key, hard_limit, slice_end)
-            except SlotTimeoutError:
-                continue
+        return await adrive(_taking_turns(wants, deadline), self._alook)
+
+    # The interpreters of a _Look: blocking or awaited (a twin by nature).
+    def _look(self, step: _Look) -> Lease | None:
+        if step.until is None:
+            return self.try_acquire(step.key, step.hard_limit)
+        return self.acquire(step.key, step.hard_limit, step.until)
+
+    async def _alook(self, step: _Look) -> Lease | None:
+        if step.until is None:
+            return await self.atry_acquire(step.key, step.hard_limit)
+        return await self.aacquire(step.key, step.hard_limit, step.until)
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to free here
         """Free connections (nothing to do for in-process state)."""
@@ -410,6 +425,24 @@ class RouterState(ABC):
     async def aclose(self) -> None:
         """Free the running event loop's connections."""
         self.close()
+
+
+class QueuedState(RouterState):
+    """A state whose callers queue for all their routes at once.
+
+    It overrides :meth:`acquire_any` and :meth:`aacquire_any` (waiting on
+    every key, woken per freed slot); waiting for one route is the case of one.
+    """
+
+    def acquire(self, key: str, hard_limit: int | None, deadline: float) -> Lease:
+        """See :meth:`RouterState.acquire`."""
+        return self.acquire_any(((key, hard_limit),), deadline)
+
+    async def aacquire(
+        self, key: str, hard_limit: int | None, deadline: float
+    ) -> Lease:
+        """See :meth:`RouterState.aacquire`."""
+        return await self.aacquire_any(((key, hard_limit),), deadline)
 
 
 def check_hard_limit(hard_limit: int | None) -> None:

@@ -13,6 +13,7 @@ argument order in one place. Nothing here does I/O (``_clients`` runs them).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -33,6 +34,7 @@ __all__ = [
     "hash_tag",
     "in_flight_call",
     "limit_call",
+    "new_token",
     "release_call",
     "renew_call",
     "report_call",
@@ -238,12 +240,13 @@ redis.call('PEXPIRE', KEYS[5], ARGV[5])
 local members = redis.call('ZCARD', KEYS[5])
 """
 
+# The start of every budget script: purge, then the generation and members.
+_BUDGET = _NOW + _PURGE + _GENERATION
+
 # ARGV[7..10]: token, estimate, budget, reservation ttl.
 # Returns {reserved, spent, outstanding, generation, restored, members}.
 _RESERVE = (
-    _NOW
-    + _PURGE
-    + _GENERATION
+    _BUDGET
     + """
 local outstanding = tonumber(redis.call('HGET', KEYS[3], '=') or '0')
 local estimate = tonumber(ARGV[8])
@@ -263,9 +266,7 @@ return {1, spent, outstanding + estimate, gen[1], restored, members}
 # ARGV[7..8]: token ('' to only add spend), actual cost.
 # Returns {1, spent, outstanding, generation, restored, members}.
 _SETTLE = (
-    _NOW
-    + _PURGE
-    + _GENERATION
+    _BUDGET
     + """
 if ARGV[7] ~= '' then
   local estimate = tonumber(redis.call('HGET', KEYS[3], ARGV[7]) or '-1')
@@ -285,9 +286,7 @@ return {1, spent, outstanding, gen[1], restored, members}
 
 # Returns {1, spent, outstanding, generation, restored, members}.
 _SPENT = (
-    _NOW
-    + _PURGE
-    + _GENERATION
+    _BUDGET
     + """
 local outstanding = tonumber(redis.call('HGET', KEYS[3], '=') or '0')
 return {1, spent, outstanding, gen[1], restored, members}
@@ -386,8 +385,8 @@ def acquire_call(
     key: str, token: str, hard_limit: int | None, settings: ConcurrencySettings
 ) -> ScriptCall:
     """Take a slot of route ``key`` as lease ``token``, if one is free."""
-    args = [token, _opt(hard_limit), _ms(settings.lease_ttl_seconds)]
-    args.append(_opt(settings.initial_limit))
+    ttl = _ms(settings.lease_ttl_seconds)
+    args = [token, _opt(hard_limit), ttl, _opt(settings.initial_limit)]
     return ScriptCall("acquire", _lease_keys(key), args)
 
 
@@ -462,3 +461,8 @@ def hash_tag(key: str) -> str:
     start = key.find("{")
     end = key.find("}", start + 1) if start >= 0 else -1
     return key[start + 1 : end] if end > start + 1 else key
+
+
+def new_token() -> str:
+    """A fresh random id: of a lease, a reservation, a generation or a process."""
+    return os.urandom(8).hex()

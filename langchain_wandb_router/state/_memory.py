@@ -23,8 +23,8 @@ from langchain_wandb_router.state._interface import (
     HealthSettings,
     Lease,
     Outcome,
+    QueuedState,
     Reservation,
-    RouterState,
     SlotTimeoutError,
     Want,
     check_hard_limit,
@@ -97,7 +97,7 @@ def _drop_expired(held: dict[int | str, float], now: float) -> None:
         del held[token]
 
 
-class InProcessState(RouterState):
+class InProcessState(QueuedState):
     """Router state in this process's memory; thread- and asyncio-safe.
 
     One lock guards short dictionary updates and is never held across I/O or
@@ -318,16 +318,6 @@ class InProcessState(RouterState):
         if isinstance(got, Lease):
             return got
         return await adrive(self._waiting(got, wants, deadline), apark)
-
-    def acquire(self, key: str, hard_limit: int | None, deadline: float) -> Lease:
-        """See :meth:`RouterState.acquire`."""
-        return self.acquire_any(((key, hard_limit),), deadline)
-
-    async def aacquire(
-        self, key: str, hard_limit: int | None, deadline: float
-    ) -> Lease:
-        """See :meth:`RouterState.aacquire`."""
-        return await self.aacquire_any(((key, hard_limit),), deadline)
 
     def waiting(self, keys: Iterable[str]) -> int:
         """How many callers wait for a slot of any of ``keys`` (for tests)."""

@@ -1,8 +1,14 @@
 """Router state shared through Redis (``state="redis://…"``).
 
-Every decision is one Lua script (in ``_lua``), atomic on the server
-and timed by the server's clock, so processes on machines with skewed clocks
-agree; the scripts also run on Redis Cluster (``redis+cluster://…``).
+Every decision is one Lua script (``_lua``), atomic on the server and timed
+by the server's clock, so processes on machines with skewed clocks agree; the
+scripts also run on Redis Cluster (``redis+cluster://…``). This module holds
+:class:`RedisState` itself: each operation once, as a script call plus what to
+do with its answer or without one (``Op``), and the steps (see ``_steps``) of
+running a script, replaying writes, checking the eviction policy and waiting
+for a slot, with their blocking and awaiting interpreters. The clients are in
+``_clients``, the outage's stand-ins in ``_outage``, budget bookkeeping in
+``_ledger``, the waiters' queues and subscriptions in ``_redis_waits``.
 
 When Redis cannot be reached, ``on_error="open"`` logs one warning per outage
 and answers from an in-process state until Redis is back (it is tried again
@@ -30,20 +36,11 @@ What holds when Redis fails or forgets:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-import os
-import random
-import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any
 
-import redis
-
-from langchain_wandb_router.state._clients import ScriptClients, pool_exhausted
+from langchain_wandb_router.state._clients import ScriptClients
 from langchain_wandb_router.state._connect import CLIENT_NAME
 from langchain_wandb_router.state._interface import (
     BudgetSettings,
@@ -51,23 +48,21 @@ from langchain_wandb_router.state._interface import (
     HealthSettings,
     Lease,
     Outcome,
+    QueuedState,
     Reservation,
-    RouterState,
-    SlotTimeoutError,
-    StateUnavailableError,
     Want,
     check_hard_limit,
     check_micro,
     check_outcome,
 )
+from langchain_wandb_router.state._ledger import Ledger
 from langchain_wandb_router.state._lua import (
-    Known,
-    ScriptCall,
     acquire_call,
     cooling_call,
     hash_tag,
     in_flight_call,
     limit_call,
+    new_token,
     release_call,
     renew_call,
     report_call,
@@ -76,94 +71,16 @@ from langchain_wandb_router.state._lua import (
     spent_call,
 )
 from langchain_wandb_router.state._memory import InProcessState
+from langchain_wandb_router.state._outage import OnError, Outage, Pending
 from langchain_wandb_router.state._redis_waits import RedisWaitRoom
+from langchain_wandb_router.state._runner import DOWN, Op, Runner, Step, down, ignore
+from langchain_wandb_router.state._steps import Steps
 from langchain_wandb_router.state._urls import redact_url
-from langchain_wandb_router.state._waiters import Waiter, resolve
 
 __all__ = ["CLIENT_NAME", "RedisState", "redact_url"]
 
-logger = logging.getLogger("langchain_wandb_router")
 
-OnError = Literal["open", "closed"]
-
-T = TypeVar("T")
-
-# Polling for a free slot: start fast, back off to this, with jitter so
-# processes waiting on the same key do not poll in lockstep.
-_FIRST_POLL = 0.002
-_MAX_POLL = 0.05
-
-# An answer meaning "Redis is unavailable" (scripts never return it).
-_DOWN: Any = object()
-
-# Tasks that undo a cancelled acquire; kept so they are not garbage-collected.
-_BACKGROUND: set[asyncio.Task[None]] = set()
-
-
-def _token() -> str:
-    return os.urandom(8).hex()
-
-
-@dataclass
-class _Pending:
-    """A recording write that failed; replayed once Redis answers again.
-
-    Attributes:
-        call: The script call to make.
-        scope: For a settlement: the budget it adds to.
-        spend: For a settlement: the micro-dollars it adds.
-        counted_locally: The spend is already in the fallback state's total.
-    """
-
-    call: ScriptCall
-    scope: str | None = None
-    spend: int = 0
-    counted_locally: bool = False
-
-
-@dataclass(slots=True)
-class _Op(Generic[T]):
-    """One script call and how to answer with its result, or without Redis."""
-
-    call: ScriptCall
-    done: Callable[[Any], T]
-    down: Callable[[], T]
-
-
-def _ignore(_: Any) -> None:
-    return None
-
-
-def _down() -> Any:
-    return _DOWN
-
-
-def _jitter() -> float:
-    return random.uniform(0.5, 1.0)  # noqa: S311 - spreading polls, not crypto
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-@dataclass(slots=True)
-class _Budgets:
-    """What this process learnt of each budget scope from Redis's answers.
-
-    Attributes:
-        generation: The generation id last seen.
-        most_spent: The largest spend seen (what a lost record is rebuilt from).
-        committed: Spend plus open reservations in the last answer.
-        members: Processes that used the scope, in the last answer.
-    """
-
-    generation: dict[str, str] = field(default_factory=dict)
-    most_spent: dict[str, int] = field(default_factory=dict)
-    committed: dict[str, int] = field(default_factory=dict)
-    members: dict[str, int] = field(default_factory=dict)
-
-
-class RedisState(RouterState):
+class RedisState(QueuedState):
     """Router state in Redis, shared by every process that uses the same Redis.
 
     Args:
@@ -213,25 +130,23 @@ class RedisState(RouterState):
             url, timeout=timeout, connect_timeout=connect_timeout
         )
         self.url = self._clients.url
-        self._retry_interval = retry_interval
         self._clock = clock
-        self._lock = threading.Lock()
-        self._down = False
-        self._down_until = 0.0
-        self._last_error = ""
-        self._fallback: InProcessState | None = None
-        # The outage before the last, while calls it admitted may still run.
-        self._draining: InProcessState | None = None
-        self._local_leases = 0  # issued by a fallback and not yet released
-        self._pending: list[_Pending] = []
-        self._budgets = _Budgets()
-        self._member = _token()  # this process among a scope's members
-        # key -> tokens of the leases Redis gave this process, not yet released.
-        self._held: defaultdict[str, set[int | str]] = defaultdict(set)
-        # token -> the fallback lease standing in for it during an outage.
-        self._stand_ins: dict[int | str, Lease] = {}
-        self._eviction_checked = False
-        self._room = RedisWaitRoom(_token(), self._clients.apubsub)
+        self._outage = Outage(
+            self.url,
+            on_error=on_error,
+            retry_interval=retry_interval,
+            clock=clock,
+            scrub=self._clients.scrub,
+            new_fallback=lambda: InProcessState(
+                health=self.health,
+                concurrency=self.concurrency,
+                budget=self.budget,
+                clock=clock,
+            ),
+        )
+        self._ledger = Ledger(self.url)
+        self._room = RedisWaitRoom(new_token(), self._clients.apubsub)
+        self._runner = Runner(self._clients, self._outage, self._ledger, self._room)
 
     @classmethod
     def from_url(cls, url: str | object, **options: Any) -> RedisState:
@@ -241,6 +156,11 @@ class RedisState(RouterState):
     def __repr__(self) -> str:
         return f"RedisState({self.url!r}, on_error={self.on_error!r})"
 
+    @property
+    def _fallback(self) -> InProcessState | None:
+        """The in-process state answering now (``None``: Redis answers)."""
+        return self._outage.fallback
+
     def close(self) -> None:
         """Close the sync client (async clients close with their loops)."""
         self._clients.close()
@@ -249,286 +169,33 @@ class RedisState(RouterState):
         """Close the running loop's client and the sync client."""
         await self._clients.aclose()
 
-    # Availability --------------------------------------------------------------
-    def _resting(self) -> bool:
-        """Whether an outage was seen so recently that Redis is not tried."""
-        return self._down_until > 0 and self._clock() < self._down_until
-
-    def _mark_down(self, exc: BaseException) -> None:
-        text = self._clients.scrub(f"{type(exc).__name__}: {exc}")
-        with self._lock:
-            first = not self._down
-            self._down = True
-            self._down_until = self._clock() + self._retry_interval
-            self._last_error = text
-        if first:
-            then = (
-                "answering from per-process state until it is back"
-                if self.on_error == "open"
-                else "calls that need it fail with StateUnavailableError"
-            )
-            logger.warning(
-                "Shared router state at %s is unavailable (%s); %s (trying "
-                "again every %.0fs).",
-                self.url,
-                text,
-                then,
-                self._retry_interval,
-            )
-
-    def _mark_up(self) -> list[_Pending]:
-        """Note Redis answered; return the writes to replay."""
-        with self._lock:
-            recovered = self._down
-            self._down = False
-            self._down_until = 0.0
-            if self._fallback is not None:
-                # Calls it admitted may still run: they count against the
-                # cap until they end (see _try_op).
-                self._draining = self._fallback
-            self._fallback = None
-            stand_ins = list(self._stand_ins.values())
-            self._stand_ins.clear()
-            pending, self._pending = self._pending, []
-        for stand_in in stand_ins:  # Redis counts those leases itself again
-            stand_in.owner.release(stand_in, "other")
-        if recovered:
-            logger.info("Shared router state at %s is reachable again.", self.url)
-        return pending
-
-    def _requeue(self, items: list[_Pending]) -> None:
-        with self._lock:
-            self._pending[:0] = items
-
-    def _unavailable(self) -> StateUnavailableError:
-        return StateUnavailableError(
-            f"Shared router state at {self.url} is unavailable "
-            f"({self._last_error or 'recent outage'}). Check that Redis is "
-            "running and reachable from here, or create the router with "
-            "on_error='open' to fall back to per-process state during outages."
-        )
-
-    def _local(self) -> InProcessState:
-        """The state to answer from during an outage, or raise if closed.
-
-        It starts holding a stand-in for every lease Redis gave this process
-        and it has not released, so ``max_in_flight`` holds per process; the
-        previous outage's state is reused while calls it admitted still run.
-        """
-        if self.on_error == "closed":
-            raise self._unavailable()
-        with self._lock:
-            fallback = self._fallback
-            if fallback is None:
-                # Reused while its calls run (its earlier spend then counts
-                # twice against this outage's share: the safe side).
-                reuse = self._draining if self._local_leases else None
-                fallback = reuse or InProcessState(
-                    health=self.health,
-                    concurrency=self.concurrency,
-                    budget=self.budget,
-                    clock=self._clock,
-                )
-                self._fallback, self._draining = fallback, None
-                for key, tokens in self._held.items():
-                    for token in tokens:
-                        stand_in = fallback.try_acquire(key, None)
-                        if stand_in is not None:
-                            self._stand_ins[token] = stand_in
-            return fallback
-
-    def _queue(self, item: _Pending) -> None:
-        with self._lock:
-            # Bounded: in a very long outage the oldest writes are let go
-            # (their leases and reservations expire by TTL anyway).
-            if len(self._pending) >= 10_000:
-                del self._pending[0]
-            self._pending.append(item)
-
-    def _exec(self, call: ScriptCall) -> Any:
-        """Run a script; :data:`_DOWN` if Redis is unavailable."""
-        while not self._resting():
-            try:
-                result = self._clients.run(call)
-            except redis.RedisError as exc:
-                if pool_exhausted(exc):  # a busy client: wait, not an outage
-                    time.sleep(_FIRST_POLL * _jitter())
-                    continue
-                self._mark_down(exc)
-                return _DOWN
-            if self._down or self._pending:
-                self._replay(self._mark_up())
-            if not self._eviction_checked:
-                self._check_eviction()
-            return result
-        return _DOWN
-
-    def _replay(self, items: list[_Pending]) -> None:
-        for i, item in enumerate(items):
-            try:
-                got = self._clients.run(item.call)
-            except redis.RedisError as exc:
-                self._requeue(items[i:])
-                if not pool_exhausted(exc):  # busy: the next call replays them
-                    self._mark_down(exc)
-                return
-            if item.scope is not None:
-                self._learn(item.scope, got)
-
-    async def _aexec(self, call: ScriptCall) -> Any:
-        """Async :meth:`_exec`."""
-        task = asyncio.current_task()
-        cancels = task.cancelling() if task is not None else 0
-        while not self._resting():
-            try:
-                result = await self._clients.arun(call)
-            except redis.RedisError as exc:
-                if pool_exhausted(exc):  # a busy client: wait, not an outage
-                    await asyncio.sleep(_FIRST_POLL * _jitter())
-                    continue
-                self._mark_down(exc)
-                return _DOWN
-            if task is not None and task.cancelling() > cancels:
-                # Cancelled while the answer arrived, and the cancellation was
-                # swallowed on the way (Python 3.11's asyncio.wait_for, used by
-                # redis-py, does that): honour it, or the caller never stops.
-                raise asyncio.CancelledError
-            if self._down or self._pending:
-                await self._areplay(self._mark_up())
-            if not self._eviction_checked:
-                await self._acheck_eviction()
-            return result
-        return _DOWN
-
-    async def _areplay(self, items: list[_Pending]) -> None:
-        for i, item in enumerate(items):
-            try:
-                got = await self._clients.arun(item.call)
-            except redis.RedisError as exc:
-                self._requeue(items[i:])
-                if not pool_exhausted(exc):  # busy: the next call replays them
-                    self._mark_down(exc)
-                return
-            if item.scope is not None:
-                self._learn(item.scope, got)
-
-    # Eviction ----------------------------------------------------------------
-    def _claim_eviction_check(self) -> bool:
-        with self._lock:
-            first = not self._eviction_checked
-            self._eviction_checked = True
-        return first
-
-    def _check_eviction(self) -> None:
-        if self._claim_eviction_check():
-            try:
-                self._warn_eviction(self._clients.eviction_policies())
-            except redis.RedisError:
-                self._eviction_checked = False  # ask again on a later call
-
-    async def _acheck_eviction(self) -> None:
-        if self._claim_eviction_check():
-            try:
-                self._warn_eviction(await self._clients.aeviction_policies())
-            except redis.RedisError:
-                self._eviction_checked = False
-
-    def _warn_eviction(self, policies: list[str] | None) -> None:
-        # None: CONFIG was refused (managed services, proxies); nothing to say.
-        evicting = sorted({p for p in policies or () if p != "noeviction"})
-        if evicting:
-            logger.warning(
-                "Shared router state at %s: Redis's maxmemory-policy is %s, which "
-                "can evict this router's keys (every one has a TTL, so volatile-* "
-                "policies evict them too). An evicted lease lets more calls run "
-                "than max_in_flight allows; evicted spend is restored only from "
-                "what running processes saw. Set maxmemory-policy noeviction (or "
-                "use a Redis of its own) for the fleet's guarantees.",
-                self.url,
-                "/".join(evicting),
-            )
-
-    # Budget knowledge ----------------------------------------------------------
-    def _known(self, scope: str) -> Known:
-        b = self._budgets
-        return Known(
-            b.generation.get(scope, ""),
-            b.most_spent.get(scope, 0),
-            _token(),
-            self._member,
-        )
-
-    def _learn(self, scope: str, reply: list[Any]) -> int:
-        """Record a budget script's answer; the spend it reports."""
-        spent, outstanding = int(reply[1]), int(reply[2])
-        generation, restored = _text(reply[3]), int(reply[4])
-        b = self._budgets
-        with self._lock:
-            seen = b.generation.get(scope)
-            saw_most = b.most_spent.get(scope, 0)
-            b.generation[scope] = generation
-            b.most_spent[scope] = max(saw_most, spent)
-            b.committed[scope] = spent + outstanding
-            b.members[scope] = max(1, int(reply[5]))
-        if seen and seen != generation:
-            logger.warning(
-                "Shared router state at %s had lost the budget record %s (Redis "
-                "restarted without persistence, or evicted it); spend was rebuilt "
-                "from what the fleet's processes had seen and is now %d micro-USD "
-                "(this process had seen %d%s).",
-                self.url,
-                scope,
-                spent,
-                saw_most,
-                f"; it restored {restored}" if restored else "",
-            )
-        return spent
-
-    def _outage_share(self, scope: str, budget_micro: int) -> int:
-        """What this process may reserve on its own while Redis is away."""
-        b = self._budgets
-        with self._lock:
-            committed = b.committed.get(scope, b.most_spent.get(scope, 0))
-            members = b.members.get(scope, 1)
-        return max(0, budget_micro - committed) // members
-
-    def _run(self, op: _Op[T]) -> T:
-        got = self._exec(op.call)
-        return op.down() if got is _DOWN else op.done(got)
-
-    async def _arun(self, op: _Op[T]) -> T:
-        got = await self._aexec(op.call)
-        return op.down() if got is _DOWN else op.done(got)
-
     # Each operation once, as a script call plus what to do with its answer or
     # without one; the sync and async methods only differ in how they run it.
-    def _report_op(self, key: str, failed: bool) -> _Op[None]:
+    def _report_op(self, key: str, failed: bool) -> Op[None]:
         def down() -> None:
             if self.on_error == "open":  # closed: dropped, like any record
-                self._local().report(key, failed)
+                self._outage.local().report(key, failed)
 
-        return _Op(report_call(key, failed, self.health), _ignore, down)
+        return Op(report_call(key, failed, self.health), ignore, down)
 
-    def _cooling_ops(self, keys: list[str], out: dict[str, float]) -> list[_Op[Any]]:
+    def _cooling(self, keys: Iterable[str]) -> Steps[Step, dict[str, float]]:
+        keys = list(keys)
+        out: dict[str, float] = {}
         groups: dict[str, list[str]] = {}  # one script call per Cluster slot
         for key in keys:
             groups.setdefault(hash_tag(key), []).append(key)
+        for group in groups.values():
+            left = yield Op(cooling_call(group), lambda got: got, down)
+            if left is DOWN:
+                return self._outage.local().cooling(keys)
+            out.update((k, ms / 1000) for k, ms in zip(group, left, strict=True) if ms)
+        return out
 
-        def op(group: list[str]) -> _Op[Any]:
-            def done(left: list[int]) -> None:
-                out.update(
-                    (k, ms / 1000) for k, ms in zip(group, left, strict=True) if ms
-                )
-
-            return _Op(cooling_call(group), done, _down)
-
-        return [op(group) for group in groups.values()]
-
-    def _try_op(self, key: str, hard_limit: int | None) -> _Op[Lease | int | None]:
+    def _try_op(self, key: str, hard_limit: int | None) -> Op[Lease | int | None]:
         """A lease, or the cap that is full (``None`` if the fallback said no)."""
-        token = _token()
+        token = new_token()
         cap = hard_limit
-        draining = self._draining
+        draining = self._outage.draining
         if draining is not None and cap is not None:
             # Calls the last outage admitted still run, unknown to Redis.
             cap = max(0, cap - draining.in_flight(key))
@@ -536,211 +203,171 @@ class RedisState(RouterState):
         def done(got: list[int]) -> Lease | int:
             if not got[0]:
                 return int(got[1])
-            with self._lock:
-                self._held[key].add(token)
+            self._outage.hold(key, token)
             return Lease(key, token, self)
 
         def down() -> Lease | None:
-            lease = self._local().try_acquire(key, hard_limit)
+            lease = self._outage.local().try_acquire(key, hard_limit)
             if lease is not None:
-                with self._lock:
-                    self._local_leases += 1
+                self._outage.local_taken()
             return lease
 
-        return _Op(acquire_call(key, token, cap, self.concurrency), done, down)
+        def undo() -> Op[None]:
+            return self._release_op(Lease(key, token, self), "other")
 
-    def _forget_lease(self, lease: Lease) -> Lease | None:
-        """Stop tracking a lease Redis gave; the stand-in it had, if any."""
-        with self._lock:
-            tokens = self._held.get(lease.key)
-            if tokens is not None:
-                tokens.discard(lease.token)
-                if not tokens:
-                    del self._held[lease.key]
-            return self._stand_ins.pop(lease.token, None)
+        call = acquire_call(key, token, cap, self.concurrency)
+        return Op(call, done, down, undo)
 
-    def _local_released(self) -> None:
-        with self._lock:
-            self._local_leases = max(0, self._local_leases - 1)
-            if self._local_leases == 0 and self._fallback is None:
-                self._draining = None
-
-    def _release_op(self, lease: Lease, outcome: Outcome) -> _Op[None]:
+    def _release_op(self, lease: Lease, outcome: Outcome) -> Op[None]:
         call = release_call(
             lease.key, lease.token, outcome, self.concurrency, self._room.origin
         )
-        stand_in = self._forget_lease(lease)
+        stand_in = self._outage.forget(lease)
         if stand_in is not None:  # its slot in the outage's state is free now
             stand_in.owner.release(stand_in, outcome)
-        return _Op(call, _ignore, lambda: self._queue(_Pending(call)))
+        return Op(call, ignore, lambda: self._outage.queue(Pending(call)))
 
-    def _renew_op(self, lease: Lease) -> _Op[bool]:
+    def _renew_op(self, lease: Lease) -> Op[bool]:
         call = renew_call(lease.key, lease.token, self.concurrency)
 
         def done(alive: int) -> bool:
             if not alive:
-                self._forget_lease(lease)
+                self._outage.forget(lease)
             return bool(alive)
 
         def down() -> bool:
             # Unknown while Redis is away: keep the call going, and its
             # stand-in in the outage's state alive with it.
-            stand_in = self._stand_ins.get(lease.token)
+            stand_in = self._outage.stand_in(lease.token)
             if stand_in is not None:
                 stand_in.owner.renew(stand_in)
             return True
 
-        return _Op(call, done, down)
+        return Op(call, done, down)
 
-    def _limit_op(self, key: str) -> _Op[int | None]:
+    def _limit_op(self, key: str) -> Op[int | None]:
         initial = self.concurrency.initial_limit
-        return _Op(
+        return Op(
             limit_call(key),
             lambda got: initial if got is None else int(got),
-            lambda: self._local().limit(key),
+            lambda: self._outage.local().limit(key),
         )
 
-    def _in_flight_op(self, key: str) -> _Op[int]:
-        return _Op(in_flight_call(key), int, lambda: self._local().in_flight(key))
-
-    def _queued_spend(self, scope: str, *, remote_only: bool) -> int:
-        with self._lock:
-            return sum(
-                p.spend
-                for p in self._pending
-                if p.scope == scope and not (remote_only and p.counted_locally)
-            )
+    def _in_flight_op(self, key: str) -> Op[int]:
+        return Op(in_flight_call(key), int, lambda: self._outage.local().in_flight(key))
 
     def _reserve_op(
         self, scope: str, estimate_micro: int, budget_micro: int
-    ) -> _Op[Reservation | None]:
+    ) -> Op[Reservation | None]:
         check_micro(estimate_micro, budget_micro)
-        token = _token()
+        token = new_token()
+        known = self._ledger.known(scope)
         call = reserve_call(
-            scope, token, estimate_micro, budget_micro, self.budget, self._known(scope)
+            scope, token, estimate_micro, budget_micro, self.budget, known
         )
 
         def done(got: list[Any]) -> Reservation | None:
-            self._learn(scope, got)
+            self._ledger.learn(scope, got)
             return Reservation(scope, token, estimate_micro, self) if got[0] else None
 
         def down() -> Reservation | None:
             # This process's share of what Redis last said was left; its own
             # open reservations were part of what was reserved then.
-            share = self._outage_share(scope, budget_micro)
-            return self._local().reserve(scope, estimate_micro, share)
+            share = self._ledger.share(scope, budget_micro)
+            return self._outage.local().reserve(scope, estimate_micro, share)
 
-        return _Op(call, done, down)
+        return Op(call, done, down)
 
-    def _settle_op(self, reservation: Reservation, actual_micro: int) -> _Op[None]:
+    def _settle_op(self, reservation: Reservation, actual_micro: int) -> Op[None]:
         check_micro(actual_micro)
-        remote = reservation.owner is self
         scope = reservation.scope
-        token = reservation.token if remote else ""  # "" adds spend only
-        item = _Pending(
-            settle_call(scope, token, actual_micro, self.budget, self._known(scope)),
+        # A reservation an outage issued: "" adds the spend only.
+        token = reservation.token if reservation.owner is self else ""
+        known = self._ledger.known(scope)
+        item = Pending(
+            settle_call(scope, token, actual_micro, self.budget, known),
             scope=scope,
             spend=actual_micro,
-            counted_locally=not remote,
         )
 
         def done(got: list[Any]) -> None:
-            self._learn(scope, got)
+            self._ledger.learn(scope, got)
 
-        return _Op(item.call, done, lambda: self._queue(item))
+        return Op(item.call, done, lambda: self._outage.queue(item))
 
-    def _spent_op(self, scope: str) -> _Op[int]:
+    def _spent_op(self, scope: str) -> Op[int]:
         def done(got: list[Any]) -> int:
-            return self._learn(scope, got)
+            return self._ledger.learn(scope, got)
 
         def down() -> int:
-            self._local()  # raises when closed
-            queued = self._queued_spend(scope, remote_only=False)
-            with self._lock:
-                return self._budgets.most_spent.get(scope, 0) + queued
+            self._outage.local()  # raises when closed
+            queued = self._outage.queued_spend(scope)
+            return self._ledger.most_spent(scope) + queued
 
-        return _Op(spent_call(scope, self.budget, self._known(scope)), done, down)
+        known = self._ledger.known(scope)
+        return Op(spent_call(scope, self.budget, known), done, down)
+
+    # Waiting for a slot -----------------------------------------------------------
+    def _first_free(self, wants: Sequence[Want]) -> Steps[Step, Lease | Want]:
+        """Try each of ``wants``; a lease, or the first full cap."""
+        full: Want | None = None
+        for key, hard_limit in wants:
+            got = yield self._try_op(key, hard_limit)
+            if isinstance(got, Lease):
+                return got
+            full = full or (key, hard_limit if got is None else got)
+        assert full is not None
+        return full
+
+    def _waiting(
+        self,
+        wants: Sequence[Want],
+        deadline: float,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> Steps[Step, Lease]:
+        """A caller's steps: look, and between looks wait to be woken."""
+        for _, hard_limit in wants:
+            check_hard_limit(hard_limit)
+        got = yield from self._first_free(wants)
+        if isinstance(got, Lease):
+            return got
+        return (
+            yield from self._room.wait(
+                wants, deadline, lambda: self._first_free(wants), self._clock, loop
+            )
+        )
 
     # Health ------------------------------------------------------------------------
     def report(self, key: str, failed: bool) -> None:
         """See :meth:`RouterState.report`."""
         if self.health.failures > 0:
-            self._run(self._report_op(key, failed))
+            self._runner.run(self._report_op(key, failed))
 
     async def areport(self, key: str, failed: bool) -> None:
         """See :meth:`RouterState.areport`."""
         if self.health.failures > 0:
-            await self._arun(self._report_op(key, failed))
+            await self._runner.arun(self._report_op(key, failed))
 
     def cooling(self, keys: Iterable[str]) -> dict[str, float]:
         """See :meth:`RouterState.cooling`."""
-        keys = list(keys)
-        out: dict[str, float] = {}
-        for op in self._cooling_ops(keys, out):
-            if self._run(op) is _DOWN:
-                return self._local().cooling(keys)
-        return out
+        return self._runner.drive(self._cooling(keys))
 
     async def acooling(self, keys: Iterable[str]) -> dict[str, float]:
         """See :meth:`RouterState.acooling`."""
-        keys = list(keys)
-        out: dict[str, float] = {}
-        for op in self._cooling_ops(keys, out):
-            if await self._arun(op) is _DOWN:
-                return self._local().cooling(keys)
-        return out
+        return await self._runner.adrive(self._cooling(keys))
 
     # Concurrency ------------------------------------------------------------------
-    async def _atry(self, key: str, hard_limit: int | None) -> Lease | int | None:
-        op = self._try_op(key, hard_limit)
-        try:
-            return await self._arun(op)
-        except asyncio.CancelledError:
-            # The script may have taken the slot before the cancellation
-            # reached us: give it back, whatever happens to this task.
-            lease = Lease(key, op.call.args[0], self)  # args[0]: the lease's token
-            undo = asyncio.ensure_future(self._arun(self._release_op(lease, "other")))
-            _BACKGROUND.add(undo)
-            undo.add_done_callback(_BACKGROUND.discard)
-            # Wait for it (a round trip) so the slot is back when the caller
-            # sees the cancellation; cancelled again, it still finishes.
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(undo)
-            raise
-
     def try_acquire(self, key: str, hard_limit: int | None) -> Lease | None:
         """See :meth:`RouterState.try_acquire`."""
         check_hard_limit(hard_limit)
-        got = self._run(self._try_op(key, hard_limit))
+        got = self._runner.run(self._try_op(key, hard_limit))
         return got if isinstance(got, Lease) else None
 
     async def atry_acquire(self, key: str, hard_limit: int | None) -> Lease | None:
         """See :meth:`RouterState.atry_acquire`."""
         check_hard_limit(hard_limit)
-        got = await self._atry(key, hard_limit)
+        got = await self._runner.arun(self._try_op(key, hard_limit))
         return got if isinstance(got, Lease) else None
-
-    def _first_free(self, wants: Sequence[Want]) -> Lease | Want:
-        """Try each of ``wants``; a lease, or the first full cap."""
-        full: Want | None = None
-        for key, hard_limit in wants:
-            got = self._run(self._try_op(key, hard_limit))
-            if isinstance(got, Lease):
-                return got
-            full = full or (key, hard_limit if got is None else got)
-        assert full is not None
-        return full
-
-    async def _afirst_free(self, wants: Sequence[Want]) -> Lease | Want:
-        """Async :meth:`_first_free`."""
-        full: Want | None = None
-        for key, hard_limit in wants:
-            got = await self._atry(key, hard_limit)
-            if isinstance(got, Lease):
-                return got
-            full = full or (key, hard_limit if got is None else got)
-        assert full is not None
-        return full
 
     def acquire_any(self, wants: Sequence[Want], deadline: float) -> Lease:
         """See :meth:`RouterState.acquire_any`; woken by releases, not polling.
@@ -749,30 +376,7 @@ class RedisState(RouterState):
         releases are seen by the first waiter of each key, which looks again
         every few tens of milliseconds (sync waiters do not subscribe).
         """
-        for _, hard_limit in wants:
-            check_hard_limit(hard_limit)
-        got = self._first_free(wants)
-        if isinstance(got, Lease):
-            return got
-        # Awake while it looks: a release meanwhile makes it look again.
-        waiter = Waiter(dict(wants), awake=True)
-        self._room.join(waiter)
-        try:
-            while True:
-                got = self._first_free(wants)
-                if isinstance(got, Lease):
-                    waiter.lease = got
-                    return got
-                now = self._clock()
-                if now >= deadline:
-                    raise SlotTimeoutError(*got)
-                if not self._room.arm(waiter):
-                    continue
-                wait = min(deadline - now, self._room.patience(waiter, False))
-                assert waiter.event is not None
-                waiter.event.wait(wait)
-        finally:
-            self._room.leave(waiter)
+        return self._runner.drive(self._waiting(wants, deadline))
 
     async def aacquire_any(self, wants: Sequence[Want], deadline: float) -> Lease:
         """See :meth:`RouterState.aacquire_any`; woken by releases, not polling.
@@ -781,47 +385,8 @@ class RedisState(RouterState):
         another reaches this loop's subscription to the key's channel and
         wakes one too. Only the first waiter of a key looks again by itself.
         """
-        for _, hard_limit in wants:
-            check_hard_limit(hard_limit)
-        got = await self._afirst_free(wants)
-        if isinstance(got, Lease):
-            return got
         loop = asyncio.get_running_loop()
-        waiter = Waiter(dict(wants), loop, awake=True)
-        self._room.join(waiter)
-        try:
-            # Subscribed before the next look, so no release goes unheard.
-            listening = await self._room.listen(waiter)
-            while True:
-                got = await self._afirst_free(wants)
-                if isinstance(got, Lease):
-                    waiter.lease = got
-                    return got
-                now = self._clock()
-                if now >= deadline:
-                    raise SlotTimeoutError(*got)
-                if not self._room.arm(waiter):
-                    continue
-                wait = min(deadline - now, self._room.patience(waiter, listening))
-                future = waiter.future
-                assert future is not None
-                timer = loop.call_later(wait, resolve, future)
-                try:
-                    await future
-                finally:
-                    timer.cancel()
-        finally:
-            self._room.leave(waiter)
-
-    def acquire(self, key: str, hard_limit: int | None, deadline: float) -> Lease:
-        """See :meth:`RouterState.acquire`."""
-        return self.acquire_any(((key, hard_limit),), deadline)
-
-    async def aacquire(
-        self, key: str, hard_limit: int | None, deadline: float
-    ) -> Lease:
-        """See :meth:`RouterState.aacquire`."""
-        return await self.aacquire_any(((key, hard_limit),), deadline)
+        return await self._runner.adrive(self._waiting(wants, deadline, loop))
 
     def waiting(self, keys: Iterable[str]) -> int:
         """How many callers of this process wait for a slot of ``keys``."""
@@ -831,81 +396,83 @@ class RedisState(RouterState):
         """See :meth:`RouterState.release`; an unsent release is replayed later."""
         if lease.owner is not self:
             lease.owner.release(lease, outcome)
-            self._local_released()
+            self._outage.local_released()
         else:
             check_outcome(outcome)
-            self._run(self._release_op(lease, outcome))
+            self._runner.run(self._release_op(lease, outcome))
         self._room.wake(lease.key)
 
     async def arelease(self, lease: Lease, outcome: Outcome) -> None:
         """See :meth:`RouterState.arelease`."""
         if lease.owner is not self:
             await lease.owner.arelease(lease, outcome)
-            self._local_released()
+            self._outage.local_released()
         else:
             check_outcome(outcome)
-            await self._arun(self._release_op(lease, outcome))
+            await self._runner.arun(self._release_op(lease, outcome))
         self._room.wake(lease.key)
 
     def renew(self, lease: Lease) -> bool:
         """See :meth:`RouterState.renew`; True while Redis cannot be asked."""
         if lease.owner is not self:
             return lease.owner.renew(lease)
-        return self._run(self._renew_op(lease))
+        return self._runner.run(self._renew_op(lease))
 
     async def arenew(self, lease: Lease) -> bool:
         """See :meth:`RouterState.arenew`."""
         if lease.owner is not self:
             return await lease.owner.arenew(lease)
-        return await self._arun(self._renew_op(lease))
+        return await self._runner.arun(self._renew_op(lease))
 
     def limit(self, key: str) -> int | None:
         """See :meth:`RouterState.limit`."""
-        return self._run(self._limit_op(key))
+        return self._runner.run(self._limit_op(key))
 
     async def alimit(self, key: str) -> int | None:
         """See :meth:`RouterState.alimit`."""
-        return await self._arun(self._limit_op(key))
+        return await self._runner.arun(self._limit_op(key))
 
     def in_flight(self, key: str) -> int:
         """See :meth:`RouterState.in_flight`."""
-        return self._run(self._in_flight_op(key))
+        return self._runner.run(self._in_flight_op(key))
 
     async def ain_flight(self, key: str) -> int:
         """See :meth:`RouterState.ain_flight`."""
-        return await self._arun(self._in_flight_op(key))
+        return await self._runner.arun(self._in_flight_op(key))
 
     # Budget ------------------------------------------------------------------------
     def reserve(
         self, scope: str, estimate_micro: int, budget_micro: int
     ) -> Reservation | None:
         """See :meth:`RouterState.reserve`."""
-        return self._run(self._reserve_op(scope, estimate_micro, budget_micro))
+        return self._runner.run(self._reserve_op(scope, estimate_micro, budget_micro))
 
     async def areserve(
         self, scope: str, estimate_micro: int, budget_micro: int
     ) -> Reservation | None:
         """See :meth:`RouterState.areserve`."""
-        return await self._arun(self._reserve_op(scope, estimate_micro, budget_micro))
+        return await self._runner.arun(
+            self._reserve_op(scope, estimate_micro, budget_micro)
+        )
 
     def settle(self, reservation: Reservation, actual_micro: int) -> None:
         """See :meth:`RouterState.settle`; an unsent settlement is replayed later."""
         op = self._settle_op(reservation, actual_micro)
         if reservation.owner is not self:  # issued during an outage
             reservation.owner.settle(reservation, actual_micro)
-        self._run(op)
+        self._runner.run(op)
 
     async def asettle(self, reservation: Reservation, actual_micro: int) -> None:
         """See :meth:`RouterState.asettle`."""
         op = self._settle_op(reservation, actual_micro)
         if reservation.owner is not self:
             await reservation.owner.asettle(reservation, actual_micro)
-        await self._arun(op)
+        await self._runner.arun(op)
 
     def spent(self, scope: str) -> int:
         """See :meth:`RouterState.spent`."""
-        return self._run(self._spent_op(scope))
+        return self._runner.run(self._spent_op(scope))
 
     async def aspent(self, scope: str) -> int:
         """See :meth:`RouterState.aspent`."""
-        return await self._arun(self._spent_op(scope))
+        return await self._runner.arun(self._spent_op(scope))

@@ -18,6 +18,10 @@ acquire script again only when it is woken, and a release wakes one waiter:
 So a release costs about one try of the acquire script per process that has
 waiters, whatever their number. The scripts' channels share the keys' hash
 tag, and classic pub/sub reaches every node of a Redis Cluster.
+
+:meth:`RedisWaitRoom.wait` is a caller's wait written as steps (see
+``_steps``): the looks it is given, a :class:`Listen` and
+:class:`~langchain_wandb_router.state._waiters.Park` steps between them.
 """
 
 from __future__ import annotations
@@ -27,12 +31,14 @@ import contextlib
 import logging
 import threading
 import weakref
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NamedTuple
 
-from langchain_wandb_router.state._waiters import Waiter, WaitQueues
+from langchain_wandb_router.state._interface import Lease, SlotTimeoutError, Want
+from langchain_wandb_router.state._steps import Steps
+from langchain_wandb_router.state._waiters import Park, Waiter, WaitQueues
 
-__all__ = ["CHANNEL_SUFFIX", "RedisWaitRoom", "channel_of"]
+__all__ = ["CHANNEL_SUFFIX", "Listen", "RedisWaitRoom", "channel_of"]
 
 logger = logging.getLogger("langchain_wandb_router")
 
@@ -53,6 +59,16 @@ _READ = 1.0
 def channel_of(key: str) -> str:
     """The pub/sub channel a release of ``key`` is announced on."""
     return f"{key}:lease{CHANNEL_SUFFIX}"
+
+
+class Listen(NamedTuple):
+    """A step: subscribe to the waiter's keys; answers whether it listens.
+
+    Only an async waiter does (through :meth:`RedisWaitRoom.listen`); a sync
+    one is answered ``False`` and looks again by itself.
+    """
+
+    waiter: Waiter
 
 
 class RedisWaitRoom:
@@ -125,6 +141,46 @@ class RedisWaitRoom:
         """How many callers of this process wait on any of ``keys``."""
         with self._lock:
             return self._queues.waiting(keys)
+
+    def wait(
+        self,
+        wants: Sequence[Want],
+        deadline: float,
+        look: Callable[[], Steps[Any, Lease | Want]],
+        clock: Callable[[], float],
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> Steps[Any, Lease]:
+        """A caller's steps after a first look found no slot.
+
+        Args:
+            wants: ``(key, hard_limit)`` of each route the caller can use.
+            deadline: When to give up (``clock``'s time).
+            look: The steps of one look: a lease, or the first full cap.
+            clock: Monotonic seconds.
+            loop: An async caller's event loop (``None``: a thread).
+
+        Raises:
+            SlotTimeoutError: No slot came free in time.
+        """
+        # Awake while it looks: a release meanwhile makes it look again.
+        waiter = Waiter(dict(wants), loop, awake=True)
+        self.join(waiter)
+        try:
+            # Subscribed before the next look, so no release goes unheard.
+            listening = yield Listen(waiter)
+            while True:
+                got = yield from look()
+                if isinstance(got, Lease):
+                    waiter.lease = got
+                    return got
+                now = clock()
+                if now >= deadline:
+                    raise SlotTimeoutError(*got)
+                if self.arm(waiter):
+                    wait = self.patience(waiter, listening)
+                    yield Park(waiter, min(deadline - now, wait))
+        finally:
+            self.leave(waiter)
 
     # ---------------------------------------------------------- subscriptions
 
