@@ -1,11 +1,23 @@
 """What a router keeps between calls: health, concurrency slots, budget.
 
-``_interface`` is :class:`RouterState` with its settings, leases and key
-scheme; ``_memory`` keeps it in this process (with ``_waiters``: callers
-queued for a slot); ``_redis`` shares it through Redis (its scripts in ``_lua``, its
-clients made by ``_connect`` and held by ``_clients``, waiting in
-``_redis_waits``) (single server or Cluster; needs redis-py, so they load only
-when asked for); ``_leases`` renews the leases of calls in progress.
+The rooms:
+
+- ``_interface``: :class:`RouterState`, its settings, leases, reservations,
+  keys and checks; the default multi-route wait; ``QueuedState``.
+- ``_factory``: the router's ``state=`` setting made into a state.
+- ``_steps``: the one sync/async strategy: operations written as steps, run
+  by one driver with a blocking or an awaiting interpreter.
+- ``_memory``: :class:`InProcessState`, the state in this process;
+  ``_waiters``: callers queued for a slot, and parking them.
+- ``_leases``: the heartbeat renewing the leases of calls in progress.
+- ``_urls``: keeping a Redis URL's password out of anything shown.
+- Redis (needs redis-py, so these load only when asked for): ``_redis``,
+  ``RedisState`` and its operations; ``_runner``, running its scripts and
+  steps through outages; ``_outage``, what stands in while Redis is away;
+  ``_ledger``, what it learnt of each budget; ``_redis_waits``, its waiters'
+  queues and pub/sub; ``_lua``, the scripts and their call builders;
+  ``_clients``, the live clients per event loop; ``_connect``, making them
+  from a URL or a client.
 """
 
 from langchain_wandb_router.state._factory import check_state, state_from

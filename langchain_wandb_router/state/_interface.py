@@ -2,9 +2,12 @@
 
 :class:`RouterState` is what WandbRouter consults and updates around every call.
 This module holds that interface, its settings, leases, reservations, errors
-and key helpers. ``InProcessState`` (``_memory``) keeps the state in this
-process (the default); ``RedisState`` (``_redis``) shares it across processes
-and machines; ``_factory`` turns the router's ``state=`` setting into one.
+(re-exported from ``errors``), key helpers and argument checks; the default
+multi-route wait (steps taking turns over the routes, see ``_steps``); and
+:class:`QueuedState`, the base of states whose callers queue for every route
+at once. ``InProcessState`` (``_memory``) keeps the state in this process (the
+default); ``RedisState`` (``_redis``) shares it across processes and machines;
+``_factory`` turns the router's ``state=`` setting into one.
 
 Keys are plain strings built by :func:`route_key` and :func:`budget_key`; both
 embed a Redis hash tag so every key one script touches lands in the same

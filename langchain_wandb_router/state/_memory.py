@@ -1,9 +1,12 @@
 """Router state kept in this process's memory: :class:`InProcessState`.
 
 The default state, and what ``RedisState`` answers from while Redis is
-unreachable with ``on_error="open"``. Every method is a few dictionary
-operations under one lock. Import it from :mod:`langchain_wandb_router.state._interface`
-(which re-exports it) or from here.
+unreachable with ``on_error="open"``. It holds each model's health buckets,
+each route's leases and adaptive limit, each scope's spend and reservations,
+and the queues of callers waiting for a slot (``_waiters``). Every method is a
+few dictionary operations under one lock; a caller's wait is steps (see
+``_steps``): parked by a blocking or an awaiting interpreter, looking again
+under the lock when woken.
 """
 
 from __future__ import annotations

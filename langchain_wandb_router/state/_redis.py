@@ -2,13 +2,14 @@
 
 Every decision is one Lua script (``_lua``), atomic on the server and timed
 by the server's clock, so processes on machines with skewed clocks agree; the
-scripts also run on Redis Cluster (``redis+cluster://…``). This module holds
-:class:`RedisState` itself: each operation once, as a script call plus what to
-do with its answer or without one (``Op``), and the steps (see ``_steps``) of
-running a script, replaying writes, checking the eviction policy and waiting
-for a slot, with their blocking and awaiting interpreters. The clients are in
-``_clients``, the outage's stand-ins in ``_outage``, budget bookkeeping in
-``_ledger``, the waiters' queues and subscriptions in ``_redis_waits``.
+scripts also run on Redis Cluster (``redis+cluster://…``).
+
+This module holds :class:`RedisState` itself: each operation written once, as
+an ``Op`` (a script call, what to answer with its result and what to answer
+without Redis) or as steps, and the thin sync and async methods that hand them
+to its runner (``_runner``: the outage handling and the two interpreters). Its
+clients are in ``_clients``, its outage's stand-ins in ``_outage``, its budget
+bookkeeping in ``_ledger``, its waiters in ``_redis_waits``.
 
 When Redis cannot be reached, ``on_error="open"`` logs one warning per outage
 and answers from an in-process state until Redis is back (it is tried again
@@ -42,6 +43,8 @@ from typing import Any
 
 from langchain_wandb_router.state._clients import ScriptClients
 from langchain_wandb_router.state._connect import CLIENT_NAME
+
+# Much as _memory imports: the two implement one interface.
 from langchain_wandb_router.state._interface import (
     BudgetSettings,
     ConcurrencySettings,

@@ -167,28 +167,28 @@ class Runner:
             return time.sleep(step.seconds)
         if step is _POLICIES:
             return self._clients.eviction_policies()
-        return False  # Listen (sync waiters do not subscribe), _ANSWERED
+        return False  # _ANSWERED: no cancellation on a thread; Listen: none either
 
     async def _ado(self, step: Step, cancels: int = 0) -> Any:
         if isinstance(step, ScriptCall):
             return await self._clients.arun(step)
+        if step is _ANSWERED:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling() > cancels:
+                # Cancelled while the answer arrived, and the cancellation was
+                # swallowed on the way (Python 3.11's asyncio.wait_for, used by
+                # redis-py, does that): honour it, or the caller never stops.
+                raise asyncio.CancelledError
+            return None
         if isinstance(step, Op):
             return await self.arun(step)
         if isinstance(step, Park):
             return await apark(step)
         if isinstance(step, _Pause):
             return await asyncio.sleep(step.seconds)
-        if step is _POLICIES:
-            return await self._clients.aeviction_policies()
         if isinstance(step, Listen):
             return await self._room.listen(step.waiter)
-        task = asyncio.current_task()  # _ANSWERED
-        if task is not None and task.cancelling() > cancels:
-            # Cancelled while the answer arrived, and the cancellation was
-            # swallowed on the way (Python 3.11's asyncio.wait_for, used by
-            # redis-py, does that): honour it, or the caller never stops.
-            raise asyncio.CancelledError
-        return None
+        return await self._clients.aeviction_policies()  # _POLICIES
 
     # The steps of one script call ------------------------------------------------
     def _exec(self, call: ScriptCall) -> Steps[Step, Any]:
