@@ -36,9 +36,7 @@ them where they were first published). The tree, with the
         NoRouteAvailableError                                  router
         BudgetExceededError                                    router
     SlotTimeoutError [TimeoutError]                            router state
-
-(``ProviderRegistrationError`` [RuntimeError], raised by ``register_provider``,
-is still defined in ``integrations/_provider.py``.)
+    ProviderRegistrationError [RuntimeError]                   register_provider
 """
 
 from __future__ import annotations
@@ -64,6 +62,7 @@ __all__ = [
     "BudgetExceededError",
     "MissingAPIKeyError",
     "NoRouteAvailableError",
+    "ProviderRegistrationError",
     "SlotTimeoutError",
     "StateUnavailableError",
     "StreamInterruptedError",
@@ -100,6 +99,16 @@ _MIN_SECRET_LEN = 8
 # Replaced, never mutated, so readers iterate a snapshot without a lock.
 _secrets: frozenset[str] = frozenset()
 _secrets_lock = threading.Lock()
+
+
+class ProviderRegistrationError(RuntimeError):
+    """langchain's provider registry is not the shape :func:`register_provider` hooks.
+
+    Raised instead of guessing when a langchain release changes (or predates)
+    the internals the ``wandb:`` provider relies on. ``ChatWandb(...)`` and
+    ``WandbRouter(...)`` work with every supported langchain version; pass them
+    to ``create_agent`` or the middleware as objects instead of strings.
+    """
 
 
 def register_secret(secret: str) -> None:

@@ -14,12 +14,11 @@ import threading
 from dataclasses import dataclass, field, replace
 from datetime import date
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from langchain_core.language_models import ModelProfile
 
-if TYPE_CHECKING:
-    from langchain_wandb_router.errors import WandbModelRetiredError
+from langchain_wandb_router.errors import WandbModelRetiredError
 
 __all__ = [
     "LiveModels",
@@ -347,8 +346,6 @@ def retired_error(info: ModelInfo) -> WandbModelRetiredError:
     The one builder of :class:`~langchain_wandb_router.errors.WandbModelRetiredError`
     (ChatWandb raises it at construction and when a payload names the model).
     """
-    from langchain_wandb_router.errors import WandbModelRetiredError
-
     return WandbModelRetiredError(
         info.retirement_message(), model=info.id, successor=info.successor
     )

@@ -19,7 +19,10 @@ from langchain_core.utils.pydantic import is_basemodel_subclass
 from langchain_wandb_router.catalog._pricing import call_cost_usd
 from langchain_wandb_router.chat._fast_chunks import chunk_to_generation_chunk
 from langchain_wandb_router.chat._structured import parse_structured
-from langchain_wandb_router.errors import StreamInterruptedError, WandbError
+from langchain_wandb_router.errors import (
+    WandbError,
+    stream_interrupted,
+)
 
 __all__ = [
     "REASONING_KEYS",
@@ -240,17 +243,7 @@ class StreamTracker:
         """
         if not self._text:
             return exc
-        partial = "".join(self._text)
-        if isinstance(exc, StreamInterruptedError):
-            exc.partial_text = partial
-            return exc
-        return StreamInterruptedError(
-            f"The stream from '{model}' failed after output had been yielded "
-            f"({type(exc).__name__}: {exc}). Not retried, so the partial answer "
-            "is not spliced with another attempt's output.",
-            model=model,
-            partial_text=partial,
-        )
+        return stream_interrupted(exc, model, partial_text="".join(self._text))
 
     @contextmanager
     def translating_errors(self, model: str) -> Iterator[None]:

@@ -120,7 +120,8 @@ def installed_version(package: str) -> str | None:
         return None
 
 
-def _dotted(release: Release) -> str:
+def dotted(release: Release) -> str:
+    """``(1, 7, 4)`` -> ``"1.7.4"``."""
     return ".".join(map(str, release))
 
 
@@ -151,7 +152,7 @@ def check_fence(
             return Fence(
                 False,
                 f"{fallback} ({package} {text or 'not installed'} is outside "
-                f"{_dotted(low)} to {_dotted(high)}, the releases the fast path "
+                f"{dotted(low)} to {dotted(high)}, the releases the fast path "
                 "was proven equal against)",
             )
         found.append(f"{package} {text}")

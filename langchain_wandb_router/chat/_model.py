@@ -38,6 +38,7 @@ from langchain_wandb_router.catalog._models import (
     ModelInfo,
     get_model_info,
     normalize_model_id,
+    retired_error,
     strip_prefix,
 )
 from langchain_wandb_router.chat._chunks import (
@@ -48,7 +49,7 @@ from langchain_wandb_router.chat._chunks import (
     shape_result,
 )
 from langchain_wandb_router.chat._fast_messages import messages_to_dicts
-from langchain_wandb_router.chat._fields import check_refused_fields
+from langchain_wandb_router.chat._fields import check_refused_fields, check_stream_usage
 from langchain_wandb_router.chat._payload import (
     DerivedParams,
     fast_payload,
@@ -59,9 +60,6 @@ from langchain_wandb_router.chat._structured import response_format_for
 from langchain_wandb_router.chat._tokens import (
     estimate_message_tokens,
     estimate_text_tokens,
-)
-from langchain_wandb_router.errors import (
-    WandbModelRetiredError,
 )
 from langchain_wandb_router.transport import _deadline
 from langchain_wandb_router.transport import _http as _transport
@@ -317,16 +315,14 @@ class ChatWandb(BaseChatOpenAI):
         self._url = chat_url(self.openai_api_base, self.default_query)
         info = get_model_info(self.model_name)
         if info is not None and info.is_retired():
-            raise WandbModelRetiredError(
-                info.retirement_message(), model=info.id, successor=info.successor
-            )
+            raise retired_error(info)
         return self
 
     def _private(self) -> dict[str, Any]:
         """The private attributes, for hot paths.
 
-        ``self._url`` costs ~2.5 µs (a failed lookup along a long MRO, then
-        pydantic's ``__getattr__``); a call reads several.
+        Reading ``self._url`` is a failed lookup along a long MRO, then
+        pydantic's ``__getattr__``; a call reads several.
         """
         return cast("dict[str, Any]", self.__pydantic_private__)
 
@@ -635,9 +631,10 @@ class ChatWandb(BaseChatOpenAI):
         stream_usage: bool | None,
         kwargs: dict[str, Any],
     ) -> dict[str, Any]:
-        kwargs["stream"] = True
         # Usage is always requested: cost, budgets and usage callbacks need it,
-        # and W&B sends it anyway (stream_usage=False is not honoured).
+        # and W&B sends it anyway; asking for a stream without it is refused.
+        check_stream_usage(stream_usage)
+        kwargs["stream"] = True
         kwargs["stream_options"] = {"include_usage": True}
         return self._get_request_payload(messages, stop=stop, **kwargs)
 
@@ -710,8 +707,8 @@ class ChatWandb(BaseChatOpenAI):
 
 
 # Core inspects the signature of _generate/_agenerate on every call (to learn
-# whether it takes run_manager): ~15 us of a ~0.7 ms call. A function's stored
-# __signature__ is what inspect.signature returns without inspecting again.
+# whether it takes run_manager). A function's stored __signature__ is what
+# inspect.signature returns without inspecting again.
 for _hook in ("_generate", "_agenerate"):
     _fn = vars(ChatWandb)[_hook]
     _fn.__signature__ = inspect.signature(_fn)

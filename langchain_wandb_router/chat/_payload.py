@@ -21,12 +21,16 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 
-from langchain_wandb_router.catalog._models import get_model_info, normalize_model_id
+from langchain_wandb_router.catalog._models import (
+    get_model_info,
+    normalize_model_id,
+    retired_error,
+)
 from langchain_wandb_router.chat import _fast_messages
 from langchain_wandb_router.chat._structured import response_format_for
+from langchain_wandb_router.chat._tokens import has_image_part
 from langchain_wandb_router.errors import (
     WandbInvalidRequestError,
-    WandbModelRetiredError,
 )
 
 __all__ = ["DerivedParams", "fast_payload", "finish_payload", "invocation_params"]
@@ -148,14 +152,12 @@ def finish_payload(
     payload["model"] = model
     info = get_model_info(model)
     if info is not None and info.is_retired():
-        raise WandbModelRetiredError(
-            info.retirement_message(), model=info.id, successor=info.successor
-        )
+        raise retired_error(info)
     if (
         info is not None
         and not info.vision
         and not plain
-        and _has_image_part(payload["messages"])
+        and has_image_part(m.get("content") for m in payload["messages"])
     ):
         raise WandbInvalidRequestError(
             f"'{model}' does not accept images. Use a vision model such as "
@@ -191,16 +193,6 @@ def _carry_reasoning_back(
             reasoning = original.additional_kwargs.get("reasoning_content")
             if isinstance(reasoning, str) and reasoning:
                 converted["reasoning_content"] = reasoning
-
-
-def _has_image_part(messages: list[dict[str, Any]]) -> bool:
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, list) and any(
-            isinstance(p, dict) and p.get("type") == "image_url" for p in content
-        ):
-            return True
-    return False
 
 
 def _is_mcp_tool(tool: Any) -> bool:

@@ -21,6 +21,9 @@ from importlib import metadata
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from langchain_wandb_router.chat._fast_messages import dotted, parse_release
+from langchain_wandb_router.errors import ProviderRegistrationError
+
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
@@ -57,16 +60,6 @@ after those tests pass on the new release.
 _lock = threading.Lock()
 
 
-class ProviderRegistrationError(RuntimeError):
-    """langchain's provider registry is not the shape :func:`register_provider` hooks.
-
-    Raised instead of guessing when a langchain release changes (or predates)
-    the internals the ``wandb:`` provider relies on. ``ChatWandb(...)`` and
-    ``WandbRouter(...)`` work with every supported langchain version; pass them
-    to ``create_agent`` or the middleware as objects instead of strings.
-    """
-
-
 def _build_chat_wandb(cls: type[BaseChatModel], **kwargs: Any) -> BaseChatModel:
     """Instantiate ``cls`` (ChatWandb) the way langchain's creators are called.
 
@@ -82,23 +75,9 @@ def _langchain_version() -> str:
         return "unknown"
 
 
-def _release(text: str) -> tuple[int, ...] | None:
-    """``"1.5.2"`` -> ``(1, 5, 2)``; ``None`` unless a final release."""
-    parts = text.strip().split(".")
-    if not all(part.isascii() and part.isdecimal() for part in parts):
-        return None
-    numbers = [int(part) for part in parts]
-    numbers += [0] * (3 - len(numbers))
-    return tuple(numbers)
-
-
-def _dotted(release: tuple[int, ...]) -> str:
-    return ".".join(map(str, release))
-
-
 def _tested_range() -> str:
     low, high = LANGCHAIN_PROVEN
-    return f"langchain {_dotted(low)} to {_dotted(high)}"
+    return f"langchain {dotted(low)} to {dotted(high)}"
 
 
 def _shape_error(reason: str) -> ProviderRegistrationError:
@@ -118,7 +97,7 @@ def _check_version() -> None:
     Raises:
         ProviderRegistrationError: The installed release was never tested.
     """
-    release = _release(_langchain_version())
+    release = parse_release(_langchain_version())
     low, high = LANGCHAIN_PROVEN
     if release is None or not low <= release <= high:
         raise _shape_error("that release is outside the ones it was tested with")

@@ -51,6 +51,7 @@ from langchain_wandb_router.transport._retry import DEFAULT_POLICY, RetryPolicy
 
 __all__ = ["Route", "RoutingContext", "WandbRouter"]
 
+
 class WandbRouter(ChainRuns, RoutedCalls, BaseChatModel):
     r"""A chat model that routes each call to a W&B model, with fallbacks.
 

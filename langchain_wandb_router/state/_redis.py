@@ -37,6 +37,7 @@ What holds when Redis fails or forgets:
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -140,7 +141,8 @@ class RedisState(QueuedState):
             retry_interval=retry_interval,
             clock=clock,
             scrub=self._clients.scrub,
-            new_fallback=lambda: InProcessState(
+            new_fallback=functools.partial(  # not a lambda: no cycle through self
+                InProcessState,
                 health=self.health,
                 concurrency=self.concurrency,
                 budget=self.budget,

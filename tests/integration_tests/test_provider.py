@@ -38,7 +38,7 @@ GPT_OSS = "openai/gpt-oss-120b"
 
 
 def _installed_is_proven() -> bool:
-    installed = _provider._release(metadata.version("langchain"))
+    installed = _provider.parse_release(metadata.version("langchain"))
     low, high = _provider.LANGCHAIN_PROVEN
     return installed is not None and low <= installed <= high
 
@@ -49,7 +49,7 @@ def _proven_langchain(monkeypatch: pytest.MonkeyPatch) -> None:
     proven release (a proof, like the fast paths' forced on); a fresh
     interpreter cannot be patched, so those tests skip on an unproven one."""
     if not _installed_is_proven():
-        proven = _provider._dotted(_provider.LANGCHAIN_PROVEN[1])
+        proven = _provider.dotted(_provider.LANGCHAIN_PROVEN[1])
         monkeypatch.setattr(_provider, "_langchain_version", lambda: proven)
 
 

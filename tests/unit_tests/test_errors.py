@@ -21,7 +21,7 @@ PACKAGE = Path(langchain_wandb_router.__file__).parent
 ROOT = "langchain_wandb_router"
 
 # Defined in a file another engineer owns; to be moved here.
-NOT_YET_MOVED = {"ProviderRegistrationError"}
+NOT_YET_MOVED: set[str] = set()
 
 
 def _module_names() -> list[str]:
