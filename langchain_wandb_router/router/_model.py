@@ -32,7 +32,6 @@ from langchain_wandb_router.chat._tokens import (
 )
 from langchain_wandb_router.router import _routing
 from langchain_wandb_router.router._budget import priced, to_usd
-from langchain_wandb_router.router._calls import RoutedCalls
 from langchain_wandb_router.router._routing import Route, RoutingContext, as_routes
 from langchain_wandb_router.router._runs import ChainRuns
 from langchain_wandb_router.router._runtime import RouterRuntime
@@ -52,7 +51,7 @@ from langchain_wandb_router.transport._retry import DEFAULT_POLICY, RetryPolicy
 __all__ = ["Route", "RoutingContext", "WandbRouter"]
 
 
-class WandbRouter(ChainRuns, RoutedCalls, BaseChatModel):
+class WandbRouter(ChainRuns, BaseChatModel):
     r"""A chat model that routes each call to a W&B model, with fallbacks.
 
     Setup:

@@ -5,7 +5,8 @@ add the router's own tags, metadata and callbacks to the call's config, and
 open a *chain* run for the router when someone listens; every attempt inside
 is then a child model run named after the model that ran it, so usage is
 traced once, by the model that produced it. The routed work itself is
-``RoutedCalls`` (``_calls``). Mixed into WandbRouter, which holds the settings.
+``RoutedCalls`` (``_calls``), which this extends. Mixed into WandbRouter,
+which holds the settings.
 """
 
 from __future__ import annotations
@@ -26,13 +27,12 @@ from langchain_core.runnables.config import (
     patch_config,
 )
 
-if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Generator
+from langchain_wandb_router.router._calls import RoutedCalls
 
 __all__ = ["ChainRuns"]
 
 
-class ChainRuns:
+class ChainRuns(RoutedCalls):
     """The public call paths of WandbRouter (see the module docstring)."""
 
     if TYPE_CHECKING:
@@ -45,34 +45,6 @@ class ChainRuns:
             self, suffix: str | None = None, *, name: str | None = None
         ) -> str: ...
         def _convert_input(self, input: LanguageModelInput) -> PromptValue: ...
-        def _route(
-            self,
-            messages: list[BaseMessage],
-            config: RunnableConfig,
-            stop: list[str] | None,
-            kwargs: dict[str, Any],
-        ) -> AIMessage: ...
-        async def _aroute(
-            self,
-            messages: list[BaseMessage],
-            config: RunnableConfig,
-            stop: list[str] | None,
-            kwargs: dict[str, Any],
-        ) -> AIMessage: ...
-        def _route_stream(
-            self,
-            messages: list[BaseMessage],
-            config: RunnableConfig,
-            stop: list[str] | None,
-            kwargs: dict[str, Any],
-        ) -> Generator[AIMessageChunk, None, None]: ...
-        def _aroute_stream(
-            self,
-            messages: list[BaseMessage],
-            config: RunnableConfig,
-            stop: list[str] | None,
-            kwargs: dict[str, Any],
-        ) -> AsyncGenerator[AIMessageChunk, None]: ...
 
     # The router's own run is a chain run; every attempt is a child model run
     # labelled with the model that ran it, so usage is traced once, by the
