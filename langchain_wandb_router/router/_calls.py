@@ -45,7 +45,7 @@ from langchain_wandb_router.router import _routing
 from langchain_wandb_router.router._attempts import StreamTally, aclose, interrupted
 from langchain_wandb_router.router._budget import estimate_micro, priced, to_micro
 from langchain_wandb_router.router._driver import CallDriver
-from langchain_wandb_router.router._effects import Committed, Outcome, RouteRun
+from langchain_wandb_router.router._effects import Committed, Effect, Outcome, RouteRun
 from langchain_wandb_router.router._interpreters import (
     Held,
     adrive,
@@ -355,18 +355,13 @@ class RoutedCalls:
                     yield tally.see(chunk)
             except BaseException as exc:
                 rest.close()
-                if tally.usage is not None:
-                    held.bill = self._tally_cost(done, tally)
-                if not isinstance(exc, Exception):
+                broke = self._broke(driver, done, held, tally, exc)
+                if broke is None:
                     raise  # closed early, interrupted: undone in ``finally``
-                held.sending = False
-                outcome = _broken(exc)
-                end = driver.finish(done, outcome, self._tally_cost(done, tally))
-                drive(end, state, policy, attempt, held)
+                drive(broke, state, policy, attempt, held)
                 raise interrupted(done.route.cand.label, exc, tally) from exc
-            held.sending = False
-            end = driver.finish(done, "ok", self._tally_cost(done, tally))
-            drive(end, state, policy, attempt, held)
+            ended = self._finished(driver, done, held, tally)
+            drive(ended, state, policy, attempt, held)
         finally:
             if held:
                 undo(state, held)
@@ -407,21 +402,48 @@ class RoutedCalls:
                     yield tally.see(chunk)
             except BaseException as exc:
                 await aclose(rest)
-                if tally.usage is not None:
-                    held.bill = self._tally_cost(done, tally)
-                if not isinstance(exc, Exception):
+                broke = self._broke(driver, done, held, tally, exc)
+                if broke is None:
                     raise
-                held.sending = False
-                outcome = _broken(exc)
-                end = driver.finish(done, outcome, self._tally_cost(done, tally))
-                await adrive(end, state, policy, attempt, held)
+                await adrive(broke, state, policy, attempt, held)
                 raise interrupted(done.route.cand.label, exc, tally) from exc
-            held.sending = False
-            end = driver.finish(done, "ok", self._tally_cost(done, tally))
-            await adrive(end, state, policy, attempt, held)
+            ended = self._finished(driver, done, held, tally)
+            await adrive(ended, state, policy, attempt, held)
         finally:
             if held:
                 await aundo(state, held)
+
+    def _broke(
+        self,
+        driver: CallDriver,
+        done: Committed[Any],
+        held: Held,
+        tally: StreamTally,
+        exc: BaseException,
+    ) -> Generator[Effect, Any, None] | None:
+        """The driver's closing steps for a committed stream that ``exc`` broke.
+
+        ``None`` for a stream closed early or interrupted (not an
+        ``Exception``): the call path's ``finally`` gives back what it holds,
+        billing what the usage seen so far says, else the estimate.
+        """
+        if tally.usage is not None:
+            held.bill = self._tally_cost(done, tally)
+        if not isinstance(exc, Exception):
+            return None
+        return self._finished(driver, done, held, tally, _broken(exc))
+
+    def _finished(
+        self,
+        driver: CallDriver,
+        done: Committed[Any],
+        held: Held,
+        tally: StreamTally,
+        outcome: Outcome = "ok",
+    ) -> Generator[Effect, Any, None]:
+        """The driver's closing steps for a committed stream that ended."""
+        held.sending = False
+        return driver.finish(done, outcome, self._tally_cost(done, tally))
 
     # ------------------------------------------------------------------ results
 
