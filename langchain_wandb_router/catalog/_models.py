@@ -1,8 +1,9 @@
 """The W&B Inference model catalog: capabilities, limits, prices and lifecycle.
 
 The data lives in one file, ``models.json`` beside this module, read lazily
-(once, on first use); this module answers questions about it. Nothing here
-touches the network except :func:`refresh_models`, which is only ever called explicitly.
+(once, on first use); this module answers questions about it and never
+touches the network. What W&B serves right now (``/v1/models``, with a disk
+cache) is ``_live``'s concern; it marks the catalog through :func:`mark_live`.
 """
 
 from __future__ import annotations
@@ -21,15 +22,14 @@ from langchain_core.language_models import ModelProfile
 from langchain_wandb_router.errors import WandbModelRetiredError
 
 __all__ = [
-    "LiveModels",
     "ModelInfo",
     "Pricing",
     "ReasoningMode",
     "catalog_date",
     "get_model_info",
     "list_models",
+    "mark_live",
     "normalize_model_id",
-    "refresh_models",
     "register_model",
     "retired_error",
     "strip_prefix",
@@ -356,125 +356,8 @@ def catalog_date() -> str:
     return _CATALOG.as_of()
 
 
-def _mark_live(live_ids: set[str] | None) -> None:
+def mark_live(live_ids: set[str] | None) -> None:
     """Record which catalog models ``/v1/models`` lists (``None``: unknown)."""
     for info in _CATALOG.all():
         flag = None if live_ids is None else info.id in live_ids
         _CATALOG.put(replace(info, live=flag))
-
-
-@dataclass(frozen=True)
-class LiveModels:
-    """What ``GET /v1/models`` said, against the catalog.
-
-    Attributes:
-        ids: Ids W&B listed (empty when the answer was empty).
-        known: ``False`` when W&B listed nothing — W&B once served an empty list
-            by mistake, so that means "unknown", not "everything retired".
-        new_ids: Live ids the catalog does not know.
-        missing_ids: Catalog models (not retired) that W&B did not list.
-        from_cache: Whether the answer came from the on-disk cache.
-    """
-
-    ids: tuple[str, ...]
-    known: bool
-    new_ids: tuple[str, ...]
-    missing_ids: tuple[str, ...]
-    from_cache: bool = False
-
-
-def refresh_models(
-    *,
-    api_key: str | None = None,
-    base_url: str | None = None,
-    project: str | None = None,
-    timeout: float = 10.0,
-    cache_path: str | None = None,
-    max_age_seconds: float = 3600.0,
-) -> LiveModels:
-    """Ask W&B which models it serves now and mark the catalog.
-
-    Never called at import time. With ``cache_path``, a fresh enough answer is
-    read from disk instead of the network, and a new answer is written there.
-
-    Args:
-        api_key: Defaults to ``WANDB_API_KEY``.
-        base_url: Defaults to ``WANDB_INFERENCE_BASE_URL`` or W&B's endpoint.
-        project: ``team/project`` (defaults as for ChatWandb).
-        timeout: Seconds for the request.
-        cache_path: Optional JSON file to cache the answer in.
-        max_age_seconds: How old a cached answer may be.
-
-    Raises:
-        WandbError: A typed error when W&B refuses or cannot be reached.
-    """
-    import os
-    import time as _time
-    from pathlib import Path
-
-    import httpx
-
-    from langchain_wandb_router import errors
-    from langchain_wandb_router.transport import _config
-    from langchain_wandb_router.transport import _http as _transport
-
-    url = _config.resolve_base_url(base_url) + "/models"
-    ids: list[str] | None = None
-    from_cache = False
-    if cache_path:
-        path = Path(cache_path)
-        try:
-            cached = json.loads(path.read_text(encoding="utf-8"))
-            if (
-                cached.get("url") == url
-                and _time.time() - float(cached.get("fetched_at", 0)) <= max_age_seconds
-            ):
-                ids, from_cache = [str(i) for i in cached["ids"]], True
-        except (OSError, ValueError, KeyError, TypeError):
-            ids = None
-    if ids is None:
-        key = api_key or os.environ.get(_config.API_KEY_ENV)
-        if not key:
-            raise _config.missing_key_error()
-        headers = {"Authorization": f"Bearer {_config.check_api_key(key)}"}
-        resolved_project = _config.resolve_project(project)
-        if resolved_project:
-            headers["OpenAI-Project"] = resolved_project
-        try:
-            resp = httpx.get(url, headers=headers, timeout=timeout)
-        except httpx.TimeoutException as exc:
-            raise errors.WandbTimeoutError(
-                f"W&B did not list models in {timeout}s."
-            ) from exc
-        except httpx.HTTPError as exc:
-            msg = f"Could not reach W&B to list models: {type(exc).__name__}."
-            raise errors.WandbConnectionError(msg) from exc
-        if resp.status_code >= 300:
-            raise _transport.error_from_status(
-                resp.status_code, resp.content, resp.headers, "models"
-            )
-        try:
-            data = resp.json().get("data") or []
-            ids = [
-                str(item["id"])
-                for item in data
-                if isinstance(item, dict) and "id" in item
-            ]
-        except (ValueError, AttributeError) as exc:
-            msg = "W&B's model list was not valid JSON."
-            raise errors.WandbAPIError(msg) from exc
-        if cache_path:
-            payload = {"url": url, "fetched_at": _time.time(), "ids": ids}
-            Path(cache_path).parent.mkdir(parents=True, exist_ok=True)
-            Path(cache_path).write_text(json.dumps(payload), encoding="utf-8")
-    known = bool(ids)
-    live = set(ids)
-    _mark_live(live if known else None)
-    catalog_ids = {m.id for m in list_models()}
-    return LiveModels(
-        ids=tuple(ids),
-        known=known,
-        new_ids=tuple(sorted(live - catalog_ids)) if known else (),
-        missing_ids=tuple(sorted(catalog_ids - live)) if known else (),
-        from_cache=from_cache,
-    )

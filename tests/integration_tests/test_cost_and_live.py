@@ -11,7 +11,8 @@ from langchain_core.messages import HumanMessage
 from langchain_core.tools import tool
 
 from langchain_wandb_router import ChatWandb, WandbRouter, get_wandb_cost_callback
-from langchain_wandb_router.catalog._models import get_model_info, refresh_models
+from langchain_wandb_router.catalog._live import refresh_models
+from langchain_wandb_router.catalog._models import get_model_info
 from langchain_wandb_router.errors import WandbAuthenticationError
 from langchain_wandb_router.integrations.cost import WandbCostCallbackHandler
 from langchain_wandb_router.testing import WandbEmulator

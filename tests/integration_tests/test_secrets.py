@@ -10,7 +10,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.load import dumps
 
 from langchain_wandb_router import ChatWandb, RetryPolicy, WandbRouter
-from langchain_wandb_router.catalog._models import refresh_models
+from langchain_wandb_router.catalog._live import refresh_models
 from langchain_wandb_router.errors import WandbAuthenticationError, WandbError
 from langchain_wandb_router.testing import WandbEmulator
 

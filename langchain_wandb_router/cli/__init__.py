@@ -1,37 +1,27 @@
-"""The ``wandb-router`` command: ``models``, ``chat`` and ``demo``."""
+"""The ``wandb-router`` command: ``models``, ``chat`` and ``demo``.
+
+This module is the entry point (``wandb-router = "langchain_wandb_router.cli:main"``):
+the argument parser, the error handling and the ``models`` and ``chat``
+commands. ``_demo`` holds the ``demo`` tour, ``_common`` what the commands
+share (the default model, terminal styling).
+"""
+
+# ruff: noqa: T201  (a command line prints)
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from langchain_wandb_router.catalog._models import (
-    ModelInfo,
-    list_models,
-    refresh_models,
-)
+from langchain_wandb_router.catalog._live import refresh_models
+from langchain_wandb_router.catalog._models import ModelInfo, list_models
+from langchain_wandb_router.cli._common import DEFAULT_MODEL, Style
+from langchain_wandb_router.cli._demo import cmd_demo
 
-DEFAULT_MODEL = "wandb/Qwen/Qwen3-235B-A22B-Instruct-2507"
-
-
-class _Style:
-    """ANSI styling only when writing to a terminal."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.on = stream.isatty() and os.environ.get("NO_COLOR") is None
-
-    def _wrap(self, code: str, text: str) -> str:
-        return f"\x1b[{code}m{text}\x1b[0m" if self.on else text
-
-    def dim(self, text: str) -> str:
-        return self._wrap("2", text)
-
-    def bold(self, text: str) -> str:
-        return self._wrap("1", text)
+__all__ = ["DEFAULT_MODEL", "cmd_chat", "cmd_demo", "cmd_models", "main"]
 
 
 def _fmt_int(value: int | None) -> str:
@@ -116,7 +106,7 @@ def _stream_answer(
     model: Any,
     prompt: Any,
     out: TextIO,
-    style: _Style,
+    style: Style,
     config: dict[str, Any] | None = None,
 ) -> Any:
     """Stream to ``out``, reasoning dimmed (or marked), and return the aggregate."""
@@ -155,7 +145,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     """Stream one answer from W&B."""
     from langchain_wandb_router import ChatWandb, WandbRouter
 
-    style = _Style(sys.stdout)
+    style = Style(sys.stdout)
     model: Any
     if args.router:
         routes = (
@@ -167,108 +157,6 @@ def cmd_chat(args: argparse.Namespace) -> int:
     full = _stream_answer(model, args.prompt, sys.stdout, style)
     if full is not None:
         print(style.dim(_usage_line(full)))
-    return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    """A tour: streamed chain, tools, structured output, routing, fallback, cost."""
-    from langchain_core.output_parsers import StrOutputParser
-    from langchain_core.prompts import ChatPromptTemplate
-    from langchain_core.tools import tool
-    from pydantic import BaseModel, Field
-
-    from langchain_wandb_router import ChatWandb, WandbRouter, get_wandb_cost_callback
-    from langchain_wandb_router.testing import offline_unless_key
-
-    style = _Style(sys.stdout)
-
-    def section(title: str) -> None:
-        print("\n" + style.bold(f"== {title} =="))
-
-    @tool
-    def get_weather(location: str) -> str:
-        """Get the current weather for a location."""
-        return f"It is 21°C and sunny in {location}."
-
-    class Joke(BaseModel):
-        """A joke."""
-
-        setup: str = Field(description="the question")
-        punchline: str = Field(description="the answer")
-
-    with offline_unless_key() as emu, get_wandb_cost_callback() as cost:
-        where = (
-            "W&B Inference (WANDB_API_KEY is set)"
-            if emu is None
-            else f"the bundled W&B emulator at {emu.base_url} "
-            "(set WANDB_API_KEY to use W&B)"
-        )
-        print(f"langchain-wandb-router demo against {where}")
-        llm = ChatWandb(model=DEFAULT_MODEL, project=args.project)  # type: ignore[call-arg]
-
-        section("1. A streamed chain (prompt | ChatWandb | parser)")
-        chain = (
-            ChatPromptTemplate.from_messages(
-                [("system", "Answer in one sentence."), ("user", "{q}")]
-            )
-            | llm
-            | StrOutputParser()
-        )
-        for piece in chain.stream({"q": "What is W&B Inference?"}):
-            sys.stdout.write(piece)
-            sys.stdout.flush()
-        print()
-
-        section("2. Tool calling")
-        call = llm.bind_tools([get_weather]).invoke("What is the weather in Tokyo?")
-        for tc in call.tool_calls:
-            print(
-                f"tool call: {tc['name']}({json.dumps(tc['args'], ensure_ascii=False)})"
-            )
-            print(f"tool result: {get_weather.invoke(tc['args'])}")
-
-        section("3. Structured output")
-        joke = llm.with_structured_output(Joke).invoke("Tell me a joke about cats.")
-        print(repr(joke))
-
-        section("4. Dynamic routing by context (the Mastra example)")
-        router = WandbRouter(
-            models=lambda ctx: (
-                "wandb/moonshotai/Kimi-K2.5"
-                if ctx.get("task") == "complex"
-                else "wandb/Qwen/Qwen3-235B-A22B-Instruct-2507"
-            ),
-            project=args.project,
-        )
-        for task in ("simple", "complex"):
-            msg = router.invoke(
-                "Say hi in five words.", config={"configurable": {"task": task}}
-            )
-            reasoning = msg.additional_kwargs.get("reasoning_content")
-            extra = f" (thought first: {len(reasoning)} chars)" if reasoning else ""
-            print(
-                f"task={task:<7} -> served by "
-                f"{msg.response_metadata['model_name']}{extra}"
-            )
-
-        section("5. A fallback")
-        fallback = WandbRouter(
-            models=["wandb/acme/model-that-does-not-exist", DEFAULT_MODEL],
-            project=args.project,
-        )
-        msg = fallback.invoke("Say hello.")
-        routing = msg.response_metadata["routing"]
-        for attempt in routing["attempts"]:
-            print(f"  tried {attempt['model']}: {attempt['error'] or 'ok'}")
-        print(f"served by {routing['model']}: {msg.text}")
-
-        section("6. Cost")
-        for model, usd in sorted(cost.cost_by_model.items()):
-            print(f"  {model:<45} {'unknown' if usd is None else f'${usd:.6f}'}")
-        print(
-            f"  total: ${cost.total_cost_usd:.6f} over {cost.calls} calls, "
-            f"{cost.input_tokens} input / {cost.output_tokens} output tokens"
-        )
     return 0
 
 
@@ -335,7 +223,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `wandb-router models | head`
         sys.stderr.close()
         return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
