@@ -25,6 +25,12 @@ counters:
         ...
         stats = emu.stats()
         stats.peak_in_flight_by_model, stats.rejected, stats.responses
+
+Inside: ``_server`` is the emulator's API, ``_handler`` its HTTP side (typed
+against a small protocol, not the emulator's module), ``_types`` the scripted
+faults, forced replies and recorded requests, ``_responder`` what the model
+says, ``_bodies`` how that goes on the wire (JSON or SSE), ``_load`` the
+concurrency caps, service times, outages and counters.
 """
 
 import os
@@ -32,13 +38,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from langchain_wandb_router.testing._server import (
-    EmulatorStats,
-    Fault,
-    Outage,
-    RecordedRequest,
-    WandbEmulator,
-)
+from langchain_wandb_router.testing._load import EmulatorStats, Outage
+from langchain_wandb_router.testing._server import WandbEmulator
+from langchain_wandb_router.testing._types import Fault, RecordedRequest
 
 __all__ = [
     "EmulatorStats",

@@ -6,15 +6,17 @@ import json
 import socket
 import sys
 import time
+from collections.abc import Callable, Iterator
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from langchain_wandb_router.testing._load import concurrency_error_body
+from langchain_wandb_router.testing._load import LoadState, concurrency_error_body
 
 if TYPE_CHECKING:
+    from langchain_wandb_router.catalog._models import ModelInfo
     from langchain_wandb_router.testing._responder import Reply
-    from langchain_wandb_router.testing._server import Fault, WandbEmulator
+    from langchain_wandb_router.testing._types import Fault
 
 _MISSING_BEARER = {
     "error": {
@@ -34,6 +36,40 @@ _STATUS_MESSAGES = {
     502: "Bad gateway",
     503: "The engine is currently overloaded, please try again later",
 }
+
+
+class Emulated(Protocol):
+    """The emulator as the handler sees it (``WandbEmulator`` is one).
+
+    Its settings, its load state, and the steps of a request: record it, take
+    a scripted fault, build the reply and put it on the wire.
+    """
+
+    api_key: str
+    projects: set[str] | None
+    live_models: list[str] | None
+    default_project: str
+    rate_limit_retry_after: float | None
+    _models: dict[str, ModelInfo]
+    _load: LoadState
+    _sleep: Callable[[float], None]
+
+    def _record(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: dict[str, Any] | None,
+        client_port: int,
+    ) -> int: ...
+
+    def _take_fault(self, model: str | None) -> Fault | None: ...
+
+    def _reply(self, info: ModelInfo, body: dict[str, Any], n: int) -> Reply: ...
+
+    def _completion(self, model: str, reply: Reply, n: int) -> dict[str, Any]: ...
+
+    def _events(self, model: str, reply: Reply, n: int) -> Iterator[dict[str, Any]]: ...
 
 
 def error_body(status: int, message: str | None = None) -> dict[str, Any]:
@@ -61,7 +97,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256
-    emulator: WandbEmulator
+    emulator: Emulated
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients hanging up (cancelled calls, dropped pools) are normal here."""
@@ -203,7 +239,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self._release()
 
-    def _post(self, emu: WandbEmulator) -> None:
+    def _post(self, emu: Emulated) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         try:
@@ -267,7 +303,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._json(emu, info.id, reply, n, fault)
 
-    def _admit(self, emu: WandbEmulator, model: str) -> bool:
+    def _admit(self, emu: Emulated, model: str) -> bool:
         """Take a slot under the cap, or answer W&B's concurrency 429."""
         project = self.headers.get("OpenAI-Project") or emu.default_project
         if emu._load.admit(project, model):
@@ -283,7 +319,7 @@ class _Handler(BaseHTTPRequestHandler):
         return False
 
     def _json(
-        self, emu: WandbEmulator, model: str, reply: Reply, n: int, fault: Fault | None
+        self, emu: Emulated, model: str, reply: Reply, n: int, fault: Fault | None
     ) -> None:
         data = json.dumps(emu._completion(model, reply, n), ensure_ascii=False).encode()
         if fault is not None and (fault.truncate or fault.drop_after is not None):
@@ -301,7 +337,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, data)
 
     def _stream(
-        self, emu: WandbEmulator, model: str, reply: Reply, n: int, fault: Fault | None
+        self, emu: Emulated, model: str, reply: Reply, n: int, fault: Fault | None
     ) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -335,7 +371,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-def make_server(address: tuple[str, int], emulator: WandbEmulator) -> _Server:
+def make_server(address: tuple[str, int], emulator: Emulated) -> _Server:
     """A threading HTTP server bound to ``address`` that serves ``emulator``."""
     server = _Server(address, _Handler)
     server.emulator = emulator

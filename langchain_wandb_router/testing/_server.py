@@ -1,17 +1,20 @@
-"""WandbEmulator: a local HTTP server that speaks W&B Inference's wire."""
+"""WandbEmulator: a local HTTP server that speaks W&B Inference's wire.
+
+The emulator's API and state (models, faults, forced replies, the record of
+requests); the HTTP side is ``_handler``, the bodies on the wire ``_bodies``.
+"""
 
 from __future__ import annotations
 
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
 from langchain_wandb_router.catalog._models import ModelInfo, list_models
+from langchain_wandb_router.testing._bodies import completion_body, stream_events
 from langchain_wandb_router.testing._handler import make_server
 from langchain_wandb_router.testing._load import (
     DEFAULT_PROJECT,
@@ -22,64 +25,9 @@ from langchain_wandb_router.testing._load import (
     ServiceTime,
 )
 from langchain_wandb_router.testing._responder import Reply, build_reply
+from langchain_wandb_router.testing._types import Fault, Forced, RecordedRequest
 
-__all__ = ["EmulatorStats", "Fault", "Outage", "RecordedRequest", "WandbEmulator"]
-
-_PIECE_RE = re.compile(r"\S+\s*|\s+")
-_ARG_SLICE = 8
-
-
-@dataclass
-class Fault:
-    """One scripted misbehaviour, applied to the next matching request(s).
-
-    Attributes:
-        status: Answer with this HTTP status instead of a reply.
-        body: The error body (dict → JSON, str/bytes as is); default W&B's.
-        headers: Extra response headers, e.g. ``{"Retry-After": "1"}``.
-        delay: Seconds to wait before the first byte (slow first byte, timeouts).
-        drop_after: For streams, close the connection after this many events;
-            for JSON, send half the body and close.
-        malformed_after: For streams, send a non-JSON ``data:`` line after this
-            many events.
-        chunk_delay: For streams, seconds to wait before each event.
-        truncate: Send a JSON body cut in half with a correct length.
-        times: How many requests this fault applies to (``None``: all).
-        model: Only requests for this bare model id (``"*"``: any).
-    """
-
-    status: int | None = None
-    body: dict[str, Any] | str | bytes | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-    drop_after: int | None = None
-    malformed_after: int | None = None
-    chunk_delay: float = 0.0
-    truncate: bool = False
-    times: int | None = 1
-    model: str = "*"
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """A request the emulator received."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    json: dict[str, Any] | None
-    model: str | None
-    client_port: int = 0
-    """The client's source port: equal ports mean a reused connection."""
-
-
-@dataclass
-class _Forced:
-    content: str | None
-    reasoning: str | None
-    tool_calls: list[dict[str, Any]] | None
-    times: int | None
-    model: str
+__all__ = ["WandbEmulator"]
 
 
 class WandbEmulator:
@@ -182,7 +130,7 @@ class WandbEmulator:
             self._models[info.id] = info
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
-        self._forced: list[_Forced] = []
+        self._forced: list[Forced] = []
         self._chaos: tuple[float, tuple[int, ...], random.Random, str] | None = None
         self._requests: list[RecordedRequest] = []
         self._counter = 0
@@ -268,7 +216,7 @@ class WandbEmulator:
         ``arguments`` is sent verbatim, so invalid JSON can be scripted.
         """
         with self._lock:
-            self._forced.append(_Forced(content, reasoning, tool_calls, times, model))
+            self._forced.append(Forced(content, reasoning, tool_calls, times, model))
 
     def add_model(self, info: ModelInfo | str) -> None:
         """Serve one more model id."""
@@ -446,7 +394,7 @@ class WandbEmulator:
                     return Fault(status=rng.choice(statuses))
         return None
 
-    def _take_forced(self, model: str) -> _Forced | None:
+    def _take_forced(self, model: str) -> Forced | None:
         with self._lock:
             for forced in self._forced:
                 if forced.model in ("*", model):
@@ -504,98 +452,10 @@ class WandbEmulator:
             reply.completion_tokens = max(1, (len(reply.content) + 3) // 4)
         return reply
 
-    def _usage(self, reply: Reply) -> dict[str, Any]:
-        usage: dict[str, Any] = {
-            "prompt_tokens": reply.prompt_tokens,
-            "completion_tokens": reply.completion_tokens,
-            "total_tokens": reply.prompt_tokens + reply.completion_tokens,
-        }
-        if self.cached_tokens:
-            usage["prompt_tokens_details"] = {
-                "cached_tokens": min(self.cached_tokens, reply.prompt_tokens)
-            }
-        return usage
-
     def _completion(self, model: str, reply: Reply, n: int) -> dict[str, Any]:
-        message: dict[str, Any] = {
-            "role": "assistant",
-            "content": reply.content or None,
-        }
-        if reply.tool_calls:
-            message["tool_calls"] = reply.tool_calls
-        if self.reasoning_field == "reasoning" or reply.reasoning is not None:
-            message[self.reasoning_field] = reply.reasoning
-        return {
-            "id": f"chatcmpl-{n:06d}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": message,
-                    "finish_reason": reply.finish_reason,
-                    "logprobs": None,
-                }
-            ],
-            "usage": self._usage(reply),
-        }
+        return completion_body(
+            model, reply, n, self.reasoning_field, self.cached_tokens
+        )
 
     def _events(self, model: str, reply: Reply, n: int) -> Iterator[dict[str, Any]]:
-        base = {
-            "id": f"chatcmpl-{n:06d}",
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": model,
-        }
-
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-            if self.reasoning_field == "reasoning":
-                delta.setdefault("reasoning", None)
-            return {
-                **base,
-                "choices": [
-                    {
-                        "index": 0,
-                        "delta": delta,
-                        "finish_reason": finish,
-                        "logprobs": None,
-                    }
-                ],
-            }
-
-        yield chunk({"role": "assistant", "content": ""})
-        for piece in _PIECE_RE.findall(reply.reasoning or ""):
-            yield chunk({self.reasoning_field: piece})
-        for piece in _PIECE_RE.findall(reply.content):
-            yield chunk({"content": piece})
-        for index, call in enumerate(reply.tool_calls):
-            fn = call["function"]
-            yield chunk(
-                {
-                    "tool_calls": [
-                        {
-                            "index": index,
-                            "id": call["id"],
-                            "type": "function",
-                            "function": {"name": fn["name"], "arguments": ""},
-                        }
-                    ]
-                }
-            )
-            args = fn["arguments"]
-            for start in range(0, len(args), _ARG_SLICE):
-                yield chunk(
-                    {
-                        "tool_calls": [
-                            {
-                                "index": index,
-                                "function": {
-                                    "arguments": args[start : start + _ARG_SLICE]
-                                },
-                            }
-                        ]
-                    }
-                )
-        yield chunk({}, reply.finish_reason)
-        yield {**base, "choices": [], "usage": self._usage(reply)}
+        return stream_events(model, reply, n, self.reasoning_field, self.cached_tokens)
