@@ -6,8 +6,6 @@ commands. ``_demo`` holds the ``demo`` tour, ``_common`` what the commands
 share (the default model, terminal styling).
 """
 
-# ruff: noqa: T201  (a command line prints)
-
 from __future__ import annotations
 
 import argparse

@@ -6,8 +6,6 @@ needs no network: a streamed chain, tool calling, structured output, routing
 by context, a fallback and the cost of it all.
 """
 
-# ruff: noqa: T201  (a command line prints)
-
 from __future__ import annotations
 
 import argparse
