@@ -156,14 +156,14 @@ def check_project(value: str, source: str = "project") -> str:
             f"{source} must be '<team>/<project>' in printable ASCII (it is sent "
             f"in the OpenAI-Project header); it has {bad}."
         )
-        raise ValueError(msg)
-    if not _PROJECT_RE.fullmatch(value):
+    elif not _PROJECT_RE.fullmatch(value):
         msg = (
             f"{source} must be '<team>/<project>' (one slash, no spaces or control "
             f"characters); got {value!r}."
         )
-        raise ValueError(msg)
-    return value
+    else:
+        return value
+    raise ValueError(msg)
 
 
 def resolve_project(value: str | None) -> str | None:

@@ -30,8 +30,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -288,174 +288,191 @@ def _core_headers(resp: httpcore.Response, req: Request) -> dict[str, str]:
     return headers
 
 
-# ------------------------------------------------------------------ JSON requests
+# ------------------------------------------------------------------------ steps
+# What sending a request means is written once, as steps: a generator yields
+# OPEN (send the request; its answer: status and headers), READ (the next body
+# piece, or None at the end) or a dict to hand out (the JSON body, an SSE
+# event), and handles the errors thrown in at its yields. _drive and _adrive
+# are its blocking and awaiting interpreters, the only places that do I/O.
 
 
-def post_json(client: SyncHTTP, req: Request) -> dict[str, Any]:
-    """Send ``req`` once and return the decoded body, or raise a typed error."""
-    headers: Mapping[str, str]
+class _Step:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+OPEN = _Step("OPEN")
+READ = _Step("READ")
+_Steps: TypeAlias = Generator["_Step | dict[str, Any]", Any, None]
+
+
+def _rest(req: Request) -> Generator[_Step, bytes | None, bytes]:
+    """Steps: read the body to its end, no piece after the call's deadline."""
+    pieces = []
+    while (piece := (yield READ)) is not None:
+        _on_time(req)
+        pieces.append(piece)
+    return b"".join(pieces)
+
+
+def _on_time(req: Request) -> None:
+    if req.deadline is not None and time.monotonic() >= req.deadline:
+        raise httpcore.ReadTimeout(_DEADLINE_PASSED)
+
+
+def _json_steps(req: Request) -> _Steps:
+    """Steps: send ``req``, hand out its decoded JSON body or raise a typed error."""
     _check_deadline(req)
     try:
-        if isinstance(client, httpcore.ConnectionPool):
-            with _deadline.bounded(req.deadline):
-                resp = client.handle_request(_core_request(req))
-                try:
-                    content = resp.read()
-                finally:
-                    resp.close()
-            status, headers = resp.status, _core_headers(resp, req)
-        elif req.deadline is not None:
-            # httpx reads a whole body under one read timeout per read: read it
-            # piece by piece instead, so the deadline is checked in between.
-            with _open_stream(client, req) as (status, headers, pieces):
-                content = b"".join(pieces)
-        else:
-            reply = client.post(
-                req.url, content=req.body, headers=req.headers, timeout=req.timeout
-            )
-            status, headers, content = reply.status_code, reply.headers, reply.content
+        status, headers = yield OPEN
+        content = yield from _rest(req)
     except _NETWORK_ERRORS as exc:
         raise _transport_error(exc, req) from None
     if status >= 300:
         raise error_from_status(
             status, content, headers, req.model, successor=req.successor
         )
-    return _decode_json(content, req)
+    yield _decode_json(content, req)
 
 
-async def apost_json(client: AsyncHTTP, req: Request) -> dict[str, Any]:
-    """Async :func:`post_json`."""
-    headers: Mapping[str, str]
+def _event_steps(req: Request) -> _Steps:
+    """Steps: send ``req``, hand out its SSE events (see :func:`stream_events`)."""
     _check_deadline(req)
+    yielded = False
     try:
-        if isinstance(client, httpcore.AsyncConnectionPool):
-            with _deadline.bounded(req.deadline):
-                resp = await client.handle_async_request(_core_request(req))
-                try:
-                    content = await resp.aread()
-                finally:
-                    await resp.aclose()
-            status, headers = resp.status, _core_headers(resp, req)
-        elif req.deadline is not None:
-            # Piece by piece, as in post_json.
-            async with _aopen_stream(client, req) as (status, headers, pieces):
-                content = b"".join([piece async for piece in pieces])
-        else:
-            reply = await client.post(
-                req.url, content=req.body, headers=req.headers, timeout=req.timeout
+        status, headers = yield OPEN
+        if status >= 300:
+            body = yield from _rest(req)
+            raise error_from_status(
+                status, body, headers, req.model, successor=req.successor
             )
-            status, headers, content = reply.status_code, reply.headers, reply.content
+        decoder = SSEDecoder(req.model, successor=req.successor)
+        while (piece := (yield READ)) is not None:
+            _on_time(req)
+            # After [DONE], keep reading to the end of the body: a response
+            # left unread closes its connection instead of returning it to the
+            # pool.
+            if decoder.done:
+                continue
+            for event in decoder.feed(piece):
+                yielded = True
+                yield event
+            if decoder.failure is not None:
+                raise decoder.failure
+        _check_end(decoder, yielded, req)
+    except WandbError as exc:
+        if yielded:
+            raise _interrupted(req, exc) from exc
+        raise
     except _NETWORK_ERRORS as exc:
+        if yielded:
+            raise _interrupted(req, exc) from exc
         raise _transport_error(exc, req) from None
-    if status >= 300:
-        raise error_from_status(
-            status, content, headers, req.model, successor=req.successor
-        )
-    return _decode_json(content, req)
 
 
-# ------------------------------------------------------------------ open streams
+def _bound(req: Request) -> AbstractContextManager[Any]:
+    """The call's deadline in force around one blocking step.
 
-_Opened: TypeAlias = "tuple[int, Mapping[str, str], Iterator[bytes]]"
-_AOpened: TypeAlias = "tuple[int, Mapping[str, str], AsyncIterator[bytes]]"
-
-
-# The callers of these are generators, which run in their consumer's context:
-# the deadline is put in force around each blocking step only, never across a
-# yield, where it would leak into the consumer's own work.
+    Never around a yield: a generator runs in its consumer's context, where
+    the deadline would leak.
+    """
+    return _NO_BOUND if req.deadline is None else _deadline.bounded(req.deadline)
 
 
-@contextmanager
-def _open_stream(client: SyncHTTP, req: Request) -> Iterator[_Opened]:
-    """Status, headers and body pieces of a streamed response; closed on exit."""
-    if isinstance(client, httpcore.ConnectionPool):
-        with _deadline.bounded(req.deadline):
-            resp = client.handle_request(_core_request(req))
-        try:
-            pieces = _pieces_until(resp.iter_stream(), req.deadline)
-            yield resp.status, _core_headers(resp, req), pieces
-        finally:
-            resp.close()
-    else:
-        with client.stream(
-            "POST",
-            req.url,
-            content=req.body,
-            headers=req.headers,
-            timeout=_httpx_timeout(req),
-        ) as reply:
-            pieces = _pieces_until(reply.iter_bytes(), req.deadline)
-            yield reply.status_code, reply.headers, pieces
+_NO_BOUND = nullcontext()
 
 
-@asynccontextmanager
-async def _aopen_stream(client: AsyncHTTP, req: Request) -> AsyncIterator[_AOpened]:
-    """Async :func:`_open_stream`."""
-    if isinstance(client, httpcore.AsyncConnectionPool):
-        with _deadline.bounded(req.deadline):
-            resp = await client.handle_async_request(_core_request(req))
-        pieces = _apieces_until(resp.aiter_stream(), req.deadline)
-        try:
-            yield resp.status, _core_headers(resp, req), pieces
-        finally:
-            await _aclose(pieces)
-            await resp.aclose()
-    else:
-        async with client.stream(
-            "POST",
-            req.url,
-            content=req.body,
-            headers=req.headers,
-            timeout=_httpx_timeout(req),
-        ) as reply:
-            pieces = _apieces_until(reply.aiter_bytes(), req.deadline)
-            try:
-                yield reply.status_code, reply.headers, pieces
-            finally:
-                await _aclose(pieces)
-
-
-def _pieces_until(pieces: Iterator[bytes], deadline: float | None) -> Iterator[bytes]:
-    """``pieces``, each read with ``deadline`` in force, none after it."""
-    if deadline is None:
-        return pieces
-    return _bounded_pieces(pieces, deadline)
-
-
-def _bounded_pieces(pieces: Iterator[bytes], deadline: float) -> Iterator[bytes]:
-    while True:
-        with _deadline.bounded(deadline):
-            piece = next(pieces, None)
-        if piece is None:
-            return
-        if time.monotonic() >= deadline:
-            raise httpcore.ReadTimeout(_DEADLINE_PASSED)
-        yield piece
-
-
-def _apieces_until(
-    pieces: AsyncIterator[bytes], deadline: float | None
-) -> AsyncIterator[bytes]:
-    """Async :func:`_pieces_until`."""
-    if deadline is None:
-        return pieces
-    return _abounded_pieces(pieces, deadline)
-
-
-async def _abounded_pieces(
-    pieces: AsyncIterator[bytes], deadline: float
-) -> AsyncIterator[bytes]:
+# The interpreters are twins: one blocks on each step, the other awaits it.
+def _drive(client: SyncHTTP, req: Request, steps: _Steps) -> Iterator[dict[str, Any]]:
+    """Carry out ``steps`` with blocking I/O; yield the dicts they hand out."""
+    resp: httpcore.Response | httpx.Response | None = None
+    pieces: Iterator[bytes] | None = None
+    reply: Any = None
+    error: Exception | None = None
     try:
         while True:
-            with _deadline.bounded(deadline):
-                piece = await anext(pieces, None)
-            if piece is None:
+            try:
+                step = steps.send(reply) if error is None else steps.throw(error)
+            except StopIteration:
                 return
-            if time.monotonic() >= deadline:
-                raise httpcore.ReadTimeout(_DEADLINE_PASSED)
-            yield piece
+            reply = error = None
+            if not isinstance(step, _Step):
+                yield step
+                continue
+            try:
+                with _bound(req):
+                    if pieces is not None:  # opened: the step is READ
+                        reply = next(pieces, None)
+                    elif isinstance(client, httpcore.ConnectionPool):
+                        resp = client.handle_request(_core_request(req))
+                        pieces = resp.iter_stream()
+                        reply = resp.status, _core_headers(resp, req)
+                    else:
+                        resp = client.send(_httpx_request(client, req), stream=True)
+                        pieces = resp.iter_bytes()
+                        reply = resp.status_code, resp.headers
+            except Exception as exc:  # the steps' to handle (or let through)
+                error = exc
     finally:
-        await _aclose(pieces)
+        steps.close()
+        if resp is not None:
+            resp.close()
+
+
+async def _adrive(
+    client: AsyncHTTP, req: Request, steps: _Steps
+) -> AsyncIterator[dict[str, Any]]:
+    """Async :func:`_drive`: awaits each step."""
+    resp: httpcore.Response | httpx.Response | None = None
+    pieces: AsyncIterator[bytes] | None = None
+    reply: Any = None
+    error: Exception | None = None
+    try:
+        while True:
+            try:
+                step = steps.send(reply) if error is None else steps.throw(error)
+            except StopIteration:
+                return
+            reply = error = None
+            if not isinstance(step, _Step):
+                yield step
+                continue
+            try:
+                with _bound(req):
+                    if pieces is not None:  # opened: the step is READ
+                        reply = await anext(pieces, None)
+                    elif isinstance(client, httpcore.AsyncConnectionPool):
+                        resp = await client.handle_async_request(_core_request(req))
+                        pieces = resp.aiter_stream()
+                        reply = resp.status, _core_headers(resp, req)
+                    else:
+                        request = _httpx_request(client, req)
+                        resp = await client.send(request, stream=True)
+                        pieces = resp.aiter_bytes()
+                        reply = resp.status_code, resp.headers
+            except Exception as exc:
+                error = exc
+    finally:
+        steps.close()
+        if pieces is not None:
+            await _aclose(pieces)
+        if resp is not None:
+            await resp.aclose()
+
+
+def _httpx_request(client: httpx.Client | httpx.AsyncClient, req: Request) -> Any:
+    return client.build_request(
+        "POST",
+        req.url,
+        content=req.body,
+        headers=req.headers,
+        timeout=_httpx_timeout(req),
+    )
 
 
 async def _aclose(pieces: AsyncIterator[bytes]) -> None:
@@ -469,7 +486,19 @@ async def _aclose(pieces: AsyncIterator[bytes]) -> None:
         await aclose()
 
 
-# ------------------------------------------------------------------------ streams
+# ------------------------------------------------------------------------ sending
+
+
+def post_json(client: SyncHTTP, req: Request) -> dict[str, Any]:
+    """Send ``req`` once and return the decoded body, or raise a typed error."""
+    (data,) = _drive(client, req, _json_steps(req))
+    return data
+
+
+async def apost_json(client: AsyncHTTP, req: Request) -> dict[str, Any]:
+    """Async :func:`post_json`."""
+    (data,) = [data async for data in _adrive(client, req, _json_steps(req))]
+    return data
 
 
 def _interrupted(req: Request, exc: BaseException) -> StreamInterruptedError:
@@ -486,72 +515,12 @@ def stream_events(client: SyncHTTP, req: Request) -> Iterator[dict[str, Any]]:
     retry); after it, :class:`StreamInterruptedError`, which is never retried.
     Events decoded before a bad one are yielded first.
     """
-    _check_deadline(req)
-    yielded = False
-    try:
-        with _open_stream(client, req) as (status, headers, pieces):
-            if status >= 300:
-                raise error_from_status(
-                    status,
-                    b"".join(pieces),
-                    headers,
-                    req.model,
-                    successor=req.successor,
-                )
-            decoder = SSEDecoder(req.model, successor=req.successor)
-            for piece in pieces:
-                # After [DONE], keep reading to the end of the body: a response
-                # left unread closes its connection instead of returning it to
-                # the pool.
-                if decoder.done:
-                    continue
-                for event in decoder.feed(piece):
-                    yielded = True
-                    yield event
-                if decoder.failure is not None:
-                    raise decoder.failure
-            _check_end(decoder, yielded, req)
-    except WandbError as exc:
-        if yielded:
-            raise _interrupted(req, exc) from exc
-        raise
-    except _NETWORK_ERRORS as exc:
-        if yielded:
-            raise _interrupted(req, exc) from exc
-        raise _transport_error(exc, req) from None
+    return _drive(client, req, _event_steps(req))
 
 
-async def astream_events(
-    client: AsyncHTTP, req: Request
-) -> AsyncIterator[dict[str, Any]]:
+def astream_events(client: AsyncHTTP, req: Request) -> AsyncIterator[dict[str, Any]]:
     """Async :func:`stream_events`."""
-    _check_deadline(req)
-    yielded = False
-    try:
-        async with _aopen_stream(client, req) as (status, headers, pieces):
-            if status >= 300:
-                body = b"".join([piece async for piece in pieces])
-                raise error_from_status(
-                    status, body, headers, req.model, successor=req.successor
-                )
-            decoder = SSEDecoder(req.model, successor=req.successor)
-            async for piece in pieces:
-                if decoder.done:
-                    continue  # drain to the end; see stream_events
-                for event in decoder.feed(piece):
-                    yielded = True
-                    yield event
-                if decoder.failure is not None:
-                    raise decoder.failure
-            _check_end(decoder, yielded, req)
-    except WandbError as exc:
-        if yielded:
-            raise _interrupted(req, exc) from exc
-        raise
-    except _NETWORK_ERRORS as exc:
-        if yielded:
-            raise _interrupted(req, exc) from exc
-        raise _transport_error(exc, req) from None
+    return _adrive(client, req, _event_steps(req))
 
 
 def _check_end(decoder: SSEDecoder, yielded: bool, req: Request) -> None:

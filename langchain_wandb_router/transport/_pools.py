@@ -274,29 +274,23 @@ def _proxied(base_url: str) -> bool:
 # -------------------------------------------------------------- pool construction
 
 
-def _new_sync_pool(base_url: str) -> SyncHTTP:
+def _new_pool(base_url: str, *, sync: bool) -> Any:
+    """A sync pool, or an async one for the running event loop.
+
+    Only :func:`sync_client` and :func:`async_client` call this.
+    """
     if _proxied(base_url):
         # Every request passes its own timeout, so the client default is unused.
-        return httpx.Client(limits=_LIMITS, timeout=None)  # noqa: S113
-    return httpcore.ConnectionPool(
+        client = httpx.Client if sync else httpx.AsyncClient
+        return client(limits=_LIMITS, timeout=None)
+    pool = httpcore.ConnectionPool if sync else httpcore.AsyncConnectionPool
+    backend: Any = _SYNC_BACKEND if sync else _ASYNC_BACKEND
+    return pool(
         ssl_context=_shared_ssl_context(),
         max_connections=_MAX_CONNECTIONS,
         max_keepalive_connections=_MAX_CONNECTIONS,
         keepalive_expiry=_KEEPALIVE_EXPIRY,
-        network_backend=_SYNC_BACKEND,
-    )
-
-
-def _new_async_pool(base_url: str) -> AsyncHTTP:
-    """A pool for the running event loop (only :func:`async_client` calls this)."""
-    if _proxied(base_url):
-        return httpx.AsyncClient(limits=_LIMITS, timeout=None)  # noqa: S113
-    return httpcore.AsyncConnectionPool(
-        ssl_context=_shared_ssl_context(),
-        max_connections=_MAX_CONNECTIONS,
-        max_keepalive_connections=_MAX_CONNECTIONS,
-        keepalive_expiry=_KEEPALIVE_EXPIRY,
-        network_backend=_ASYNC_BACKEND,
+        network_backend=backend,
     )
 
 
@@ -331,7 +325,7 @@ def sync_client(base_url: str) -> SyncHTTP:
         with _sync_lock:
             client = _sync_clients.get(base_url)
             if client is None or _is_closed(client):
-                client = _new_sync_pool(base_url)
+                client = _new_pool(base_url, sync=True)
                 _sync_clients[base_url] = client
     return client
 
@@ -438,7 +432,7 @@ def async_client(base_url: str) -> AsyncHTTP:
         pool = _new_loop_pool(loop)
     client = pool.clients.get(base_url)
     if client is None or _is_closed(client):
-        client = _new_async_pool(base_url)
+        client = _new_pool(base_url, sync=False)
         pool.clients[base_url] = client
     return client
 

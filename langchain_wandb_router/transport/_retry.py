@@ -1,8 +1,15 @@
 """The one retry policy: what is retried, how long to wait, and how to sleep.
 
 ChatWandb (standalone) and WandbRouter both decide with a :class:`RetryPolicy`;
-the transport itself sends each request once. The sleep functions are fields,
-so tests inject recorders instead of patching module globals.
+the transport itself sends each request once. W&B's concurrency 429 is
+backpressure: retried without spending a retry, with a short capped backoff
+(the one rule: :meth:`RetryPolicy.limited_delay`, :data:`MAX_LIMITED`,
+:data:`LIMITED_BACKOFF_CAP`); ChatWandb's loop applies it when the policy's
+``backpressure`` is on. A call's retry decisions are written once, as
+steps (:meth:`RetryPolicy.retries`); :meth:`~RetryPolicy.call` and
+:meth:`~RetryPolicy.acall` are their thin blocking and awaiting interpreters.
+The sleep functions are fields, so tests inject recorders instead of patching
+module globals.
 """
 
 from __future__ import annotations
@@ -11,9 +18,9 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from langchain_wandb_router.errors import (
     StreamInterruptedError,
@@ -21,13 +28,25 @@ from langchain_wandb_router.errors import (
     WandbError,
 )
 
-__all__ = ["RETRYABLE_STATUS", "RetryPolicy", "is_concurrency_limit"]
+__all__ = [
+    "LIMITED_BACKOFF_CAP",
+    "MAX_LIMITED",
+    "RETRYABLE_STATUS",
+    "RetryPolicy",
+    "is_concurrency_limit",
+]
 
 logger = logging.getLogger("langchain_wandb_router")
 
 T = TypeVar("T")
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+# W&B's concurrency 429 costs no retry (RetryPolicy.limited_delay), but a
+# call that meets nothing else must still end: after this many it is given up.
+MAX_LIMITED = 20
+# The longest wait between two concurrency 429s (without Retry-After).
+LIMITED_BACKOFF_CAP = 1.0
 
 
 def _uniform(low: float, high: float) -> float:
@@ -57,6 +76,12 @@ class RetryPolicy:
         sleep: How to wait in sync code (a test seam).
         asleep: How to wait in async code (a test seam).
         jitter: ``(low, high) -> seconds``; uniform by default (a test seam).
+        backpressure: Whether :meth:`call` and :meth:`stream` retry W&B's
+            concurrency 429 as backpressure (:meth:`limited_delay`: no retry
+            spent) rather than as an ordinary retryable failure. Off by
+            default for now: the router's route models (``max_retries=0``)
+            must raise it at once to the router's own loop until the router
+            opts out of it explicitly.
     """
 
     backoff_base: float = 0.5
@@ -68,6 +93,7 @@ class RetryPolicy:
         default=asyncio.sleep, compare=False
     )
     jitter: Callable[[float, float], float] = field(default=_uniform, compare=False)
+    backpressure: bool = False
 
     def is_retryable(self, error: BaseException) -> bool:
         """Whether the same request may succeed if sent again."""
@@ -118,19 +144,76 @@ class RetryPolicy:
         """
         if retry > max_retries or not self.is_retryable(error):
             return None
-        wait = self.delay(retry, error)
-        if deadline is not None and time.monotonic() + wait >= deadline:
-            error.add_note(
-                f"Not retried: retry {retry} would start {wait:.2f}s from now, "
-                "after the call's deadline."
-            )
-            return None
-        return wait
+        return _before(deadline, self.delay(retry, error), error, f"retry {retry}")
 
-    # ----------------------------------------------------------- adapters
+    def limited_delay(self, limited: int, error: BaseException) -> float | None:
+        """The wait after the ``limited``-th concurrency 429 of a call (or route).
+
+        W&B's concurrency 429 is backpressure, not a failure: it spends no
+        retry. The first is retried at once (unless W&B sends
+        ``Retry-After``); refused again, the slots are held elsewhere, so the
+        caller backs off briefly (``delay(limited - 1)``, at most
+        :data:`LIMITED_BACKOFF_CAP`). ``None``: more than :data:`MAX_LIMITED`,
+        give up (a call that meets nothing else must still end).
+        """
+        if limited > MAX_LIMITED:
+            return None
+        hint = self.retry_after(error)
+        if hint is None and limited > 1:
+            hint = min(self.delay(limited - 1), LIMITED_BACKOFF_CAP)
+        return hint or 0.0
+
+    def retries(
+        self, max_retries: int, label: str, deadline: float | None = None
+    ) -> Generator[float, BaseException, NoReturn]:
+        """The retry decisions of one call, as steps (primed, ready for a failure).
+
+        Throw each failure of an attempt in (``steps.throw(error)``): the
+        answer is the seconds to wait before the next attempt, or the failure
+        itself is raised when it is final. With :attr:`backpressure` on, a
+        concurrency 429 is retried as :meth:`limited_delay` without spending
+        ``max_retries``; anything else spends one (:meth:`next_delay`); no
+        wait ends after ``deadline``.
+        """
+        steps = self._retry_steps(max_retries, label, deadline)
+        next(steps)
+        return steps
+
+    def _retry_steps(
+        self, max_retries: int, label: str, deadline: float | None
+    ) -> Generator[float, BaseException, NoReturn]:
+        retry = limited = 0
+        wait = 0.0
+        while True:
+            try:
+                yield wait
+            except WandbError as exc:
+                if self.backpressure and is_concurrency_limit(exc):
+                    limited += 1
+                    wait_ = self.limited_delay(limited, exc)
+                    if wait_ is None:
+                        exc.add_note(
+                            f"Given up after {MAX_LIMITED} retries at W&B's "
+                            "concurrency limit."
+                        )
+                    else:
+                        wait_ = _before(deadline, wait_, exc, "the retry")
+                    kind, done, most = "concurrency limit", limited, MAX_LIMITED
+                else:
+                    retry += 1
+                    wait_ = self.next_delay(retry, max_retries, exc, deadline)
+                    kind, done, most = type(exc).__name__, retry, max_retries
+                if wait_ is None:
+                    raise
+                wait = wait_
+                _log_retry(label, kind, done, most, wait)
+
+    # ------------------------------------------------------------ interpreters
     # Thin loops for a single model (ChatWandb); the router has its own driver.
     # ``deadline`` (monotonic seconds) bounds the waits: no backoff sleeps
-    # past it.
+    # past it. One loop (_attempts) serves both: acall awaits it, call runs it
+    # to the end at once with blocking steps; stream/astream open streams with
+    # them.
 
     def call(
         self,
@@ -140,17 +223,21 @@ class RetryPolicy:
         deadline: float | None = None,
     ) -> T:
         """Run ``send`` until it succeeds or the failure is final."""
-        retry = 0
-        while True:
-            try:
-                return send()
-            except WandbError as exc:
-                retry += 1
-                wait = self.next_delay(retry, max_retries, exc, deadline)
-                if wait is None:
-                    raise
-                _log_retry(label, retry, max_retries, exc, wait)
-                self.sleep(wait)
+
+        async def attempt() -> T:
+            return send()
+
+        async def sleep(seconds: float) -> None:
+            self.sleep(seconds)
+
+        run = self._attempts(attempt, sleep, max_retries, label, deadline)
+        try:
+            run.send(None)
+        except StopIteration as done:
+            answer: T = done.value
+            return answer
+        run.close()  # unreachable: nothing it awaits suspends
+        raise RuntimeError("a blocking retry step suspended")
 
     async def acall(
         self,
@@ -160,17 +247,24 @@ class RetryPolicy:
         deadline: float | None = None,
     ) -> T:
         """Async :meth:`call`."""
-        retry = 0
+        return await self._attempts(send, self.asleep, max_retries, label, deadline)
+
+    async def _attempts(
+        self,
+        send: Callable[[], Awaitable[T]],
+        sleep: Callable[[float], Awaitable[None]],
+        max_retries: int,
+        label: str,
+        deadline: float | None,
+    ) -> T:
+        """Attempt until a success or a final failure; the steps decide."""
+        steps = None  # made at the first failure: nothing extra on success
         while True:
             try:
                 return await send()
             except WandbError as exc:
-                retry += 1
-                wait = self.next_delay(retry, max_retries, exc, deadline)
-                if wait is None:
-                    raise
-                _log_retry(label, retry, max_retries, exc, wait)
-                await self.asleep(wait)
+                steps = steps or self.retries(max_retries, label, deadline)
+                await sleep(steps.throw(exc))
 
     def stream(
         self,
@@ -180,30 +274,18 @@ class RetryPolicy:
         deadline: float | None = None,
     ) -> Iterator[T]:
         """Yield from ``open_stream()``, retrying only before its first item."""
-        retry = 0
-        while True:
-            items = open_stream()
-            try:
-                first = next(items)
-            except StopIteration:
-                return
-            except WandbError as exc:
-                retry += 1
-                wait = self.next_delay(retry, max_retries, exc, deadline)
-                if wait is None:
-                    raise
-                _log_retry(label, retry, max_retries, exc, wait)
-                self.sleep(wait)
-                continue
-            try:
-                yield first
-                yield from items
-            finally:
-                # An abandoned stream must give its connection back now.
-                close = getattr(items, "close", None)
-                if close is not None:
-                    close()
+        opened = self.call(lambda: _first(open_stream()), max_retries, label, deadline)
+        if opened is None:
             return
+        first, items = opened
+        try:
+            yield first
+            yield from items
+        finally:
+            # An abandoned stream must give its connection back now.
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
 
     async def astream(
         self,
@@ -213,43 +295,58 @@ class RetryPolicy:
         deadline: float | None = None,
     ) -> AsyncIterator[T]:
         """Async :meth:`stream`."""
-        retry = 0
-        while True:
-            items = open_stream()
-            try:
-                first = await anext(items)
-            except StopAsyncIteration:
-                return
-            except WandbError as exc:
-                retry += 1
-                wait = self.next_delay(retry, max_retries, exc, deadline)
-                if wait is None:
-                    raise
-                _log_retry(label, retry, max_retries, exc, wait)
-                await self.asleep(wait)
-                continue
-            try:
-                yield first
-                async for item in items:
-                    yield item
-            finally:
-                aclose = getattr(items, "aclose", None)
-                if aclose is not None:
-                    await aclose()
+        opened = await self.acall(
+            lambda: _afirst(open_stream()), max_retries, label, deadline
+        )
+        if opened is None:
             return
+        first, items = opened
+        try:
+            yield first
+            async for item in items:
+                yield item
+        finally:
+            aclose = getattr(items, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+def _before(
+    deadline: float | None, wait: float, error: BaseException, what: str
+) -> float | None:
+    """``wait``, or ``None`` (noted on ``error``) if it would end past ``deadline``."""
+    if deadline is not None and time.monotonic() + wait >= deadline:
+        error.add_note(
+            f"Not retried: {what} would start {wait:.2f}s from now, "
+            "after the call's deadline."
+        )
+        return None
+    return wait
+
+
+def _first(items: Iterator[T]) -> tuple[T, Iterator[T]] | None:
+    """A stream's first item and the stream (``None``: it was empty)."""
+    for first in items:
+        return first, items
+    return None
+
+
+async def _afirst(items: AsyncIterator[T]) -> tuple[T, AsyncIterator[T]] | None:
+    """Async :func:`_first`."""
+    async for first in items:
+        return first, items
+    return None
 
 
 DEFAULT_POLICY = RetryPolicy()
 
 
-def _log_retry(
-    label: str, retry: int, max_retries: int, error: BaseException, wait: float
-) -> None:
+def _log_retry(label: str, kind: str, retry: int, most: int, wait: float) -> None:
     logger.info(
         "W&B call to %s failed (%s); retry %d/%d in %.2fs",
         label,
-        type(error).__name__,
+        kind,
         retry,
-        max_retries,
+        most,
         wait,
     )
