@@ -169,6 +169,8 @@ class _BoundedBackend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
+# A twin of the two classes above: httpcore's sync and async backends are two
+# interfaces (a blocking call vs an await per method); the logic is clamp().
 class _AsyncBoundedStream(httpcore.AsyncNetworkStream):
     """Async :class:`_BoundedStream`, over httpcore's anyio backend."""
 
