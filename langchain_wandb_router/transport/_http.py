@@ -7,7 +7,8 @@ pools themselves live in :mod:`langchain_wandb_router.transport._pools`. Request
 built from the payload dict LangChain already made, responses are parsed with
 ``json.loads`` and handed to the parent class's dict converters. Streams are
 split into SSE events by :class:`~langchain_wandb_router.transport._sse.SSEDecoder`.
-Each function sends once: retrying is the caller's decision, made by
+Each function sends once, written once as steps run by a blocking and an
+awaiting interpreter (see "steps" below): retrying is the caller's decision, made by
 :class:`~langchain_wandb_router.transport._retry.RetryPolicy`. Which status means which
 error lives in :mod:`langchain_wandb_router.errors`; this module only reads the
 wire (the body's message and code, ``Retry-After``, ``Location``).
@@ -244,13 +245,6 @@ def _core_timeouts(req: Request) -> dict[str, float | None]:
     return timeouts
 
 
-def _httpx_timeout(req: Request) -> Any:
-    """The timeout for a user's httpx client: ``req.timeout``, clamped."""
-    if req.deadline is None:
-        return req.timeout
-    return httpx.Timeout(**_core_timeouts(req))
-
-
 def _core_request(req: Request) -> httpcore.Request:
     url, host = _core_url(req.url)
     headers = [(b"Host", host)]
@@ -296,14 +290,8 @@ def _core_headers(resp: httpcore.Response, req: Request) -> dict[str, str]:
 # are its blocking and awaiting interpreters, the only places that do I/O.
 
 
-class _Step:
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return self.name
+class _Step(str):
+    """A step the interpreters do (a dict yielded instead is handed out)."""
 
 
 OPEN = _Step("OPEN")
@@ -466,12 +454,16 @@ async def _adrive(
 
 
 def _httpx_request(client: httpx.Client | httpx.AsyncClient, req: Request) -> Any:
+    """The request for a user's httpx client, its timeout clamped to the deadline."""
+    timeout = (
+        req.timeout if req.deadline is None else httpx.Timeout(**_core_timeouts(req))
+    )
     return client.build_request(
         "POST",
         req.url,
         content=req.body,
         headers=req.headers,
-        timeout=_httpx_timeout(req),
+        timeout=timeout,
     )
 
 
