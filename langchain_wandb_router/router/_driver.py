@@ -59,10 +59,6 @@ from langchain_wandb_router.transport._retry import RetryPolicy, is_concurrency_
 
 __all__ = ["CallDriver"]
 
-# A concurrency 429 costs no retry, but a call that meets nothing else must
-# still end: this many in a row on one route and it is given up.
-_MAX_LIMITED = 20
-_LIMITED_BACKOFF_CAP = 1.0
 # How often a call waiting for reserved budget to settle looks again.
 _BUDGET_POLL = 0.05
 _MAX_SLOT_WAIT = 600.0
@@ -217,14 +213,13 @@ class CallDriver:
         if is_concurrency_limit(error):
             # Backpressure: a slot frees soon; the retry waits for it, and a
             # Retry-After hint only delays this route, not the others.
+            # The one rule (shared with ChatWandb's own loop): refused again,
+            # the slots are held elsewhere, so back off briefly; past a count,
+            # give the route up.
             route.limited += 1
-            route.done = route.limited > _MAX_LIMITED
-            hint = self.policy.retry_after(error)
-            if hint is None and route.limited > 1:
-                # Refused again: the slots are held elsewhere (other workers),
-                # so back off briefly instead of asking in a tight loop.
-                hint = min(self.policy.delay(route.limited - 1), _LIMITED_BACKOFF_CAP)
-            route.not_before = now + (hint or 0.0)
+            wait = self.policy.limited_delay(route.limited, error)
+            route.done = wait is None
+            route.not_before = now + (wait or 0.0)
             return "limited", None
         if self.policy.is_retryable(error):
             route.retries_left -= 1

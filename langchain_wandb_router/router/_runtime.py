@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -21,6 +22,7 @@ from langchain_wandb_router.state._interface import (
     account_fingerprint,
     route_key,
 )
+from langchain_wandb_router.transport._retry import DEFAULT_POLICY
 
 __all__ = ["RouterRuntime"]
 
@@ -40,8 +42,10 @@ class RouterRuntime:
     def __init__(self, params: Mapping[str, Any], state: RouterState) -> None:
         self.params = dict(params)
         self.state = state
-        # The router owns the one retry loop.
+        # The router owns the one retry loop, backpressure included: its
+        # routes send once and hand every failure, a concurrency 429 too, back.
         self.params["max_retries"] = 0
+        self.params["retry_policy"] = replace(DEFAULT_POLICY, backpressure=False)
         self.template = ChatWandb(model=_TEMPLATE_MODEL, **self.params)
         self._models: dict[tuple[Any, ...], ChatWandb] = {}
         self._keys: dict[str, str] = {}
