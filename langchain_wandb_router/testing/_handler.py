@@ -50,11 +50,11 @@ class Emulated(Protocol):
     live_models: list[str] | None
     default_project: str
     rate_limit_retry_after: float | None
-    _models: dict[str, ModelInfo]
-    _load: LoadState
-    _sleep: Callable[[float], None]
+    models_by_id: dict[str, ModelInfo]
+    load: LoadState
+    sleep_for: Callable[[float], None]
 
-    def _record(
+    def record_request(
         self,
         method: str,
         path: str,
@@ -63,13 +63,15 @@ class Emulated(Protocol):
         client_port: int,
     ) -> int: ...
 
-    def _take_fault(self, model: str | None) -> Fault | None: ...
+    def take_fault(self, model: str | None) -> Fault | None: ...
 
-    def _reply(self, info: ModelInfo, body: dict[str, Any], n: int) -> Reply: ...
+    def reply_for(self, info: ModelInfo, body: dict[str, Any], n: int) -> Reply: ...
 
-    def _completion(self, model: str, reply: Reply, n: int) -> dict[str, Any]: ...
+    def completion_body(self, model: str, reply: Reply, n: int) -> dict[str, Any]: ...
 
-    def _events(self, model: str, reply: Reply, n: int) -> Iterator[dict[str, Any]]: ...
+    def event_bodies(
+        self, model: str, reply: Reply, n: int
+    ) -> Iterator[dict[str, Any]]: ...
 
 
 def error_body(status: int, message: str | None = None) -> dict[str, Any]:
@@ -166,7 +168,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self._counted:
             self._counted = False
             emu = self.server.emulator
-            emu._load.leave(self._slot, self._model_key, self._status)
+            emu.load.leave(self._slot, self._model_key, self._status)
 
     def _drop(self) -> None:
         self.close_connection = True
@@ -213,13 +215,17 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         """``GET /v1/models``."""
         emu = self.server.emulator
-        emu._record("GET", self.path, self._headers(), None, self.client_address[1])
+        emu.record_request(
+            "GET", self.path, self._headers(), None, self.client_address[1]
+        )
         if self.path.rstrip("/") != "/v1/models":
             self._send(404, error_body(404))
             return
         if not self._authorized():
             return
-        ids = emu.live_models if emu.live_models is not None else sorted(emu._models)
+        ids = (
+            emu.live_models if emu.live_models is not None else sorted(emu.models_by_id)
+        )
         data = [
             {"id": i, "object": "model", "created": 0, "owned_by": "system", "root": i}
             for i in ids
@@ -230,7 +236,7 @@ class _Handler(BaseHTTPRequestHandler):
         """``POST /v1/chat/completions``."""
         emu = self.server.emulator
         self._status = self._slot = self._model_key = None
-        emu._load.enter()
+        emu.load.enter()
         self._counted = True
         try:
             self._post(emu)
@@ -251,7 +257,7 @@ class _Handler(BaseHTTPRequestHandler):
         model = body.get("model") if body is not None else None
         if not isinstance(model, str):
             model = None
-        n = emu._record(
+        n = emu.record_request(
             "POST", self.path, self._headers(), body, self.client_address[1]
         )
         if self.path.rstrip("/") != "/v1/chat/completions":
@@ -276,28 +282,28 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if not self._admit(emu, self._model_key):
             return
-        outage = emu._load.outage_for(self._model_key)
+        outage = emu.load.outage_for(self._model_key)
         if outage is not None:
             payload = (
                 outage.body if outage.body is not None else error_body(outage.status)
             )
             self._send(outage.status, payload, dict(outage.headers))
             return
-        fault = emu._take_fault(model)
+        fault = emu.take_fault(model)
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
         if fault is not None and fault.status is not None:
             payload = fault.body if fault.body is not None else error_body(fault.status)
             self._send(fault.status, payload, fault.headers)
             return
-        info = emu._models.get(model or "")
+        info = emu.models_by_id.get(model or "")
         if info is None or info.is_retired(date.today()):
             self._send(404, error_body(404))
             return
-        reply = emu._reply(info, body, n)
-        service_time = emu._load.service_time(self._model_key)
+        reply = emu.reply_for(info, body, n)
+        service_time = emu.load.service_time(self._model_key)
         if service_time > 0:
-            emu._sleep(service_time)
+            emu.sleep_for(service_time)
         if body.get("stream"):
             self._stream(emu, info.id, reply, n, fault)
         else:
@@ -306,7 +312,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _admit(self, emu: Emulated, model: str) -> bool:
         """Take a slot under the cap, or answer W&B's concurrency 429."""
         project = self.headers.get("OpenAI-Project") or emu.default_project
-        if emu._load.admit(project, model):
+        if emu.load.admit(project, model):
             self._slot = (project, model)
             return True
         retry_after = emu.rate_limit_retry_after
@@ -321,7 +327,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(
         self, emu: Emulated, model: str, reply: Reply, n: int, fault: Fault | None
     ) -> None:
-        data = json.dumps(emu._completion(model, reply, n), ensure_ascii=False).encode()
+        data = json.dumps(
+            emu.completion_body(model, reply, n), ensure_ascii=False
+        ).encode()
         if fault is not None and (fault.truncate or fault.drop_after is not None):
             half = data[: len(data) // 2]
             if fault.truncate:
@@ -346,7 +354,7 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in (fault.headers if fault else {}).items():
             self.send_header(key, value)
         self.end_headers()
-        for sent, event in enumerate(emu._events(model, reply, n)):
+        for sent, event in enumerate(emu.event_bodies(model, reply, n)):
             if fault is not None and fault.chunk_delay:
                 time.sleep(fault.chunk_delay)
             if (

@@ -122,12 +122,12 @@ class WandbEmulator:
         self.reasoning_field = reasoning_field
         self.cached_tokens = 0
         self.live_models: list[str] | None = None
-        self._models: dict[str, ModelInfo] = {
+        self.models_by_id: dict[str, ModelInfo] = {
             m.id: m for m in list_models(include_retired=False)
         }
         for extra in extra_models:
             info = extra if isinstance(extra, ModelInfo) else ModelInfo(id=extra)
-            self._models[info.id] = info
+            self.models_by_id[info.id] = info
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
         self._forced: list[Forced] = []
@@ -137,8 +137,8 @@ class WandbEmulator:
         self.rate_limit_retry_after = rate_limit_retry_after
         self.default_project = default_project
         self._clock = clock
-        self._sleep = sleep
-        self._load = LoadState(concurrency_limit, service_time, clock)
+        self.sleep_for = sleep
+        self.load = LoadState(concurrency_limit, service_time, clock)
         self._server = make_server((host, port), self)
         self._thread: threading.Thread | None = None
 
@@ -222,12 +222,12 @@ class WandbEmulator:
         """Serve one more model id."""
         info = info if isinstance(info, ModelInfo) else ModelInfo(id=info)
         with self._lock:
-            self._models[info.id] = info
+            self.models_by_id[info.id] = info
 
     def remove_model(self, model_id: str) -> None:
         """Stop serving ``model_id`` (it answers 404 from now on)."""
         with self._lock:
-            self._models.pop(model_id, None)
+            self.models_by_id.pop(model_id, None)
 
     def reset(self) -> None:
         """Forget faults, forced replies, chaos, outages and recorded requests.
@@ -240,7 +240,7 @@ class WandbEmulator:
             self._forced.clear()
             self._chaos = None
             self._requests.clear()
-        self._load.reset()
+        self.load.reset()
 
     # ------------------------------------------------------------------ load
 
@@ -270,7 +270,7 @@ class WandbEmulator:
             ValueError: A cap is negative (0 refuses every request).
             TypeError: ``model`` is given with a mapping.
         """
-        self._load.set_concurrency_limit(limit, model=model)
+        self.load.set_concurrency_limit(limit, model=model)
 
     def set_service_time(
         self, seconds: ServiceTime, *, model: str | None = None
@@ -294,15 +294,15 @@ class WandbEmulator:
             ValueError: A figure is negative.
             TypeError: ``model`` is given with a mapping.
         """
-        self._load.set_service_time(seconds, model=model)
+        self.load.set_service_time(seconds, model=model)
 
     def concurrency_limit_for(self, model: str) -> int | None:
         """The cap on ``model``'s requests in flight per project (``None``: none)."""
-        return self._load.concurrency_limit(model)
+        return self.load.concurrency_limit(model)
 
     def service_time_for(self, model: str) -> float:
         """The seconds ``model``'s successful requests are held before replying."""
-        return self._load.service_time(model)
+        return self.load.service_time(model)
 
     def outage(
         self,
@@ -336,7 +336,7 @@ class WandbEmulator:
         outage = Outage(
             model, until, status, body, MappingProxyType(dict(headers or {}))
         )
-        self._load.add_outage(outage)
+        self.load.add_outage(outage)
         return outage
 
     def end_outage(self, model: str | None = None) -> None:
@@ -346,7 +346,7 @@ class WandbEmulator:
             model: The same key given to :meth:`outage` (``"*"`` ends only an
                 every-model outage).
         """
-        self._load.end_outage(model)
+        self.load.end_outage(model)
 
     def stats(self) -> EmulatorStats:
         """A consistent, read-only snapshot of the load counters.
@@ -355,17 +355,17 @@ class WandbEmulator:
             Current and peak requests in flight (all, per model, per
             ``(project, model)``), cap 429s, and answers per model and status.
         """
-        return self._load.stats()
+        return self.load.stats()
 
     @property
     def in_flight(self) -> int:
         """``POST`` requests being handled now, whatever their outcome."""
-        return self._load.in_flight
+        return self.load.in_flight
 
     @property
     def peak_in_flight(self) -> int:
         """The most ``POST`` requests handled at once since start or reset."""
-        return self._load.peak_in_flight
+        return self.load.peak_in_flight
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -379,7 +379,7 @@ class WandbEmulator:
 
     # -------------------------------------------------------------- internals
 
-    def _take_fault(self, model: str | None) -> Fault | None:
+    def take_fault(self, model: str | None) -> Fault | None:
         with self._lock:
             for fault in self._faults:
                 if fault.model in ("*", model):
@@ -405,7 +405,7 @@ class WandbEmulator:
                     return forced
         return None
 
-    def _record(
+    def record_request(
         self,
         method: str,
         path: str,
@@ -430,7 +430,7 @@ class WandbEmulator:
             return toggle is True
         return False
 
-    def _reply(self, info: ModelInfo, body: dict[str, Any], n: int) -> Reply:
+    def reply_for(self, info: ModelInfo, body: dict[str, Any], n: int) -> Reply:
         reply = build_reply(body, self._reasoning_on(info, body), f"call_{n:06d}")
         forced = self._take_forced(info.id)
         if forced is not None:
@@ -452,10 +452,12 @@ class WandbEmulator:
             reply.completion_tokens = max(1, (len(reply.content) + 3) // 4)
         return reply
 
-    def _completion(self, model: str, reply: Reply, n: int) -> dict[str, Any]:
+    def completion_body(self, model: str, reply: Reply, n: int) -> dict[str, Any]:
         return completion_body(
             model, reply, n, self.reasoning_field, self.cached_tokens
         )
 
-    def _events(self, model: str, reply: Reply, n: int) -> Iterator[dict[str, Any]]:
+    def event_bodies(
+        self, model: str, reply: Reply, n: int
+    ) -> Iterator[dict[str, Any]]:
         return stream_events(model, reply, n, self.reasoning_field, self.cached_tokens)
