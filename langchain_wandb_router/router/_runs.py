@@ -59,18 +59,12 @@ class ChainRuns(RoutedCalls):
         **kwargs: Any,
     ) -> AIMessage:
         """Route one call; see the class docstring."""
-        messages = self._messages(input)
-        cfg = self._with_own(config)
+        messages, cfg, start = self._prepared(input, config)
         manager = get_callback_manager_for_config(cfg)
         if not manager.handlers:
             # Nobody listens: no run of our own; each attempt still has its.
             return self._route(messages, cfg, stop, kwargs)
-        run = manager.on_chain_start(
-            None,
-            messages,
-            name=cfg.get("run_name") or self.get_name(),
-            run_id=cfg.pop("run_id", None),
-        )
+        run = manager.on_chain_start(None, messages, **start)
         try:
             child = patch_config(cfg, callbacks=run.get_child())
             message = self._route(messages, child, stop, kwargs)
@@ -89,17 +83,11 @@ class ChainRuns(RoutedCalls):
         **kwargs: Any,
     ) -> AIMessage:
         """Async :meth:`invoke`."""
-        messages = self._messages(input)
-        cfg = self._with_own(config)
+        messages, cfg, start = self._prepared(input, config)
         manager = get_async_callback_manager_for_config(cfg)
         if not manager.handlers:
             return await self._aroute(messages, cfg, stop, kwargs)
-        run = await manager.on_chain_start(
-            None,
-            messages,
-            name=cfg.get("run_name") or self.get_name(),
-            run_id=cfg.pop("run_id", None),
-        )
+        run = await manager.on_chain_start(None, messages, **start)
         try:
             child = patch_config(cfg, callbacks=run.get_child())
             message = await self._aroute(messages, child, stop, kwargs)
@@ -118,13 +106,9 @@ class ChainRuns(RoutedCalls):
         **kwargs: Any,
     ) -> Iterator[AIMessageChunk]:
         """Stream one routed call; no fallback once a chunk was yielded."""
-        messages = self._messages(input)
-        cfg = self._with_own(config)
+        messages, cfg, start = self._prepared(input, config)
         run = get_callback_manager_for_config(cfg).on_chain_start(
-            None,
-            messages,
-            name=cfg.get("run_name") or self.get_name(),
-            run_id=cfg.pop("run_id", None),
+            None, messages, **start
         )
         # Chunks are merged once at the end, and only if someone listens.
         seen: list[AIMessageChunk] | None = [] if run.handlers else None
@@ -151,13 +135,9 @@ class ChainRuns(RoutedCalls):
         **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
         """Async :meth:`stream`."""
-        messages = self._messages(input)
-        cfg = self._with_own(config)
+        messages, cfg, start = self._prepared(input, config)
         run = await get_async_callback_manager_for_config(cfg).on_chain_start(
-            None,
-            messages,
-            name=cfg.get("run_name") or self.get_name(),
-            run_id=cfg.pop("run_id", None),
+            None, messages, **start
         )
         seen: list[AIMessageChunk] | None = [] if run.handlers else None
         try:
@@ -172,6 +152,22 @@ class ChainRuns(RoutedCalls):
             await run.on_chain_error(exc)
             raise
         await run.on_chain_end(_merged(seen))
+
+    def _prepared(
+        self, input: LanguageModelInput, config: RunnableConfig | None
+    ) -> tuple[list[BaseMessage], RunnableConfig, dict[str, Any]]:
+        """The call's messages, config (with the router's own) and run name.
+
+        The third item holds the ``on_chain_start`` keywords of the router's
+        own chain run.
+        """
+        messages = self._messages(input)
+        cfg = self._with_own(config)
+        start = {
+            "name": cfg.get("run_name") or self.get_name(),
+            "run_id": cfg.pop("run_id", None),
+        }
+        return messages, cfg, start
 
     def _messages(self, input: LanguageModelInput) -> list[BaseMessage]:
         messages = self._convert_input(input).to_messages()
