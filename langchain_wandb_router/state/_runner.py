@@ -42,6 +42,9 @@ T = TypeVar("T")
 # Waiting for a free connection of a busy client: this long, with jitter so
 # callers do not retry in lockstep.
 _FIRST_POLL = 0.002
+# A client whose pool stays exhausted this long is no longer just busy: the
+# wait ends, and the call is answered as in an outage.
+_MAX_BUSY = 30.0
 
 DOWN: Any = object()
 """An answer meaning "Redis is unavailable" (scripts never return it)."""
@@ -194,13 +197,17 @@ class Runner:
     def _exec(self, call: ScriptCall) -> Steps[Step, Any]:
         """Run a script; :data:`DOWN` if Redis is unavailable."""
         outage = self._outage
+        busy_until: float | None = None
         while not outage.resting():
             try:
                 result = yield call
             except redis.RedisError as exc:
                 if pool_exhausted(exc):  # a busy client: wait, not an outage
-                    yield _Pause(_FIRST_POLL * _jitter())
-                    continue
+                    now = time.monotonic()
+                    busy_until = busy_until or now + _MAX_BUSY
+                    if now < busy_until:  # every wait is bounded
+                        yield _Pause(_FIRST_POLL * _jitter())
+                        continue
                 outage.mark_down(exc)
                 return DOWN
             yield _ANSWERED
