@@ -145,3 +145,27 @@ def test_four_processes_with_hundreds_of_waiters_hold_one_cap(url: str) -> None:
         assert [r["answered"] for r in results] == [200] * 4
         assert all(r["warnings"] == [] for r in results)
         assert emu.peak_in_flight <= 3
+
+
+def test_a_pool_exhausted_for_too_long_ends_the_wait(
+    redis_url: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Busy is backpressure, but no wait is endless: past the bound, the call
+    is answered as in an outage (here fail-closed: a typed error)."""
+    from redis.exceptions import MaxConnectionsError
+
+    from langchain_wandb_router.errors import StateUnavailableError
+    from langchain_wandb_router.state import _runner
+
+    state = RedisState.from_url(redis_url, on_error="closed")
+    monkeypatch.setattr(_runner, "_MAX_BUSY", 0.2)
+
+    def busy(call: Any) -> Any:
+        raise MaxConnectionsError("Too many connections")
+
+    monkeypatch.setattr(state._clients, "run", busy)
+    started = time.monotonic()
+    with pytest.raises(StateUnavailableError):
+        state.try_acquire(key, 1)
+    assert time.monotonic() - started < 5.0
+    state.close()
