@@ -317,6 +317,13 @@ class RouterState(ABC):
     def renew(self, lease: Lease) -> bool:
         """Push back the lease's expiry (long streams); False if it expired."""
 
+    def renew_many(self, leases: Sequence[Lease]) -> list[bool]:
+        """:meth:`renew` each of ``leases`` (the heartbeat's batch), in order.
+
+        A state that can renew many leases in one round trip overrides this.
+        """
+        return [self.renew(lease) for lease in leases]
+
     @abstractmethod
     def limit(self, key: str) -> int | None:
         """The adaptive limit now in force for ``key`` (``None``: unlimited)."""

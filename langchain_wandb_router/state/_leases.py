@@ -78,8 +78,13 @@ class LeaseKeeper:
 
     def _run(self) -> None:
         while True:
+            # One batch per state: a Redis state renews a route's leases in
+            # one round trip.
+            by_owner: dict[int, list[Lease]] = {}
             for lease in self._take_due():
-                self._renew(lease)
+                by_owner.setdefault(id(lease.owner), []).append(lease)
+            for batch in by_owner.values():
+                self._renew(batch)
 
     def _take_due(self) -> list[Lease]:
         """Wait until some leases are due; reschedule and return them."""
@@ -98,21 +103,22 @@ class LeaseKeeper:
                 self._cond.wait(wait)
                 self._wakes_at = float("-inf")  # awake: nobody needs to notify
 
-    def _renew(self, lease: Lease) -> None:
+    def _renew(self, leases: list[Lease]) -> None:
         try:
-            alive = lease.owner.renew(lease)
+            alive = leases[0].owner.renew_many(leases)
         except Exception:  # a state must never stop the heartbeat of the others
-            logger.warning("Renewing a concurrency lease failed.", exc_info=True)
+            logger.warning("Renewing concurrency leases failed.", exc_info=True)
             return
-        if not alive:
-            # Expired before it could be renewed (the process was stalled for
-            # longer than the TTL): the slot is gone; stop asking.
-            self.discard(lease)
-            logger.warning(
-                "A concurrency lease for %s expired while its call was still "
-                "running; raise lease_ttl_seconds if calls stall this long.",
-                lease.key,
-            )
+        for lease, ok in zip(leases, alive, strict=True):
+            if not ok:
+                # Expired before it could be renewed (the process was stalled
+                # for longer than the TTL): the slot is gone; stop asking.
+                self.discard(lease)
+                logger.warning(
+                    "A concurrency lease for %s expired while its call was still "
+                    "running; raise lease_ttl_seconds if calls stall this long.",
+                    lease.key,
+                )
 
 
 def _period(lease: Lease) -> float:

@@ -14,6 +14,7 @@ argument order in one place. Nothing here does I/O (``_clients`` runs them).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -103,19 +104,29 @@ return 0
 """
 )
 
-# KEYS: lease zset. ARGV: token, lease ttl. Returns 1, or 0 if it expired.
+# KEYS: lease zset. ARGV: lease ttl, then tokens. Returns, per token, 1 if
+# renewed or 0 if it had expired (renewing a batch costs one call).
 _RENEW = (
     _NOW
     + """
-local exp = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not exp or tonumber(exp) <= now then
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  return 0
+local ttl = tonumber(ARGV[1])
+local out, alive = {}, false
+for i = 2, #ARGV do
+  local exp = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if not exp or tonumber(exp) <= now then
+    redis.call('ZREM', KEYS[1], ARGV[i])
+    out[i - 1] = 0
+  else
+    redis.call('ZADD', KEYS[1], now + ttl, ARGV[i])
+    out[i - 1] = 1
+    alive = true
+  end
 end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', KEYS[1], tonumber(last[2]) + 1000)
-return 1
+if alive then
+  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', KEYS[1], tonumber(last[2]) + 1000)
+end
+return out
 """
 )
 
@@ -409,9 +420,11 @@ def release_call(
     return ScriptCall("release", _lease_keys(key), args)
 
 
-def renew_call(key: str, token: int | str, settings: ConcurrencySettings) -> ScriptCall:
-    """Push back the expiry of lease ``token`` of route ``key``."""
-    args = [token, _ms(settings.lease_ttl_seconds)]
+def renew_call(
+    key: str, tokens: Sequence[int | str], settings: ConcurrencySettings
+) -> ScriptCall:
+    """Push back the expiry of leases ``tokens`` of route ``key``, in one call."""
+    args: list[Any] = [_ms(settings.lease_ttl_seconds), *tokens]
     return ScriptCall("renew", [f"{key}:lease"], args)
 
 

@@ -232,21 +232,24 @@ class RedisState(QueuedState):
             stand_in.owner.release(stand_in, outcome)
         return Op(call, ignore, lambda: self._outage.queue(Pending(call)))
 
-    def _renew_op(self, lease: Lease) -> Op[bool]:
-        call = renew_call(lease.key, lease.token, self.concurrency)
+    def _renew_op(self, key: str, leases: list[Lease]) -> Op[list[bool]]:
+        """Renew ``leases`` (all of route ``key``, all this state's) in one call."""
+        call = renew_call(key, [lease.token for lease in leases], self.concurrency)
 
-        def done(alive: int) -> bool:
-            if not alive:
-                self._outage.forget(lease)
-            return bool(alive)
+        def done(alive: list[int]) -> list[bool]:
+            for lease, ok in zip(leases, alive, strict=True):
+                if not ok:
+                    self._outage.forget(lease)
+            return [bool(ok) for ok in alive]
 
-        def down() -> bool:
-            # Unknown while Redis is away: keep the call going, and its
-            # stand-in in the outage's state alive with it.
-            stand_in = self._outage.stand_in(lease.token)
-            if stand_in is not None:
-                stand_in.owner.renew(stand_in)
-            return True
+        def down() -> list[bool]:
+            # Unknown while Redis is away: keep the calls going, and their
+            # stand-ins in the outage's state alive with them.
+            for lease in leases:
+                stand_in = self._outage.stand_in(lease.token)
+                if stand_in is not None:
+                    stand_in.owner.renew(stand_in)
+            return [True] * len(leases)
 
         return Op(call, done, down)
 
@@ -419,15 +422,28 @@ class RedisState(QueuedState):
 
     def renew(self, lease: Lease) -> bool:
         """See :meth:`RouterState.renew`; True while Redis cannot be asked."""
-        if lease.owner is not self:
-            return lease.owner.renew(lease)
-        return self._runner.run(self._renew_op(lease))
+        return self.renew_many([lease])[0]
 
     async def arenew(self, lease: Lease) -> bool:
         """See :meth:`RouterState.arenew`."""
         if lease.owner is not self:
             return await lease.owner.arenew(lease)
-        return await self._runner.arun(self._renew_op(lease))
+        (alive,) = await self._runner.arun(self._renew_op(lease.key, [lease]))
+        return alive
+
+    def renew_many(self, leases: Sequence[Lease]) -> list[bool]:
+        """See :meth:`RouterState.renew_many`: one script call per route key."""
+        alive: dict[int, bool] = {}
+        by_key: dict[str, list[Lease]] = {}
+        for lease in leases:
+            if lease.owner is self:
+                by_key.setdefault(lease.key, []).append(lease)
+            else:  # issued by the outage's fallback
+                alive[id(lease)] = lease.owner.renew(lease)
+        for key, group in by_key.items():
+            answers = self._runner.run(self._renew_op(key, group))
+            alive.update(zip(map(id, group), answers, strict=True))
+        return [alive[id(lease)] for lease in leases]
 
     def limit(self, key: str) -> int | None:
         """See :meth:`RouterState.limit`."""

@@ -169,3 +169,22 @@ def test_a_pool_exhausted_for_too_long_ends_the_wait(
         state.try_acquire(key, 1)
     assert time.monotonic() - started < 5.0
     state.close()
+
+
+def test_the_heartbeat_renews_a_routes_leases_in_one_call(redis_url: str, key: str) -> None:
+    from langchain_wandb_router.state import ConcurrencySettings
+
+    state = RedisState.from_url(
+        redis_url, on_error="closed", concurrency=ConcurrencySettings(lease_ttl_seconds=0.3)
+    )
+    leases = [state.try_acquire(key, 5) for _ in range(4)]
+    assert all(isinstance(lease, Lease) for lease in leases)
+    held = [lease for lease in leases if lease is not None]
+    state.release(held[3], "ok")  # gone: its renewal says so
+    state.renew_many(held[:1])  # the script is known to the server from here on
+    before = _scripts_run(redis_url)
+    assert state.renew_many(held) == [True, True, True, False]
+    assert _scripts_run(redis_url) - before == 1  # four leases, one round trip
+    time.sleep(0.4)  # past the TTL: renewed ones expire too
+    assert state.renew_many(held[:2]) == [False, False]
+    state.close()
