@@ -4,8 +4,8 @@ ChatWandb (standalone) and WandbRouter both decide with a :class:`RetryPolicy`;
 the transport itself sends each request once. W&B's concurrency 429 is
 backpressure: retried without spending a retry, with a short capped backoff
 (the one rule: :meth:`RetryPolicy.limited_delay`, :data:`MAX_LIMITED`,
-:data:`LIMITED_BACKOFF_CAP`); ChatWandb's loop applies it when the policy's
-``backpressure`` is on. A call's retry decisions are written once, as
+:data:`LIMITED_BACKOFF_CAP`), the same in ChatWandb's loop and in the
+router's driver. A call's retry decisions are written once, as
 steps (:meth:`RetryPolicy.retries`); :meth:`~RetryPolicy.call` and
 :meth:`~RetryPolicy.acall` are their thin blocking and awaiting interpreters.
 The sleep functions are fields, so tests inject recorders instead of patching
@@ -78,10 +78,9 @@ class RetryPolicy:
         jitter: ``(low, high) -> seconds``; uniform by default (a test seam).
         backpressure: Whether :meth:`call` and :meth:`stream` retry W&B's
             concurrency 429 as backpressure (:meth:`limited_delay`: no retry
-            spent) rather than as an ordinary retryable failure. Off by
-            default for now: the router's route models (``max_retries=0``)
-            must raise it at once to the router's own loop until the router
-            opts out of it explicitly.
+            spent) rather than as an ordinary retryable failure, as the
+            router's driver does. On by default; the router's own route models
+            turn it off, so the 429 reaches the router's loop at once.
     """
 
     backoff_base: float = 0.5
@@ -93,7 +92,7 @@ class RetryPolicy:
         default=asyncio.sleep, compare=False
     )
     jitter: Callable[[float, float], float] = field(default=_uniform, compare=False)
-    backpressure: bool = False
+    backpressure: bool = True
 
     def is_retryable(self, error: BaseException) -> bool:
         """Whether the same request may succeed if sent again."""

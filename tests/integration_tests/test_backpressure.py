@@ -1,7 +1,7 @@
 """ChatWandb treats W&B's concurrency 429 as backpressure, as the router does.
 
-(With ``RetryPolicy(backpressure=True)``; the default stays off until the
-router's route models opt out; see the ``backpressure`` field.)
+(``RetryPolicy.backpressure`` is on by default; the router's own route
+models turn it off so that the 429 reaches the router's loop.)
 
 Such a 429 is retried without spending ``max_retries``, with a short capped
 backoff (``RetryPolicy.limited_delay``), given up after ``MAX_LIMITED`` in a
@@ -45,12 +45,12 @@ RATE_LIMIT = {
 
 @pytest.fixture
 def retry_policy(sleeps: list[float]) -> RetryPolicy:
-    """The recorded-sleep policy of conftest, with backpressure on."""
+    """The recorded-sleep policy of conftest (backpressure on by default)."""
 
     async def record(seconds: float) -> None:
         sleeps.append(seconds)
 
-    return RetryPolicy(sleep=sleeps.append, asleep=record, backpressure=True)
+    return RetryPolicy(sleep=sleeps.append, asleep=record)
 
 
 def _limited(emulator: WandbEmulator, times: int | None) -> None:
@@ -155,7 +155,7 @@ def test_backpressure_ends_by_the_calls_deadline(
 ) -> None:
     _limited(emulator, times=None)
     llm = chat_factory(
-        max_retries=0, deadline=0.6, retry_policy=RetryPolicy(backpressure=True)
+        max_retries=0, deadline=0.6, retry_policy=RetryPolicy()
     )
     started = time.monotonic()
     with pytest.raises((WandbConcurrencyLimitError, WandbTimeoutError)):
@@ -171,7 +171,7 @@ async def test_callers_behind_a_real_cap_all_finish(
     # failing on the first 429.
     emulator.set_concurrency_limit(1)
     emulator.set_service_time(0.05)
-    llm = chat_factory(max_retries=0, retry_policy=RetryPolicy(backpressure=True))
+    llm = chat_factory(max_retries=0, retry_policy=RetryPolicy())
     answers: list[Any] = await asyncio.gather(*(llm.ainvoke("hi") for _ in range(6)))
     assert all(answer.text for answer in answers)
     assert len(emulator.chat_requests()) > 6  # 429s were met and waited out
@@ -180,9 +180,27 @@ async def test_callers_behind_a_real_cap_all_finish(
 def test_without_backpressure_a_concurrency_429_spends_retries(
     emulator: WandbEmulator, chat_factory: Factory, sleeps: list[float]
 ) -> None:
-    # The default policy: what the router's route models (max_retries=0) need.
+    # What the router's route models (max_retries=0) use: the 429 goes back
+    # to the router's loop at once.
     _limited(emulator, times=None)
-    llm = chat_factory(max_retries=0, retry_policy=RetryPolicy())
+    llm = chat_factory(max_retries=0, retry_policy=RetryPolicy(backpressure=False))
     with pytest.raises(WandbConcurrencyLimitError):
         llm.invoke("hi")
     assert len(emulator.chat_requests()) == 1
+
+
+def test_a_plain_chat_wandb_waits_out_a_concurrency_429(
+    emulator: WandbEmulator,
+) -> None:
+    # No retry_policy given: the default treats the 429 as backpressure, as
+    # the router does, so max_retries=0 still gets an answer.
+    _limited(emulator, times=2)
+    llm = ChatWandb(
+        model=QWEN,
+        api_key=emulator.api_key,
+        base_url=emulator.base_url,
+        max_retries=0,
+    )
+    assert llm.retry_policy.backpressure
+    assert llm.invoke("hi").text
+    assert len(emulator.chat_requests()) == 3
