@@ -35,6 +35,29 @@ def _per_model(kind: Callable[[str], _N]) -> Callable[[str], tuple[str, _N]]:
     return parse
 
 
+def _add_load_flags(
+    parser: argparse.ArgumentParser,
+    name: str,
+    kind: Callable[[str], _N],
+    default: _N | None,
+    unit: str,
+    help_all: str,
+    help_model: str,
+) -> None:
+    """Add ``--NAME`` (every model) and ``--model-NAME MODEL=VALUE`` (repeatable)."""
+    parser.add_argument(
+        f"--{name}", type=kind, default=default, metavar=unit, help=help_all
+    )
+    parser.add_argument(
+        f"--model-{name}",
+        type=_per_model(kind),
+        action="append",
+        default=[],
+        metavar=f"MODEL={unit}",
+        help=help_model,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line: port, reply size, and load behaviour."""
     parser = argparse.ArgumentParser(prog="python -m langchain_wandb_router.testing")
@@ -45,35 +68,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="answer every request with this many words (streams: one chunk each)",
     )
-    parser.add_argument(
-        "--concurrency-limit",
-        type=int,
-        default=None,
-        metavar="N",
-        help="most chat requests in flight per (project, model); more get W&B's 429",
+    _add_load_flags(
+        parser,
+        "concurrency-limit",
+        int,
+        None,
+        "N",
+        "most chat requests in flight per (project, model); more get W&B's 429",
+        "a cap for one model id (repeatable); overrides --concurrency-limit",
     )
-    parser.add_argument(
-        "--model-concurrency-limit",
-        type=_per_model(int),
-        action="append",
-        default=[],
-        metavar="MODEL=N",
-        help="a cap for one model id (repeatable); overrides --concurrency-limit",
-    )
-    parser.add_argument(
-        "--service-time",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="hold each chat request this long (in flight) before replying",
-    )
-    parser.add_argument(
-        "--model-service-time",
-        type=_per_model(float),
-        action="append",
-        default=[],
-        metavar="MODEL=SECONDS",
-        help="a service time for one model id (repeatable)",
+    _add_load_flags(
+        parser,
+        "service-time",
+        float,
+        0.0,
+        "SECONDS",
+        "hold each chat request this long (in flight) before replying",
+        "a service time for one model id (repeatable)",
     )
     parser.add_argument(
         "--retry-after",
