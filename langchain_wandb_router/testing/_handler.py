@@ -6,12 +6,19 @@ import json
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 
+from langchain_wandb_router.testing._bodies import (
+    Answer,
+    sampling_error,
+    sampling_of,
+)
 from langchain_wandb_router.testing._load import LoadState, concurrency_error_body
+from langchain_wandb_router.testing._types import RecordedRequest
 
 if TYPE_CHECKING:
     from langchain_wandb_router.catalog._models import ModelInfo
@@ -53,25 +60,16 @@ class Emulated(Protocol):
     models_by_id: dict[str, ModelInfo]
     load: LoadState
     sleep_for: Callable[[float], None]
+    cached_tokens: int
 
-    def record_request(
-        self,
-        method: str,
-        path: str,
-        headers: dict[str, str],
-        body: dict[str, Any] | None,
-        client_port: int,
-    ) -> int: ...
+    @property
+    def reasoning_field(self) -> str: ...
+
+    def record_request(self, request: RecordedRequest) -> int: ...
 
     def take_fault(self, model: str | None) -> Fault | None: ...
 
     def reply_for(self, info: ModelInfo, body: dict[str, Any], n: int) -> Reply: ...
-
-    def completion_body(self, model: str, reply: Reply, n: int) -> dict[str, Any]: ...
-
-    def event_bodies(
-        self, model: str, reply: Reply, n: int
-    ) -> Iterator[dict[str, Any]]: ...
 
 
 def error_body(status: int, message: str | None = None) -> dict[str, Any]:
@@ -185,8 +183,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --------------------------------------------------------------- handling
 
-    def _headers(self) -> dict[str, str]:
-        return {k.lower(): v for k, v in self.headers.items()}
+    def _route(self) -> str:
+        """The path the request is routed on: no query string, no final ``/``."""
+        return urlsplit(self.path).path.rstrip("/")
+
+    def _record(self, emu: Emulated, body: dict[str, Any] | None) -> int:
+        """Record the request as received (query string included); its number."""
+        model = body.get("model") if body is not None else None
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        return emu.record_request(
+            RecordedRequest(
+                self.command, self.path, headers, body, model, self.client_address[1]
+            )
+        )
 
     def _authorized(self) -> bool:
         emu = self.server.emulator
@@ -215,10 +224,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         """``GET /v1/models``."""
         emu = self.server.emulator
-        emu.record_request(
-            "GET", self.path, self._headers(), None, self.client_address[1]
-        )
-        if self.path.rstrip("/") != "/v1/models":
+        self._record(emu, None)
+        if self._route() != "/v1/models":
             self._send(404, error_body(404))
             return
         if not self._authorized():
@@ -257,10 +264,8 @@ class _Handler(BaseHTTPRequestHandler):
         model = body.get("model") if body is not None else None
         if not isinstance(model, str):
             model = None
-        n = emu.record_request(
-            "POST", self.path, self._headers(), body, self.client_address[1]
-        )
-        if self.path.rstrip("/") != "/v1/chat/completions":
+        n = self._record(emu, body)
+        if self._route() != "/v1/chat/completions":
             self._send(404, error_body(404))
             return
         self._model_key = model or ""
@@ -279,6 +284,10 @@ class _Handler(BaseHTTPRequestHandler):
                 }
             ]
             self._send(422, {"detail": detail})
+            return
+        invalid = sampling_error(body)
+        if invalid is not None:
+            self._send(400, error_body(400, invalid))
             return
         if not self._admit(emu, self._model_key):
             return
@@ -304,10 +313,18 @@ class _Handler(BaseHTTPRequestHandler):
         service_time = emu.load.service_time(self._model_key)
         if service_time > 0:
             emu.sleep_for(service_time)
+        answer = Answer(
+            info.id,
+            reply,
+            n,
+            sampling_of(body),
+            emu.reasoning_field,
+            emu.cached_tokens,
+        )
         if body.get("stream"):
-            self._stream(emu, info.id, reply, n, fault)
+            self._stream(answer, fault)
         else:
-            self._json(emu, info.id, reply, n, fault)
+            self._json(answer, fault)
 
     def _admit(self, emu: Emulated, model: str) -> bool:
         """Take a slot under the cap, or answer W&B's concurrency 429."""
@@ -324,12 +341,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(429, concurrency_error_body(model), headers)
         return False
 
-    def _json(
-        self, emu: Emulated, model: str, reply: Reply, n: int, fault: Fault | None
-    ) -> None:
-        data = json.dumps(
-            emu.completion_body(model, reply, n), ensure_ascii=False
-        ).encode()
+    def _json(self, answer: Answer, fault: Fault | None) -> None:
+        data = json.dumps(answer.completion_body(), ensure_ascii=False).encode()
         if fault is not None and (fault.truncate or fault.drop_after is not None):
             half = data[: len(data) // 2]
             if fault.truncate:
@@ -344,9 +357,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(200, data)
 
-    def _stream(
-        self, emu: Emulated, model: str, reply: Reply, n: int, fault: Fault | None
-    ) -> None:
+    def _stream(self, answer: Answer, fault: Fault | None) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -354,7 +365,7 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in (fault.headers if fault else {}).items():
             self.send_header(key, value)
         self.end_headers()
-        for sent, event in enumerate(emu.event_bodies(model, reply, n)):
+        for sent, event in enumerate(answer.stream_events()):
             if fault is not None and fault.chunk_delay:
                 time.sleep(fault.chunk_delay)
             if (

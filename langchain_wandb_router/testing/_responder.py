@@ -13,9 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-_NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?")
-_QUOTED_RE = re.compile(r"'([^']+)'|\"([^\"]+)\"|「([^」]+)」")
-_PLACE_RE = re.compile(r"\bin ([A-Z][\w .,'-]*?)(?:[?.!]|$)")
+from langchain_wandb_router.testing._schema import ArgSource, fill_schema
+
 _WORD_RE = re.compile(r"[A-Za-z]{4,}")
 
 
@@ -56,80 +55,6 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
     return ""
 
 
-def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
-    ref = schema.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/"):
-        node: Any = root
-        for part in ref[2:].split("/"):
-            node = node.get(part, {})
-        return _resolve(node, root)
-    for key in ("anyOf", "oneOf", "allOf"):
-        options = schema.get(key)
-        if options:
-            non_null = [o for o in options if o.get("type") != "null"]
-            return _resolve((non_null or options)[0], root)
-    return schema
-
-
-class _ArgSource:
-    """Hands out values found in the prompt, each once."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.numbers = [m.group(0) for m in _NUMBER_RE.finditer(text)]
-        self.quoted = [
-            next(g for g in m.groups() if g) for m in _QUOTED_RE.finditer(text)
-        ]
-        place = _PLACE_RE.search(text)
-        self.place = place.group(1).strip() if place else None
-
-    def number(self, integer: bool) -> int | float:
-        if self.numbers:
-            raw = self.numbers.pop(0)
-            return int(float(raw)) if integer else float(raw)
-        return 1 if integer else 1.0
-
-    def string(self, name: str, description: str) -> str:
-        if self.quoted:
-            return self.quoted.pop(0)
-        hint = f"{name} {description}".lower()
-        if self.place and any(
-            w in hint for w in ("location", "city", "place", "where")
-        ):
-            return self.place
-        return self.text.strip()[:100] or name
-
-
-def fill_schema(
-    schema: dict[str, Any],
-    source: _ArgSource,
-    root: dict[str, Any] | None = None,
-    name: str = "value",
-) -> Any:
-    """A value of ``schema``'s shape, taking values from the prompt where it can."""
-    root = root or schema
-    schema = _resolve(schema, root)
-    if schema.get("enum"):
-        return schema["enum"][0]
-    if "const" in schema:
-        return schema["const"]
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "string")
-    if kind == "object" or "properties" in schema:
-        props: dict[str, Any] = schema.get("properties", {})
-        return {key: fill_schema(sub, source, root, key) for key, sub in props.items()}
-    if kind == "array":
-        return [fill_schema(schema.get("items", {}), source, root, name)]
-    if kind == "integer":
-        return source.number(integer=True)
-    if kind == "number":
-        return source.number(integer=False)
-    if kind == "boolean":
-        return True
-    return source.string(name, str(schema.get("description", "")))
-
-
 def _tool_words(tool: dict[str, Any]) -> set[str]:
     fn = tool.get("function", {})
     words = {w.lower() for w in re.split(r"[_\W]+", fn.get("name", "")) if len(w) >= 4}
@@ -137,7 +62,50 @@ def _tool_words(tool: dict[str, Any]) -> set[str]:
     return words
 
 
-def _choose_tool(body: dict[str, Any], user_text: str) -> dict[str, Any] | None:
+def is_output_tool(tool: dict[str, Any]) -> bool:
+    """Whether ``tool`` stands for a structured output rather than an action.
+
+    LangChain's ``ToolStrategy`` (and ``with_structured_output(method=
+    "function_calling")``) bind the schema as a tool named after it: a class
+    name, so capitalised, where action tools are ``snake_case`` functions.
+    """
+    return str(tool.get("function", {}).get("name", ""))[:1].isupper()
+
+
+def _trailing_tool_results(messages: list[dict[str, Any]]) -> list[str]:
+    """The text of the ``role: tool`` messages that end the conversation."""
+    results: list[str] = []
+    for message in reversed(messages):
+        if message.get("role") != "tool":
+            break
+        results.append(text_of(message.get("content")))
+    return results[::-1]
+
+
+def _best(tools: list[dict[str, Any]], text: str) -> tuple[int, dict[str, Any]]:
+    """The tool whose words the text mentions most, action tools first on ties."""
+    lowered = text.lower()
+    scored = [
+        (sum(w in lowered for w in _tool_words(t)), not is_output_tool(t), -i, t)
+        for i, t in enumerate(tools)
+    ]
+    score, _, _, tool = max(scored, key=lambda s: s[:3])
+    return score, tool
+
+
+def _choose_tool(
+    body: dict[str, Any], text: str, answering_results: bool
+) -> dict[str, Any] | None:
+    """The tool to call, or ``None`` to answer in text.
+
+    Args:
+        body: The request.
+        text: What the model reads for its choice (prompt, tool results).
+        answering_results: The conversation ends with tool results: a model
+            answers them rather than calling the same tool again, unless a
+            tool is required, and then it gives its structured output if a
+            schema tool is bound.
+    """
     tools: list[dict[str, Any]] = [
         t for t in body.get("tools") or [] if t.get("type") == "function"
     ]
@@ -147,31 +115,70 @@ def _choose_tool(body: dict[str, Any], user_text: str) -> dict[str, Any] | None:
     if isinstance(choice, dict):
         wanted = choice.get("function", {}).get("name")
         return next((t for t in tools if t["function"]["name"] == wanted), tools[0])
-    lowered = user_text.lower()
-    scored = [
-        (sum(w in lowered for w in _tool_words(t)), i, t) for i, t in enumerate(tools)
-    ]
-    best_score, _, best = max(scored, key=lambda s: (s[0], -s[1]))
-    if choice in ("required", "any") or best_score > 0:
+    required = choice in ("required", "any")
+    outputs = [t for t in tools if is_output_tool(t)]
+    if answering_results:
+        if not required:
+            return None
+        return _best(outputs or tools, text)[1]
+    score, best = _best(tools, text)
+    if score > 0:
         return best
+    if required:
+        # Nothing to look up: answer at once, through the schema if there is one.
+        return _best(outputs, text)[1] if outputs else best
     return None
 
 
-def _structured(body: dict[str, Any], user_text: str) -> str | None:
+def _structured(body: dict[str, Any], text: str) -> str | None:
     fmt = body.get("response_format")
     if not isinstance(fmt, dict):
         return None
     if fmt.get("type") == "json_schema":
         schema = (fmt.get("json_schema") or {}).get("schema") or {}
-        return json.dumps(
-            fill_schema(schema, _ArgSource(user_text)), ensure_ascii=False
-        )
+        value = fill_schema(schema, ArgSource(text), minimal=True)
+        return json.dumps(value, ensure_ascii=False)
     if fmt.get("type") == "json_object":
-        keys = [m.group(1) for m in re.finditer(r"'(\w+)'", user_text)] or ["answer"]
+        keys = [m.group(1) for m in re.finditer(r"'(\w+)'", text)] or ["answer"]
         return json.dumps(
-            {k: f"{k} about {user_text[:40]}".strip() for k in keys}, ensure_ascii=False
+            {k: f"{k} about {text[:40]}".strip() for k in keys}, ensure_ascii=False
         )
     return None
+
+
+def _tool_call(tool: dict[str, Any], text: str, call_id: str) -> dict[str, Any]:
+    """A call of ``tool`` with arguments from ``text``; schemas get minimal ones."""
+    fn = tool["function"]
+    args = fill_schema(
+        fn.get("parameters") or {"type": "object"},
+        ArgSource(text),
+        minimal=is_output_tool(tool),
+    )
+    return {
+        "id": call_id,
+        "type": "function",
+        "function": {
+            "name": fn["name"],
+            "arguments": json.dumps(args, ensure_ascii=False),
+        },
+    }
+
+
+def _apply_limits(body: dict[str, Any], reply: Reply) -> None:
+    """Cut the content at ``stop`` and at ``max_tokens`` words."""
+    stops = body.get("stop")
+    if isinstance(stops, str):
+        stops = [stops]
+    for stop in stops or []:
+        cut = reply.content.find(stop)
+        if stop and cut >= 0:
+            reply.content = reply.content[:cut]
+    limit = body.get("max_tokens")
+    if isinstance(limit, int) and limit > 0 and not reply.tool_calls:
+        words = re.findall(r"\S+\s*", reply.content)
+        if len(words) > limit:
+            reply.content = "".join(words[:limit]).rstrip()
+            reply.finish_reason = "length"
 
 
 def build_reply(body: dict[str, Any], reasoning_on: bool, call_id: str) -> Reply:
@@ -191,53 +198,23 @@ def build_reply(body: dict[str, Any], reasoning_on: bool, call_id: str) -> Reply
             f"The user wrote {len(user_text.split())} words. I will answer helpfully."
         )
 
-    last_role = messages[-1].get("role") if messages else None
-    tool = (
-        None
-        if last_role == "tool" and body.get("tool_choice") in (None, "auto")
-        else _choose_tool(body, user_text)
-    )
-    structured = _structured(body, user_text)
+    results = _trailing_tool_results(messages)
+    # Answering tool results, the model reads them before the question.
+    text = " ".join([*results, user_text]) if results else user_text
+    tool = _choose_tool(body, text, answering_results=bool(results))
+    structured = _structured(body, text)
     if tool is not None:
-        fn = tool["function"]
-        args = fill_schema(
-            fn.get("parameters") or {"type": "object"}, _ArgSource(user_text)
-        )
-        reply.tool_calls = [
-            {
-                "id": call_id,
-                "type": "function",
-                "function": {
-                    "name": fn["name"],
-                    "arguments": json.dumps(args, ensure_ascii=False),
-                },
-            }
-        ]
+        reply.tool_calls = [_tool_call(tool, text, call_id)]
         reply.finish_reason = "tool_calls"
     elif structured is not None:
         reply.content = structured
-    elif last_role == "tool":
-        results = [
-            text_of(m.get("content")) for m in messages if m.get("role") == "tool"
-        ]
-        reply.content = f"Based on the tool result: {results[-1]}"
+    elif results:
+        reply.content = f"Based on the tool result: {' '.join(results)}"
     else:
         snippet = user_text.strip()[:200] or "your message"
         reply.content = f"Hello! This is {body.get('model')} answering: {snippet}"
 
-    stops = body.get("stop")
-    if isinstance(stops, str):
-        stops = [stops]
-    for stop in stops or []:
-        cut = reply.content.find(stop)
-        if stop and cut >= 0:
-            reply.content = reply.content[:cut]
-    limit = body.get("max_tokens")
-    if isinstance(limit, int) and limit > 0 and not reply.tool_calls:
-        words = re.findall(r"\S+\s*", reply.content)
-        if len(words) > limit:
-            reply.content = "".join(words[:limit]).rstrip()
-            reply.finish_reason = "length"
+    _apply_limits(body, reply)
     generated = reply.content + (reply.reasoning or "") + json.dumps(reply.tool_calls)
     reply.completion_tokens = (
         count_tokens(generated) if (reply.content or reply.tool_calls) else 1

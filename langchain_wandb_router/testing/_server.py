@@ -9,12 +9,12 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from langchain_wandb_router.catalog._models import ModelInfo, list_models
-from langchain_wandb_router.testing._bodies import completion_body, stream_events
 from langchain_wandb_router.testing._handler import make_server
 from langchain_wandb_router.testing._load import (
     DEFAULT_PROJECT,
@@ -375,48 +375,30 @@ class WandbEmulator:
 
     def chat_requests(self) -> list[RecordedRequest]:
         """Only the chat-completions requests."""
-        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+        return [
+            r
+            for r in self.requests
+            if urlsplit(r.path).path.endswith("/chat/completions")
+        ]
 
     # -------------------------------------------------------------- internals
 
     def take_fault(self, model: str | None) -> Fault | None:
         with self._lock:
-            for fault in self._faults:
-                if fault.model in ("*", model):
-                    if fault.times is not None:
-                        fault.times -= 1
-                        if fault.times <= 0:
-                            self._faults.remove(fault)
-                    return fault
-            if self._chaos is not None:
+            fault = _take_first(self._faults, model)
+            if fault is None and self._chaos is not None:
                 rate, statuses, rng, target = self._chaos
                 if target in ("*", model) and rng.random() < rate:
                     return Fault(status=rng.choice(statuses))
-        return None
+        return fault
 
     def _take_forced(self, model: str) -> Forced | None:
         with self._lock:
-            for forced in self._forced:
-                if forced.model in ("*", model):
-                    if forced.times is not None:
-                        forced.times -= 1
-                        if forced.times <= 0:
-                            self._forced.remove(forced)
-                    return forced
-        return None
+            return _take_first(self._forced, model)
 
-    def record_request(
-        self,
-        method: str,
-        path: str,
-        headers: dict[str, str],
-        body: dict[str, Any] | None,
-        client_port: int,
-    ) -> int:
-        model = body.get("model") if body is not None else None
-        req = RecordedRequest(method, path, headers, body, model, client_port)
+    def record_request(self, request: RecordedRequest) -> int:
         with self._lock:
-            self._requests.append(req)
+            self._requests.append(request)
             self._counter += 1
             return self._counter
 
@@ -452,12 +434,20 @@ class WandbEmulator:
             reply.completion_tokens = max(1, (len(reply.content) + 3) // 4)
         return reply
 
-    def completion_body(self, model: str, reply: Reply, n: int) -> dict[str, Any]:
-        return completion_body(
-            model, reply, n, self.reasoning_field, self.cached_tokens
-        )
 
-    def event_bodies(
-        self, model: str, reply: Reply, n: int
-    ) -> Iterator[dict[str, Any]]:
-        return stream_events(model, reply, n, self.reasoning_field, self.cached_tokens)
+_Queued = TypeVar("_Queued", Fault, Forced)
+
+
+def _take_first(queue: list[_Queued], model: str | None) -> _Queued | None:
+    """The first scripted item for ``model``, counting one use off its ``times``.
+
+    Call with the emulator's lock held.
+    """
+    for item in queue:
+        if item.model in ("*", model):
+            if item.times is not None:
+                item.times -= 1
+                if item.times <= 0:
+                    queue.remove(item)
+            return item
+    return None
