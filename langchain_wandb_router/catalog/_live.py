@@ -21,13 +21,17 @@ __all__ = ["LiveModels", "refresh_models"]
 class LiveModels:
     """What ``GET /v1/models`` said, against the catalog.
 
+    The three id lists are empty when the answer is unknown.
+
     Attributes:
         ids: Ids W&B listed (empty when the answer was empty).
         known: ``False`` when W&B listed nothing — W&B once served an empty list
             by mistake, so that means "unknown", not "everything retired".
-        new_ids: Live ids the catalog does not know.
-        missing_ids: Catalog models (not retired) that W&B did not list.
+        new_ids: Live ids the catalog lacks altogether (add them to it).
+        missing_ids: Catalog models (not retired) that W&B no longer lists.
         from_cache: Whether the answer came from the on-disk cache.
+        listed_but_retired: Live ids the catalog has as retired (its dates
+            are wrong, or W&B still answers for a retired id).
     """
 
     ids: tuple[str, ...]
@@ -35,6 +39,17 @@ class LiveModels:
     new_ids: tuple[str, ...]
     missing_ids: tuple[str, ...]
     from_cache: bool = False
+    listed_but_retired: tuple[str, ...] = ()
+
+    @property
+    def not_in_catalog(self) -> tuple[str, ...]:
+        """Models W&B serves that the catalog lacks (``new_ids``)."""
+        return self.new_ids
+
+    @property
+    def not_served(self) -> tuple[str, ...]:
+        """Catalog models W&B no longer serves (``missing_ids``)."""
+        return self.missing_ids
 
 
 def refresh_models(
@@ -74,13 +89,20 @@ def refresh_models(
     known = bool(ids)
     live = set(ids)
     mark_live(live if known else None)
-    catalog_ids = {m.id for m in list_models()}
+    if not known:
+        return LiveModels(
+            ids=(), known=False, new_ids=(), missing_ids=(), from_cache=from_cache
+        )
+    everything = {m.id for m in list_models(include_retired=True)}
+    serving = {m.id for m in list_models()}
     return LiveModels(
         ids=tuple(ids),
-        known=known,
-        new_ids=tuple(sorted(live - catalog_ids)) if known else (),
-        missing_ids=tuple(sorted(catalog_ids - live)) if known else (),
+        known=True,
+        # A retired model still listed is not "new": it is reported apart.
+        new_ids=tuple(sorted(live - everything)),
+        missing_ids=tuple(sorted(serving - live)),
         from_cache=from_cache,
+        listed_but_retired=tuple(sorted(live & (everything - serving))),
     )
 
 

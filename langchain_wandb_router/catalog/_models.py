@@ -8,6 +8,7 @@ cache) is ``_live``'s concern; it marks the catalog through :func:`mark_live`.
 
 from __future__ import annotations
 
+import enum
 import functools
 import json
 import re
@@ -15,28 +16,43 @@ import threading
 from dataclasses import dataclass, field, replace
 from datetime import date
 from importlib import resources
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from langchain_core.language_models import ModelProfile
 
 from langchain_wandb_router.errors import WandbModelRetiredError
 
-__all__ = [
-    "ModelInfo",
-    "Pricing",
-    "ReasoningMode",
-    "catalog_date",
-    "get_model_info",
-    "list_models",
-    "mark_live",
-    "normalize_model_id",
-    "register_model",
-    "retired_error",
-    "strip_prefix",
-]
+# No ``__all__`` here: the package (``catalog/__init__.py``) lists the public
+# names once; other modules of the package import what they need by name.
 
 ReasoningMode = Literal["none", "always", "default_on", "default_off"]
 LifecycleStatus = Literal["active", "deprecated", "retired"]
+FigureName = Literal["context_window", "max_output_tokens", "input", "output"]
+"""The figures every active catalog model must state, as a number or unknown."""
+
+FIGURES: Final[tuple[FigureName, ...]] = (
+    "context_window",
+    "max_output_tokens",
+    "input",
+    "output",
+)
+
+
+class Unknown(enum.Enum):
+    """A figure no cited source gives: neither zero (free) nor unlimited.
+
+    The existing attributes (``context_window``, ``pricing.input``, …) read
+    ``None`` for it, for backward compatibility; :meth:`ModelInfo.figure`
+    returns this marker instead, and the CLI and ``to_dict`` show "unknown".
+    """
+
+    UNKNOWN = "unknown"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+UNKNOWN: Final = Unknown.UNKNOWN
 
 _PREFIXES = ("wandb/", "wandb:")
 _LORA_SCHEME = "wandb-artifact:///"
@@ -100,11 +116,22 @@ def normalize_model_id(model: str) -> str:
 
 @dataclass(frozen=True)
 class Pricing:
-    """Prices in USD per one million tokens; ``None`` means not known."""
+    """Prices in USD per one million tokens.
+
+    ``None`` for ``input`` or ``output`` means unknown — never free: a model
+    without both is unpriced, and a budget refuses it. ``None`` for
+    ``cache_read`` means W&B publishes no separate cache-read price, so cached
+    prompt tokens are billed at the input price.
+    """
 
     input: float | None = None
     output: float | None = None
     cache_read: float | None = None
+
+    @property
+    def known(self) -> bool:
+        """Whether both the input and the output price are known."""
+        return self.input is not None and self.output is not None
 
 
 @dataclass(frozen=True)
@@ -180,6 +207,25 @@ class ModelInfo:
             )
         return f"W&B model '{self.id}' was retired on {when}; {advice}."
 
+    def figure(self, name: FigureName) -> int | float | Unknown:
+        """One of the :data:`FIGURES`, or :data:`UNKNOWN` when no source gives it.
+
+        Args:
+            name: ``context_window``, ``max_output_tokens``, ``input`` or
+                ``output`` (prices in USD per 1M tokens).
+        """
+        value: int | float | None = {
+            "context_window": self.context_window,
+            "max_output_tokens": self.max_output_tokens,
+            "input": self.pricing.input,
+            "output": self.pricing.output,
+        }[name]
+        return UNKNOWN if value is None else value
+
+    def unknown_figures(self) -> tuple[FigureName, ...]:
+        """The :data:`FIGURES` no source gives for this model, in order."""
+        return tuple(f for f in FIGURES if self.figure(f) is UNKNOWN)
+
     def to_profile(self) -> ModelProfile:
         """Return this model's LangChain ``ModelProfile``."""
         profile = ModelProfile(
@@ -212,27 +258,40 @@ class ModelInfo:
         return profile
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready view with stable keys (used by the CLI's ``--json``)."""
+        """A JSON-ready view with stable keys (used by the CLI's ``--json``).
+
+        An unknown figure reads ``"unknown"`` (never ``null``, which a reader
+        could take for free or unlimited) and is also named in
+        ``unknown_figures``; the catalog's date and source come along, so a
+        single entry says where its numbers came from.
+        """
         return {
             "id": self.id,
             "model": f"wandb/{self.id}",
             "name": self.name,
-            "context_window": self.context_window,
-            "max_output_tokens": self.max_output_tokens,
+            "context_window": _json_figure(self.figure("context_window")),
+            "max_output_tokens": _json_figure(self.figure("max_output_tokens")),
             "input_modalities": list(self.input_modalities),
             "tool_calling": self.tool_calling,
             "structured_output": self.structured_output,
             "vision": self.vision,
             "reasoning": self.reasoning,
-            "input_cost_per_million": self.pricing.input,
-            "output_cost_per_million": self.pricing.output,
+            "input_cost_per_million": _json_figure(self.figure("input")),
+            "output_cost_per_million": _json_figure(self.figure("output")),
             "cache_read_cost_per_million": self.pricing.cache_read,
+            "unknown_figures": list(self.unknown_figures()),
             "status": self.status(),
             "deprecation_date": _iso(self.deprecation_date),
             "retirement_date": _iso(self.retirement_date),
             "successor": self.successor,
             "live": self.live,
+            "catalog_as_of": catalog_date(),
+            "catalog_source": catalog_source(),
         }
+
+
+def _json_figure(value: int | float | Unknown) -> int | float | str:
+    return str(value) if isinstance(value, Unknown) else value
 
 
 def _iso(value: date | None) -> str | None:
@@ -243,20 +302,31 @@ def _parse_date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
+def _number(value: Any) -> Any:
+    """A figure from ``models.json``: ``"unknown"`` (or a missing one) is ``None``.
+
+    The file says "unknown" explicitly (a test keeps ``null`` out of the four
+    figures of active models); the attributes keep reading ``None`` for it.
+    """
+    return None if value is None or value == UNKNOWN.value else value
+
+
 def _from_record(rec: dict[str, Any]) -> ModelInfo:
     price = rec.get("price") or {}
     life = rec.get("lifecycle") or {}
     return ModelInfo(
         id=rec["id"],
         name=rec.get("name", ""),
-        context_window=rec.get("context_window"),
-        max_output_tokens=rec.get("max_output_tokens"),
+        context_window=_number(rec.get("context_window")),
+        max_output_tokens=_number(rec.get("max_output_tokens")),
         input_modalities=tuple(rec.get("input_modalities", ["text"])),
         tool_calling=bool(rec.get("tool_calling", True)),
         structured_output=bool(rec.get("structured_output", True)),
         reasoning=rec.get("reasoning", "none"),
         pricing=Pricing(
-            price.get("input"), price.get("output"), price.get("cache_read")
+            _number(price.get("input")),
+            _number(price.get("output")),
+            _number(price.get("cache_read")),
         ),
         deprecation_date=_parse_date(life.get("deprecation_date")),
         retirement_date=_parse_date(life.get("retirement_date")),
@@ -271,6 +341,7 @@ class _Catalog:
         self._lock = threading.Lock()
         self._models: dict[str, ModelInfo] | None = None
         self._as_of: str = ""
+        self._source: str = ""
 
     def _load(self) -> dict[str, ModelInfo]:
         models = self._models
@@ -285,6 +356,7 @@ class _Catalog:
                 )
                 doc = json.loads(raw)
                 self._as_of = doc.get("as_of", "")
+                self._source = doc.get("source", "")
                 self._models = {r["id"]: _from_record(r) for r in doc["models"]}
             return self._models
 
@@ -302,6 +374,10 @@ class _Catalog:
     def as_of(self) -> str:
         self._load()
         return self._as_of
+
+    def source(self) -> str:
+        self._load()
+        return self._source
 
 
 _CATALOG = _Catalog()
@@ -354,6 +430,11 @@ def retired_error(info: ModelInfo) -> WandbModelRetiredError:
 def catalog_date() -> str:
     """The date the shipped catalog (and its prices) was compiled."""
     return _CATALOG.as_of()
+
+
+def catalog_source() -> str:
+    """Where the shipped catalog's figures came from (per figure: ``data/``)."""
+    return _CATALOG.source()
 
 
 def mark_live(live_ids: set[str] | None) -> None:

@@ -129,7 +129,10 @@ def test_profile_shape() -> None:
     assert profile["tool_calling"] is True
     assert profile["reasoning_output"] is True
     assert profile["image_inputs"] is False
-    assert "max_output_tokens" not in profile  # unknown stays absent, not zero
+    assert profile["max_output_tokens"] == 1048576
+    glm = get_model_info("zai-org/GLM-5.1")
+    assert glm is not None
+    assert "max_output_tokens" not in glm.to_profile()  # unknown stays absent, not zero
 
 
 def test_register_model_for_lora() -> None:
