@@ -1,10 +1,11 @@
-"""Typed errors for W&B Inference, and the table saying which status means which.
+"""Typed errors for W&B Inference, and the scrubbing that keeps keys out of them.
 
 Every class subclasses the matching ``langchain_core.exceptions`` type, so generic
 LangChain code (``with_fallbacks(exceptions_to_handle=…)``, agent middleware,
 retry helpers) catches them without knowing this package. Messages say what to
-do next and never contain the API key. :func:`error_for_status` is the one place
-that turns a status (or an error body's ``code``) into one of them.
+do next and never contain the API key. The one table that turns a status (or
+an error body's ``code``) into one of them is
+:mod:`langchain_wandb_router.transport._status`.
 
 Secrets: every API key that passes
 :func:`~langchain_wandb_router.transport._config.check_api_key` is registered
@@ -42,8 +43,7 @@ them where they were first published). The tree, with the
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 from langchain_core.exceptions import (
     ContextOverflowError,
@@ -79,12 +79,9 @@ __all__ = [
     "WandbQuotaError",
     "WandbRateLimitError",
     "WandbTimeoutError",
-    "error_for_status",
     "register_secret",
     "scrub",
-    "status_for_code",
     "stream_interrupted",
-    "unencodable_text_error",
 ]
 
 # --------------------------------------------------------------------- secrets
@@ -350,251 +347,4 @@ def stream_interrupted(
         "spliced with another attempt's output.",
         model=model,
         partial_text=partial_text or "",
-    )
-
-
-# --------------------------------------------------------------------------- table
-# What each HTTP status means for a W&B call: the class raised and the message,
-# which says what to do next. The transport only reads the wire (the body's
-# message and ``code``, ``Retry-After``, ``Location``) and asks here.
-
-_REDIRECT = (
-    "W&B answered '{model}' with a redirect ({status}) to {location}; redirects "
-    "are not followed so the API key stays with base_url. Check "
-    "WANDB_INFERENCE_BASE_URL."
-)
-_QUOTA = (
-    "W&B quota or spend cap reached ({status}: {detail}). Raise the limit in your "
-    "W&B billing settings; retrying will not help."
-)
-
-# kind -> (error class, message template). Templates see model, status, detail,
-# hint and location.
-_KINDS: dict[str, tuple[type[WandbError], str]] = {
-    "redirect": (WandbAPIError, _REDIRECT),
-    "auth": (
-        WandbAuthenticationError,
-        "W&B rejected the credentials ({status}: {detail}). Check WANDB_API_KEY, "
-        "and that the team/project (project=, WANDB_INFERENCE_PROJECT) exists and "
-        "is yours.",
-    ),
-    "quota": (WandbQuotaError, _QUOTA),
-    "permission": (
-        WandbPermissionError,
-        "W&B refused the request ({status}: {detail}). W&B Inference may not be "
-        "enabled for this organization or region.",
-    ),
-    "personal_account": (
-        WandbPermissionError,
-        "W&B refused the request ({status}: {detail}). Send a team project: "
-        "project='team/project' or WANDB_INFERENCE_PROJECT.",
-    ),
-    "not_found": (
-        WandbModelNotFoundError,
-        "W&B does not serve model '{model}' ({status}: {detail}).{hint}",
-    ),
-    "context_overflow": (
-        WandbContextOverflowError,
-        "The input is too long for '{model}' ({status}: {detail}). Shorten it, or "
-        "route to a model with a larger context window.",
-    ),
-    "invalid_request": (
-        WandbInvalidRequestError,
-        "W&B rejected the request for '{model}' ({status}: {detail}).",
-    ),
-    "concurrency": (
-        WandbConcurrencyLimitError,
-        "W&B's concurrency limit is full for '{model}' ({status}: {detail}); "
-        "requests in flight must finish first (see max_in_flight).",
-    ),
-    "rate_limit": (
-        WandbRateLimitError,
-        "W&B rate limit hit for '{model}' ({status}: {detail}).",
-    ),
-    "server": (
-        WandbAPIError,
-        "W&B server error for '{model}' ({status}: {detail}).",
-    ),
-}
-
-# HTTP status -> kind; anything else (5xx, 408, 409, odd 4xx) is "server".
-STATUS_KINDS: dict[int, str] = {
-    400: "invalid_request",
-    401: "auth",
-    402: "quota",
-    403: "permission",
-    404: "not_found",
-    413: "invalid_request",
-    422: "invalid_request",
-    429: "rate_limit",
-}
-
-# W&B/OpenAI error ``code`` strings -> the HTTP status they stand for. Used when
-# the status line says 200 but the body (or an SSE event) carries an error.
-CODE_STATUS: dict[str, int] = {
-    "rate_limit_exceeded": 429,
-    "invalid_api_key": 401,
-    "insufficient_quota": 402,
-    "quota_exceeded": 402,
-    "model_not_found": 404,
-    "context_length_exceeded": 400,
-    "server_error": 500,
-}
-
-_OVERFLOW_CODES = frozenset({"context_length_exceeded"})
-_QUOTA_CODES = frozenset({"insufficient_quota", "quota_exceeded"})
-_OVERFLOW_HINTS = ("context length", "context window", "maximum context", "too long")
-
-
-def status_for_code(code: object) -> int:
-    """The HTTP status an error body's ``code`` stands for.
-
-    An int (or a string of digits) in 400..599 is a status already; known
-    string codes map through :data:`CODE_STATUS`; anything else is a server
-    fault (500).
-    """
-    if isinstance(code, str) and code.isdigit():
-        code = int(code)
-    if isinstance(code, int) and not isinstance(code, bool):
-        return code if 400 <= code <= 599 else 500
-    if isinstance(code, str):
-        return CODE_STATUS.get(code, 500)
-    return 500
-
-
-def _kind_of(status: int, detail: str, code: str | None) -> str:
-    if 300 <= status < 400:
-        return "redirect"
-    kind = STATUS_KINDS.get(status, "server")
-    if kind == "invalid_request":
-        lowered = detail.lower()
-        if code in _OVERFLOW_CODES or any(h in lowered for h in _OVERFLOW_HINTS):
-            return "context_overflow"
-    elif kind == "rate_limit":
-        lowered = detail.lower()
-        # 2025-era W&B answered these with 429 though waiting cannot help.
-        if code in _QUOTA_CODES or "quota" in lowered:
-            return "quota"
-        if "personal account" in lowered:
-            return "personal_account"
-        if "concurrency" in lowered:
-            return "concurrency"
-    return kind
-
-
-def _not_found_hint(successor: str | None) -> str:
-    if successor:
-        return f" It was retired; use 'wandb/{successor}' instead."
-    return " Run `wandb-router models --live` to see what W&B serves now."
-
-
-def error_for_status(
-    status: int,
-    detail: str,
-    *,
-    model: str,
-    retry_after: float | None = None,
-    code: str | None = None,
-    successor: str | None = None,
-    location: str | None = None,
-) -> WandbError:
-    """Build the typed error for a W&B answer with ``status``.
-
-    Args:
-        status: The HTTP status (or the one an error body's code stands for).
-        detail: The human message W&B sent, already extracted from the body.
-        model: The bare model id the request was for.
-        retry_after: Seconds from ``Retry-After``, if W&B sent one.
-        code: The body's string ``code`` (``"context_length_exceeded"``...),
-            which sharpens the class when the status alone is ambiguous.
-        successor: The model that replaced ``model``, named on a 404.
-        location: Where a 3xx pointed (redirects are never followed).
-
-    Returns:
-        An instance of the class the status stands for, with a message that
-        says what to do next.
-    """
-    kind = _kind_of(status, detail, code)
-    cls, template = _KINDS[kind]
-    message = template.format(
-        model=model,
-        status=status,
-        detail=detail,
-        hint=_not_found_hint(successor) if kind == "not_found" else "",
-        location=location or "?",
-    )
-    return cls(message, status_code=status, model=model, retry_after=retry_after)
-
-
-# ------------------------------------------------------------ unencodable text
-
-
-def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
-    """Every string in a JSON-like value (keys too), with where it sits."""
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            # The key goes into the message, so it must be printable itself.
-            name = str(key).encode("utf-8", "backslashreplace").decode()
-            here = f"{path}.{name}" if path else name
-            if isinstance(key, str):
-                yield f"{here} (the key)", key
-            yield from _strings(item, here)
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            yield from _strings(item, f"{path}[{index}]")
-
-
-def _where(path: str, payload: Mapping[str, Any]) -> str:
-    """``messages[2].content`` said the way a user counts: message 3 (user)."""
-    head, dot, rest = path.partition(".")
-    digits = head[len("messages[") : -1]
-    if not (head.startswith("messages[") and head.endswith("]") and digits.isdigit()):
-        return f"the request's {path}"
-    index = int(digits)
-    message = payload["messages"][index]
-    role = message.get("role", "?") if isinstance(message, Mapping) else "?"
-    role = str(role).encode("utf-8", "backslashreplace").decode()
-    field = rest if dot else "itself"
-    return f"message {index + 1} of {len(payload['messages'])} ({role}), {field},"
-
-
-def _first_unencodable(payload: Mapping[str, Any]) -> tuple[str, int, str] | None:
-    """(where, index, code point) of the first string UTF-8 cannot encode."""
-    for path, text in _strings(payload, ""):
-        try:
-            text.encode()
-        except UnicodeEncodeError as exc:
-            return _where(path, payload), exc.start, f"U+{ord(text[exc.start]):04X}"
-    return None
-
-
-def unencodable_text_error(payload: Mapping[str, Any]) -> WandbInvalidRequestError:
-    r"""The error for a body UTF-8 cannot encode, saying which text to fix.
-
-    Python strings may hold lone surrogates (``"\ud800"``: half a UTF-16
-    pair, or ``surrogateescape`` residue from decoding bytes); UTF-8 has no
-    encoding for them, so the request cannot be sent. The message names the
-    field and the position, never the text itself.
-
-    Args:
-        payload: The request body that failed to encode.
-
-    Returns:
-        A non-retryable :class:`WandbInvalidRequestError` without a status
-        (nothing was sent), so neither retries nor a router's fallbacks
-        repeat the request.
-    """
-    found = _first_unencodable(payload)
-    where, index, char = found or ("a string of the request", -1, "a surrogate")
-    at = f" at index {index}" if index >= 0 else ""
-    model = payload.get("model")
-    return WandbInvalidRequestError(
-        f"Cannot send the request: {where} has a lone surrogate ({char}){at}, "
-        "which is not valid Unicode and has no UTF-8 encoding. It usually comes "
-        "from decoding bytes with errors='surrogateescape' or from cutting a "
-        "UTF-16 pair in half; clean the text first, e.g. "
-        "text.encode('utf-8', 'replace').decode('utf-8').",
-        model=model if isinstance(model, str) else None,
     )

@@ -24,6 +24,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from pydantic import PrivateAttr
 
+from langchain_wandb_router import transport as _transport
 from langchain_wandb_router.catalog._models import get_model_info
 from langchain_wandb_router.chat._chunks import (
     StreamTracker,
@@ -35,7 +36,6 @@ from langchain_wandb_router.chat._chunks import (
 from langchain_wandb_router.chat._fields import check_stream_usage
 from langchain_wandb_router.chat._params import WandbParams
 from langchain_wandb_router.transport import _deadline
-from langchain_wandb_router.transport import _http as _transport
 
 __all__ = ["WandbCalls"]
 

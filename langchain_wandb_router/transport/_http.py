@@ -21,9 +21,6 @@ network backend clamps every connect, write and read to the time left (see
 clamped to the time left too and the deadline is checked after every body
 piece, which also bounds a user's own httpx client (there one stalled read may
 last up to the time left when the request started).
-
-The pool and decoder names are re-exported here, where callers have always
-found them.
 """
 
 from __future__ import annotations
@@ -46,22 +43,14 @@ from langchain_wandb_router.errors import (
     WandbError,
     WandbTimeoutError,
     stream_interrupted,
-    unencodable_text_error,
 )
 from langchain_wandb_router.transport import _deadline
-from langchain_wandb_router.transport._pools import AsyncHTTP as AsyncHTTP
-from langchain_wandb_router.transport._pools import SyncHTTP as SyncHTTP
-from langchain_wandb_router.transport._pools import async_client as async_client
-from langchain_wandb_router.transport._pools import sync_client as sync_client
-from langchain_wandb_router.transport._sse import SSEDecoder as SSEDecoder
+from langchain_wandb_router.transport._pools import AsyncHTTP, SyncHTTP
+from langchain_wandb_router.transport._sse import SSEDecoder
 from langchain_wandb_router.transport._wire import (
-    error_from_payload as error_from_payload,
-)
-from langchain_wandb_router.transport._wire import (
-    error_from_status as error_from_status,
-)
-from langchain_wandb_router.transport._wire import (
-    parse_retry_after as parse_retry_after,
+    error_from_payload,
+    error_from_status,
+    unencodable_text_error,
 )
 
 logger = logging.getLogger("langchain_wandb_router")

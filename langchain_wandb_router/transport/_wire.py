@@ -1,9 +1,11 @@
-"""What W&B's error answers say: a body's message and code, ``Retry-After``.
+"""What W&B's error answers say, and text that cannot go on the wire.
 
-Read off the wire by the send functions (``_http``) and the stream decoder
-(``_sse``), and turned into typed errors through the one status -> error table
-in :mod:`langchain_wandb_router.errors`. Every piece of server text quoted is
-scrubbed of API keys first.
+A body's message and code and ``Retry-After`` are read off the wire by the
+send functions (``_http``) and the stream decoder (``_sse``), and turned into
+typed errors through the one status -> error table (:mod:`._status`). Every
+piece of server text quoted is scrubbed of API keys first. A request whose
+text UTF-8 cannot encode is refused before sending
+(:func:`unencodable_text_error`).
 """
 
 from __future__ import annotations
@@ -11,17 +13,18 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from langchain_wandb_router.errors import (
-    WandbError,
-    error_for_status,
-    scrub,
-    status_for_code,
-)
+from langchain_wandb_router.errors import WandbError, WandbInvalidRequestError, scrub
+from langchain_wandb_router.transport._status import error_for_status, status_for_code
 
-__all__ = ["error_from_payload", "error_from_status", "parse_retry_after"]
+__all__ = [
+    "error_from_payload",
+    "error_from_status",
+    "parse_retry_after",
+    "unencodable_text_error",
+]
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -126,4 +129,75 @@ def error_from_payload(
         model=model,
         code=code,
         successor=successor,
+    )
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Every string in a JSON-like value (keys too), with where it sits."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            # The key goes into the message, so it must be printable itself.
+            name = str(key).encode("utf-8", "backslashreplace").decode()
+            here = f"{path}.{name}" if path else name
+            if isinstance(key, str):
+                yield f"{here} (the key)", key
+            yield from _strings(item, here)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{path}[{index}]")
+
+
+def _where(path: str, payload: Mapping[str, Any]) -> str:
+    """``messages[2].content`` said the way a user counts: message 3 (user)."""
+    head, dot, rest = path.partition(".")
+    digits = head[len("messages[") : -1]
+    if not (head.startswith("messages[") and head.endswith("]") and digits.isdigit()):
+        return f"the request's {path}"
+    index = int(digits)
+    message = payload["messages"][index]
+    role = message.get("role", "?") if isinstance(message, Mapping) else "?"
+    role = str(role).encode("utf-8", "backslashreplace").decode()
+    field = rest if dot else "itself"
+    return f"message {index + 1} of {len(payload['messages'])} ({role}), {field},"
+
+
+def _first_unencodable(payload: Mapping[str, Any]) -> tuple[str, int, str] | None:
+    """(where, index, code point) of the first string UTF-8 cannot encode."""
+    for path, text in _strings(payload, ""):
+        try:
+            text.encode()
+        except UnicodeEncodeError as exc:
+            return _where(path, payload), exc.start, f"U+{ord(text[exc.start]):04X}"
+    return None
+
+
+def unencodable_text_error(payload: Mapping[str, Any]) -> WandbInvalidRequestError:
+    r"""The error for a body UTF-8 cannot encode, saying which text to fix.
+
+    Python strings may hold lone surrogates (``"\ud800"``: half a UTF-16
+    pair, or ``surrogateescape`` residue from decoding bytes); UTF-8 has no
+    encoding for them, so the request cannot be sent. The message names the
+    field and the position, never the text itself.
+
+    Args:
+        payload: The request body that failed to encode.
+
+    Returns:
+        A non-retryable :class:`WandbInvalidRequestError` without a status
+        (nothing was sent), so neither retries nor a router's fallbacks
+        repeat the request.
+    """
+    found = _first_unencodable(payload)
+    where, index, char = found or ("a string of the request", -1, "a surrogate")
+    at = f" at index {index}" if index >= 0 else ""
+    model = payload.get("model")
+    return WandbInvalidRequestError(
+        f"Cannot send the request: {where} has a lone surrogate ({char}){at}, "
+        "which is not valid Unicode and has no UTF-8 encoding. It usually comes "
+        "from decoding bytes with errors='surrogateescape' or from cutting a "
+        "UTF-16 pair in half; clean the text first, e.g. "
+        "text.encode('utf-8', 'replace').decode('utf-8').",
+        model=model if isinstance(model, str) else None,
     )

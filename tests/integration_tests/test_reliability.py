@@ -12,6 +12,7 @@ from langchain_core.messages import HumanMessage
 from langchain_core.tools import tool
 
 from langchain_wandb_router import ChatWandb, RetryPolicy, WandbRouter
+from langchain_wandb_router import transport as _transport
 from langchain_wandb_router.errors import (
     StreamInterruptedError,
     WandbAPIError,
@@ -23,7 +24,6 @@ from langchain_wandb_router.errors import (
     WandbTimeoutError,
 )
 from langchain_wandb_router.testing import WandbEmulator
-from langchain_wandb_router.transport import _http as _transport
 
 QWEN = "Qwen/Qwen3-235B-A22B-Instruct-2507"
 MODELS = [QWEN, "deepseek-ai/DeepSeek-V3.1", "openai/gpt-oss-120b"]

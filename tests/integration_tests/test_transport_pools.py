@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from langchain_wandb_router import ChatWandb, RetryPolicy
+from langchain_wandb_router import transport as _transport
 from langchain_wandb_router.errors import (
     WandbAPIError,
     WandbConnectionError,
@@ -33,7 +34,6 @@ from langchain_wandb_router.errors import (
 )
 from langchain_wandb_router.testing import WandbEmulator
 from langchain_wandb_router.transport import _deadline, _pools
-from langchain_wandb_router.transport import _http as _transport
 
 QWEN = "Qwen/Qwen3-235B-A22B-Instruct-2507"
 

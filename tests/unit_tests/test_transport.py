@@ -21,6 +21,7 @@ from langchain_core.exceptions import (
 )
 
 from langchain_wandb_router import RetryPolicy
+from langchain_wandb_router import transport as _transport
 from langchain_wandb_router.errors import (
     StreamInterruptedError,
     WandbAPIError,
@@ -32,11 +33,14 @@ from langchain_wandb_router.errors import (
     WandbQuotaError,
     WandbRateLimitError,
     WandbTimeoutError,
+)
+from langchain_wandb_router.transport import (
+    _deadline,
+    _http,
+    _pools,
     error_for_status,
     status_for_code,
 )
-from langchain_wandb_router.transport import _deadline, _pools
-from langchain_wandb_router.transport import _http as _transport
 from tests.helpers import error_code_cases
 
 M = "Qwen/Qwen3-235B-A22B-Instruct-2507"
@@ -243,14 +247,14 @@ def test_per_request_timeouts_are_clamped_to_the_deadline() -> None:
         model=M,
         timeout=httpx.Timeout(600.0, connect=10.0),
     )
-    assert _transport._core_timeouts(req) == {
+    assert _http._core_timeouts(req) == {
         "connect": 10.0,
         "read": 600.0,
         "write": 600.0,
         "pool": 600.0,
     }
     bounded = _transport.Request(**{**req.__dict__, "deadline": time.monotonic() + 2})
-    assert all(0 < t <= 2 for t in _transport._core_timeouts(bounded).values())  # type: ignore[operator]
+    assert all(0 < t <= 2 for t in _http._core_timeouts(bounded).values())  # type: ignore[operator]
 
 
 def test_a_request_past_its_deadline_is_never_sent() -> None:
