@@ -98,7 +98,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 on success, 1 when W&B or the package refused, 2 for a usage error,
         130 when interrupted.
     """
-    from langchain_wandb_router.cli._chat import PromptError
     from langchain_wandb_router.errors import WandbError
 
     parsed = _parse(sys.argv[1:] if argv is None else argv)
@@ -107,8 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = parsed.func
     try:
         return func(parsed)
-    except PromptError as exc:
-        print(f"wandb-router chat: error: {exc}", file=sys.stderr)
+    except argparse.ArgumentError as exc:  # a usage error found after parsing
+        print(f"wandb-router {parsed.command}: error: {exc}", file=sys.stderr)
         return 2
     except WandbError as exc:
         _error(exc)

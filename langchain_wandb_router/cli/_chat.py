@@ -17,10 +17,6 @@ from langchain_wandb_router.cli._common import DEFAULT_MODEL, Style
 __all__ = ["add_chat_parser", "cmd_chat", "read_prompt"]
 
 
-class PromptError(ValueError):
-    """The prompt is missing or empty: a usage error (exit 2)."""
-
-
 def _positive_int(text: str) -> int:
     """The ``--max-tokens`` type: an integer >= 1 (0 would only fail at W&B)."""
     try:
@@ -68,16 +64,16 @@ def read_prompt(arg: str | None, stdin: TextIO) -> str:
         stdin: Where a piped prompt is read from.
 
     Raises:
-        PromptError: No prompt given and stdin is a terminal (reading it
+        argparse.ArgumentError: No prompt given and stdin is a terminal (reading it
             would wait silently for typing), or the prompt is empty.
     """
     if arg is None and stdin.isatty():
         msg = "chat needs a prompt: wandb-router chat 'PROMPT' (or '-' to read stdin)"
-        raise PromptError(msg)
+        raise argparse.ArgumentError(None, msg)
     # A file's final newline is not part of what the user asks.
     prompt = stdin.read().rstrip("\n") if arg in (None, "-") else arg
     if not prompt or not prompt.strip():
-        raise PromptError("the prompt is empty")
+        raise argparse.ArgumentError(None, "the prompt is empty")
     return str(prompt)
 
 
