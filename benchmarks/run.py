@@ -270,8 +270,7 @@ def build_clients(
     )
     from langchain_openai import ChatOpenAI
 
-    from langchain_wandb_router import ChatWandb, WandbRouter
-    from langchain_wandb_router import transport as _transport
+    from langchain_wandb_router import ChatWandb, WandbRouter, transport as _transport
 
     NoIOChatModel = _no_io_model_class()
 

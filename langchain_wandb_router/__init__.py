@@ -11,77 +11,79 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from langchain_wandb_router.catalog import (
-        LiveModels,
-        ModelInfo,
-        Pricing,
-        get_model_info,
-        list_models,
-        refresh_models,
-        register_model,
+        LiveModels as LiveModels,
+        ModelInfo as ModelInfo,
+        Pricing as Pricing,
+        get_model_info as get_model_info,
+        list_models as list_models,
+        refresh_models as refresh_models,
+        register_model as register_model,
     )
     from langchain_wandb_router.chat import (
-        ChatWandb,
+        ChatWandb as ChatWandb,
     )
     from langchain_wandb_router.errors import (
-        BudgetExceededError,
-        NoRouteAvailableError,
-        StreamInterruptedError,
-        WandbAPIError,
-        WandbAuthenticationError,
-        WandbConcurrencyLimitError,
-        WandbConnectionError,
-        WandbContextOverflowError,
-        WandbError,
-        WandbInvalidRequestError,
-        WandbModelNotFoundError,
-        WandbModelRetiredError,
-        WandbPermissionError,
-        WandbQuotaError,
-        WandbRateLimitError,
-        WandbTimeoutError,
+        BudgetExceededError as BudgetExceededError,
+        NoRouteAvailableError as NoRouteAvailableError,
+        StreamInterruptedError as StreamInterruptedError,
+        WandbAPIError as WandbAPIError,
+        WandbAuthenticationError as WandbAuthenticationError,
+        WandbConcurrencyLimitError as WandbConcurrencyLimitError,
+        WandbConnectionError as WandbConnectionError,
+        WandbContextOverflowError as WandbContextOverflowError,
+        WandbError as WandbError,
+        WandbInvalidRequestError as WandbInvalidRequestError,
+        WandbModelNotFoundError as WandbModelNotFoundError,
+        WandbModelRetiredError as WandbModelRetiredError,
+        WandbPermissionError as WandbPermissionError,
+        WandbQuotaError as WandbQuotaError,
+        WandbRateLimitError as WandbRateLimitError,
+        WandbTimeoutError as WandbTimeoutError,
     )
     from langchain_wandb_router.integrations._provider import (
-        ProviderRegistrationError,
-        register_provider,
+        ProviderRegistrationError as ProviderRegistrationError,
+        register_provider as register_provider,
     )
     from langchain_wandb_router.integrations._weave import (
-        SupportsAddCost,
-        register_weave_costs,
+        SupportsAddCost as SupportsAddCost,
+        register_weave_costs as register_weave_costs,
     )
     from langchain_wandb_router.integrations.cost import (
-        WandbCostCallbackHandler,
-        get_wandb_cost_callback,
+        WandbCostCallbackHandler as WandbCostCallbackHandler,
+        get_wandb_cost_callback as get_wandb_cost_callback,
     )
     from langchain_wandb_router.middleware import (
-        WandbRoutingMiddleware,
+        WandbRoutingMiddleware as WandbRoutingMiddleware,
     )
     from langchain_wandb_router.router import (
-        Route,
-        RoutingContext,
-        WandbRouter,
+        Route as Route,
+        RoutingContext as RoutingContext,
+        WandbRouter as WandbRouter,
     )
     from langchain_wandb_router.state import (
-        BudgetSettings,
-        ConcurrencySettings,
-        HealthSettings,
-        InProcessState,
-        Lease,
-        Reservation,
-        RouterState,
-        SlotTimeoutError,
-        StateUnavailableError,
+        BudgetSettings as BudgetSettings,
+        ConcurrencySettings as ConcurrencySettings,
+        HealthSettings as HealthSettings,
+        InProcessState as InProcessState,
+        Lease as Lease,
+        Reservation as Reservation,
+        RouterState as RouterState,
+        SlotTimeoutError as SlotTimeoutError,
+        StateUnavailableError as StateUnavailableError,
     )
     from langchain_wandb_router.state._redis import (
-        RedisState,
+        RedisState as RedisState,
     )
     from langchain_wandb_router.transport import (
-        RetryPolicy,
+        RetryPolicy as RetryPolicy,
     )
 
 __version__ = "0.1.0"
 
 # Where each public name lives; imported on first attribute access (RedisState
-# needs redis-py, WandbRoutingMiddleware the agents extra).
+# needs redis-py, WandbRoutingMiddleware the agents extra). This table is the
+# public surface: ``__all__`` is made from it, and type checkers see the same
+# names through the explicit re-exports above.
 _EXPORTS: dict[str, str] = {
     "ChatWandb": "chat",
     "Route": "router",
@@ -130,54 +132,7 @@ _EXPORTS: dict[str, str] = {
     "register_weave_costs": "integrations._weave",
 }
 
-__all__ = [
-    "BudgetExceededError",
-    "BudgetSettings",
-    "ChatWandb",
-    "ConcurrencySettings",
-    "HealthSettings",
-    "InProcessState",
-    "Lease",
-    "LiveModels",
-    "ModelInfo",
-    "NoRouteAvailableError",
-    "Pricing",
-    "ProviderRegistrationError",
-    "RedisState",
-    "Reservation",
-    "RetryPolicy",
-    "Route",
-    "RouterState",
-    "RoutingContext",
-    "SlotTimeoutError",
-    "StateUnavailableError",
-    "StreamInterruptedError",
-    "SupportsAddCost",
-    "WandbAPIError",
-    "WandbAuthenticationError",
-    "WandbConcurrencyLimitError",
-    "WandbConnectionError",
-    "WandbContextOverflowError",
-    "WandbCostCallbackHandler",
-    "WandbError",
-    "WandbInvalidRequestError",
-    "WandbModelNotFoundError",
-    "WandbModelRetiredError",
-    "WandbPermissionError",
-    "WandbQuotaError",
-    "WandbRateLimitError",
-    "WandbRouter",
-    "WandbRoutingMiddleware",
-    "WandbTimeoutError",
-    "__version__",
-    "get_model_info",
-    "get_wandb_cost_callback",
-    "list_models",
-    "refresh_models",
-    "register_model",
-    "register_provider",
-    "register_weave_costs",
-]
+__all__ = sorted([*_EXPORTS, "__version__"])
 
 
 def __getattr__(name: str) -> Any:

@@ -26,8 +26,7 @@ DISTRIBUTION = "langchain-wandb-router"
 
 def version() -> str:
     """The installed version, or the source tree's when run uninstalled."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed_version
+    from importlib.metadata import PackageNotFoundError, version as installed_version
 
     try:
         return installed_version(DISTRIBUTION)

@@ -19,11 +19,15 @@ from typing import Any, NamedTuple
 import redis
 import redis.asyncio
 from redis.asyncio import BlockingConnectionPool as AsyncBlockingPool
-from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
-from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
-from redis.asyncio.connection import Connection as AsyncConnection
-from redis.asyncio.connection import SSLConnection as AsyncSSLConnection
-from redis.asyncio.connection import UnixDomainSocketConnection as AsyncUnixConnection
+from redis.asyncio.cluster import (
+    ClusterNode as AsyncClusterNode,
+    RedisCluster as AsyncRedisCluster,
+)
+from redis.asyncio.connection import (
+    Connection as AsyncConnection,
+    SSLConnection as AsyncSSLConnection,
+    UnixDomainSocketConnection as AsyncUnixConnection,
+)
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster

@@ -14,8 +14,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from langchain_wandb_router.errors import MissingAPIKeyError as MissingAPIKeyError
-from langchain_wandb_router.errors import register_secret
+from langchain_wandb_router.errors import (
+    MissingAPIKeyError as MissingAPIKeyError,
+    register_secret,
+)
 
 DEFAULT_BASE_URL = "https://api.inference.wandb.ai/v1"
 API_KEY_ENV = "WANDB_API_KEY"

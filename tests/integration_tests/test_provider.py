@@ -20,8 +20,7 @@ from typing import Any
 import pytest
 from langchain.agents import create_agent
 from langchain.agents.middleware import ModelFallbackMiddleware
-from langchain.chat_models import base as lc_base
-from langchain.chat_models import init_chat_model
+from langchain.chat_models import base as lc_base, init_chat_model
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_openai import ChatOpenAI
 

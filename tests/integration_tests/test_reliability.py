@@ -11,8 +11,12 @@ import pytest
 from langchain_core.messages import HumanMessage
 from langchain_core.tools import tool
 
-from langchain_wandb_router import ChatWandb, RetryPolicy, WandbRouter
-from langchain_wandb_router import transport as _transport
+from langchain_wandb_router import (
+    ChatWandb,
+    RetryPolicy,
+    WandbRouter,
+    transport as _transport,
+)
 from langchain_wandb_router.errors import (
     StreamInterruptedError,
     WandbAPIError,

@@ -23,8 +23,7 @@ import httpcore
 import httpx
 import pytest
 
-from langchain_wandb_router import ChatWandb, RetryPolicy
-from langchain_wandb_router import transport as _transport
+from langchain_wandb_router import ChatWandb, RetryPolicy, transport as _transport
 from langchain_wandb_router.errors import (
     WandbAPIError,
     WandbConnectionError,

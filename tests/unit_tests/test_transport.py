@@ -20,8 +20,7 @@ from langchain_core.exceptions import (
     ModelRateLimitError,
 )
 
-from langchain_wandb_router import RetryPolicy
-from langchain_wandb_router import transport as _transport
+from langchain_wandb_router import RetryPolicy, transport as _transport
 from langchain_wandb_router.errors import (
     StreamInterruptedError,
     WandbAPIError,
