@@ -8,7 +8,6 @@ cache) is ``_live``'s concern; it marks the catalog through :func:`mark_live`.
 
 from __future__ import annotations
 
-import enum
 import functools
 import json
 import re
@@ -38,21 +37,16 @@ FIGURES: Final[tuple[FigureName, ...]] = (
 )
 
 
-class Unknown(enum.Enum):
-    """A figure no cited source gives: neither zero (free) nor unlimited.
+Unknown = Literal["unknown"]
+"""The type of a figure no cited source gives: neither zero (free) nor unlimited.
 
-    The existing attributes (``context_window``, ``pricing.input``, …) read
-    ``None`` for it, for backward compatibility; :meth:`ModelInfo.figure`
-    returns this marker instead, and the CLI and ``to_dict`` show "unknown".
-    """
+A literal string rather than a class, so it reads the same in Python, in
+``models.json``, in ``--json`` and in the table. The plain attributes
+(``context_window``, ``pricing.input``, …) keep reading ``None`` for it, for
+backward compatibility; :meth:`ModelInfo.figure` returns :data:`UNKNOWN`.
+"""
 
-    UNKNOWN = "unknown"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-UNKNOWN: Final = Unknown.UNKNOWN
+UNKNOWN: Final[Unknown] = "unknown"
 
 _PREFIXES = ("wandb/", "wandb:")
 _LORA_SCHEME = "wandb-artifact:///"
@@ -224,7 +218,7 @@ class ModelInfo:
 
     def unknown_figures(self) -> tuple[FigureName, ...]:
         """The :data:`FIGURES` no source gives for this model, in order."""
-        return tuple(f for f in FIGURES if self.figure(f) is UNKNOWN)
+        return tuple(f for f in FIGURES if self.figure(f) == UNKNOWN)
 
     def to_profile(self) -> ModelProfile:
         """Return this model's LangChain ``ModelProfile``."""
@@ -269,15 +263,15 @@ class ModelInfo:
             "id": self.id,
             "model": f"wandb/{self.id}",
             "name": self.name,
-            "context_window": _json_figure(self.figure("context_window")),
-            "max_output_tokens": _json_figure(self.figure("max_output_tokens")),
+            "context_window": self.figure("context_window"),
+            "max_output_tokens": self.figure("max_output_tokens"),
             "input_modalities": list(self.input_modalities),
             "tool_calling": self.tool_calling,
             "structured_output": self.structured_output,
             "vision": self.vision,
             "reasoning": self.reasoning,
-            "input_cost_per_million": _json_figure(self.figure("input")),
-            "output_cost_per_million": _json_figure(self.figure("output")),
+            "input_cost_per_million": self.figure("input"),
+            "output_cost_per_million": self.figure("output"),
             "cache_read_cost_per_million": self.pricing.cache_read,
             "unknown_figures": list(self.unknown_figures()),
             "status": self.status(),
@@ -288,10 +282,6 @@ class ModelInfo:
             "catalog_as_of": catalog_date(),
             "catalog_source": catalog_source(),
         }
-
-
-def _json_figure(value: int | float | Unknown) -> int | float | str:
-    return str(value) if isinstance(value, Unknown) else value
 
 
 def _iso(value: date | None) -> str | None:
@@ -308,7 +298,7 @@ def _number(value: Any) -> Any:
     The file says "unknown" explicitly (a test keeps ``null`` out of the four
     figures of active models); the attributes keep reading ``None`` for it.
     """
-    return None if value is None or value == UNKNOWN.value else value
+    return None if value is None or value == UNKNOWN else value
 
 
 def _from_record(rec: dict[str, Any]) -> ModelInfo:

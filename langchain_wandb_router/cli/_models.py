@@ -24,13 +24,13 @@ __all__ = ["cmd_models"]
 
 
 def _fmt_int(value: int | float | Unknown) -> str:
-    return str(value) if isinstance(value, Unknown) else f"{int(value):,}"
+    return value if isinstance(value, str) else f"{int(value):,}"
 
 
 def _fmt_price(value: int | float | Unknown) -> str:
     # Three decimals when two would round a real price away (e.g. 0.035).
-    if isinstance(value, Unknown):
-        return str(value)
+    if isinstance(value, str):
+        return value
     return f"{value:.2f}" if round(value, 2) == value else f"{value:.3f}"
 
 
