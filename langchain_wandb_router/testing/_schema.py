@@ -120,24 +120,40 @@ def _kind(schema: dict[str, Any]) -> str:
     return str(kind)
 
 
+def _bounds(schema: dict[str, Any], integer: bool) -> tuple[float | None, float | None]:
+    """The closed range a value must fall in, exclusive bounds stepped inside."""
+    low, high = schema.get("minimum"), schema.get("maximum")
+    open_low, open_high = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
+    low = low if isinstance(low, int | float) else None
+    high = high if isinstance(high, int | float) else None
+    if integer:
+        if isinstance(open_low, int | float):
+            low = math.floor(open_low) + 1
+        if isinstance(open_high, int | float):
+            high = math.ceil(open_high) - 1
+        return low, high
+    # A float goes half a unit inside an open bound, less if the range is narrow.
+    ends = [e for e in (open_low, low) if isinstance(e, int | float)][:1]
+    ends += [e for e in (open_high, high) if isinstance(e, int | float)][:1]
+    step = min(0.5, (ends[1] - ends[0]) / 4) if len(ends) == 2 else 0.5
+    if isinstance(open_low, int | float):
+        low = open_low + step
+    if isinstance(open_high, int | float):
+        high = open_high - step
+    return low, high
+
+
 def _bounded_number(schema: dict[str, Any], value: float, integer: bool) -> float:
     """``value`` moved inside the schema's bounds (and onto ``multipleOf``)."""
-    low = schema.get("minimum")
-    high = schema.get("maximum")
-    # Exclusive bounds: one step inside (1 for integers, a small step else).
-    step = 1 if integer else 0.5
-    if isinstance(schema.get("exclusiveMinimum"), int | float):
-        low = schema["exclusiveMinimum"] + step
-    if isinstance(schema.get("exclusiveMaximum"), int | float):
-        high = schema["exclusiveMaximum"] - step
-    if isinstance(low, int | float) and value < low:
+    low, high = _bounds(schema, integer)
+    if low is not None and value < low:
         value = math.ceil(low) if integer else low
-    if isinstance(high, int | float) and value > high:
+    if high is not None and value > high:
         value = math.floor(high) if integer else high
     multiple = schema.get("multipleOf")
     if isinstance(multiple, int | float) and multiple > 0:
         value = math.ceil(value / multiple) * multiple
-        if isinstance(high, int | float) and value > high:
+        if high is not None and value > high:
             value -= multiple
     return value
 
