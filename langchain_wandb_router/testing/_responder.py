@@ -1,9 +1,12 @@
 """What the emulated model says: deterministic replies from the request alone.
 
 The rules are simple enough to predict in a test and rich enough for LangChain's
-standard suites: tools are called when forced or when the prompt mentions them,
-arguments come from the prompt (numbers, quoted strings, "in <place>"), JSON
-schemas are filled with values of the right type, and tool results are echoed.
+standard suites and agents: tools are called when forced or when the prompt
+mentions them, arguments come from the prompt (numbers, quoted strings, "in
+<place>"), structured outputs are minimal schema-valid instances, and tool
+results that end the conversation are answered, never followed by the same
+call again: in text, or, when a tool is required, through the structured-output
+tool (``ToolStrategy``'s, named like a class), so an agent ends.
 """
 
 from __future__ import annotations

@@ -37,9 +37,12 @@ class WandbEmulator:
     ``GET /v1/models`` and ``POST /v1/chat/completions`` (JSON and SSE), puts
     reasoning in ``reasoning`` (current) or ``reasoning_content`` (2025), sends
     tool calls as fragments, closes streams with a usage chunk whose
-    ``choices`` is empty, honours ``response_format``, ``stop`` and
-    ``max_tokens``, answers 404 for unknown or retired models, and misbehaves on
-    request (:meth:`fault`, :meth:`chaos`). Replies are deterministic.
+    ``choices`` is empty, honours ``response_format``, ``stop``,
+    ``max_tokens``, ``n`` and ``logprobs``/``top_logprobs``, answers tool
+    results (so agents, ``ToolStrategy`` ones included, end), ignores query
+    strings when routing, answers 404 for unknown or retired models, and
+    misbehaves on request (:meth:`fault`, :meth:`chaos`). Replies are
+    deterministic.
 
     For load and routing tests it also behaves like W&B under pressure: a cap
     on requests in flight per ``(project, model)`` answered with W&B's 429
@@ -48,9 +51,10 @@ class WandbEmulator:
     (:meth:`outage`), and counters of it all (:meth:`stats`).
 
     A chat request goes through these steps, stopping at the first answer: key
-    and project check (401), body check (422), the concurrency cap (429, at
-    once), an outage (its status, at once), a scripted :class:`Fault`, the
-    model lookup (404), the service time, then the reply.
+    and project check (401), body check (422), ``n``/``logprobs`` check (400),
+    the concurrency cap (429, at once), an outage (its status, at once), a
+    scripted :class:`Fault`, the model lookup (404), the service time, then
+    the reply.
 
     Example:
         .. code-block:: python
