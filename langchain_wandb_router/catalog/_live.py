@@ -140,8 +140,7 @@ def _fetch_ids(
 
     import httpx
 
-    from langchain_wandb_router import errors
-    from langchain_wandb_router import transport as _transport
+    from langchain_wandb_router import errors, transport as _transport
     from langchain_wandb_router.transport import _config
 
     key = api_key or os.environ.get(_config.API_KEY_ENV)
