@@ -18,11 +18,16 @@ from typing import Any
 import pytest
 
 from langchain_wandb_router import register_weave_costs
-from langchain_wandb_router.catalog._models import ModelInfo, list_models
+from langchain_wandb_router.catalog._models import (
+    ModelInfo,
+    Pricing,
+    list_models,
+    register_model,
+)
 
 QWEN = "Qwen/Qwen3-235B-A22B-Instruct-2507"
 DS_FLASH = "deepseek-ai/DeepSeek-V4-Flash"
-KIMI_K25 = "moonshotai/Kimi-K2.5"
+UNPRICED = "test-org/unpriced-for-weave"
 LOGGER = "langchain_wandb_router.integrations._weave"
 
 
@@ -166,8 +171,11 @@ def test_retired_models_are_priced_for_older_traces() -> None:
 def test_unpriced_catalog_models_are_skipped_and_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    # Every shipped model is priced now; a registered one without a price
+    # stands for a model newer than the catalog.
+    register_model(ModelInfo(id=UNPRICED, pricing=Pricing()))
     unpriced = [m.id for m in list_models(include_retired=True) if not _priced(m)]
-    assert KIMI_K25 in unpriced, "the shipped catalog has no price for Kimi-K2.5"
+    assert UNPRICED in unpriced
     client = RecordingWeaveClient()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the whole catalog: a log line, no warning
@@ -191,13 +199,14 @@ def test_named_models_accept_prefixes_and_repeat_once() -> None:
 
 
 def test_named_models_without_price_warn_and_are_skipped() -> None:
+    register_model(ModelInfo(id=UNPRICED, pricing=Pricing()))
     client = RecordingWeaveClient()
     with pytest.warns(UserWarning, match="register_model") as record:
-        ids = register_weave_costs(client, [QWEN, "acme/not-in-the-catalog", KIMI_K25])
+        ids = register_weave_costs(client, [QWEN, "acme/not-in-the-catalog", UNPRICED])
     assert ids == [QWEN]
     assert list(client.by_id()) == [QWEN]
     text = str(record[0].message)
-    assert "acme/not-in-the-catalog" in text and KIMI_K25 in text
+    assert "acme/not-in-the-catalog" in text and UNPRICED in text
 
 
 def test_bad_model_arguments_raise() -> None:
