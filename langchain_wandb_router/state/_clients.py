@@ -25,6 +25,7 @@ from redis.exceptions import MaxConnectionsError
 
 from langchain_wandb_router.state._connect import AsyncClient, SyncClient, connector
 from langchain_wandb_router.state._lua import SCRIPTS, ScriptCall
+from langchain_wandb_router.transport._loops import run_at_once
 
 __all__ = ["ScriptClients", "pool_exhausted"]
 
@@ -245,7 +246,7 @@ class ScriptClients:
         # (``shutdown_asyncgens``, as asyncio.run does): that closes the
         # client from inside its own, still running loop. One step parks it at
         # its yield without awaiting anything.
-        _step(entry.closer.asend(None))
+        run_at_once(entry.closer.asend(None))
         return entry
 
     def forget(self, entry: _LoopClient) -> None:
@@ -279,13 +280,7 @@ def _abandon(entry: _LoopClient | None) -> None:
     """Finish a closed loop's closer without running anything on that loop."""
     if entry is not None and entry.closer is not None:
         entry.live = False
-        _step(entry.closer.aclose())
-
-
-def _step(coro: Any) -> None:
-    """Run ``coro`` to its first suspension, which must be its end or a yield."""
-    with contextlib.suppress(StopIteration, StopAsyncIteration):
-        coro.send(None)
+        run_at_once(entry.closer.aclose())
 
 
 def _policies(replies: list[Any]) -> list[str]:

@@ -442,7 +442,23 @@ class QueuedState(RouterState):
 
     It overrides :meth:`acquire_any` and :meth:`aacquire_any` (waiting on
     every key, woken per freed slot); waiting for one route is the case of one.
+
+    Args:
+        health: When models cool down (default settings if ``None``).
+        concurrency: Lease lifetime and adaptive limit behaviour (likewise).
+        budget: Lifetimes of budget records (likewise).
     """
+
+    def __init__(
+        self,
+        *,
+        health: HealthSettings | None = None,
+        concurrency: ConcurrencySettings | None = None,
+        budget: BudgetSettings | None = None,
+    ) -> None:
+        self.health = health or HealthSettings()
+        self.concurrency = concurrency or ConcurrencySettings()
+        self.budget = budget or BudgetSettings()
 
     def acquire(self, key: str, hard_limit: int | None, deadline: float) -> Lease:
         """See :meth:`RouterState.acquire`."""

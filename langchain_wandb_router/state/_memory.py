@@ -16,16 +16,12 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_wandb_router.state._interface import (
     HEALTH_BUCKETS,
     OUTCOMES,
-    BudgetSettings,
-    ConcurrencySettings,
-    HealthSettings,
     Lease,
-    Outcome,
     QueuedState,
     Reservation,
     SlotTimeoutError,
@@ -42,6 +38,14 @@ from langchain_wandb_router.state._waiters import (
     apark,
     park,
 )
+
+if TYPE_CHECKING:  # only in signatures: QueuedState applies the settings
+    from langchain_wandb_router.state._interface import (
+        BudgetSettings,
+        ConcurrencySettings,
+        HealthSettings,
+        Outcome,
+    )
 
 __all__ = ["InProcessState"]
 
@@ -127,9 +131,7 @@ class InProcessState(QueuedState):
         budget: BudgetSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.health = health or HealthSettings()
-        self.concurrency = concurrency or ConcurrencySettings()
-        self.budget = budget or BudgetSettings()
+        super().__init__(health=health, concurrency=concurrency, budget=budget)
         self._clock = clock
         self._lock = threading.Lock()
         self._ids = itertools.count(1)

@@ -40,18 +40,12 @@ import asyncio
 import functools
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_wandb_router.state._clients import ScriptClients
 from langchain_wandb_router.state._connect import CLIENT_NAME
-
-# Much as _memory imports: the two implement one interface.
 from langchain_wandb_router.state._interface import (
-    BudgetSettings,
-    ConcurrencySettings,
-    HealthSettings,
     Lease,
-    Outcome,
     QueuedState,
     Reservation,
     Want,
@@ -80,6 +74,14 @@ from langchain_wandb_router.state._redis_waits import RedisWaitRoom
 from langchain_wandb_router.state._runner import DOWN, Op, Runner, Step, down, ignore
 from langchain_wandb_router.state._steps import Steps
 from langchain_wandb_router.state._urls import redact_url
+
+if TYPE_CHECKING:  # only in signatures: QueuedState applies the settings
+    from langchain_wandb_router.state._interface import (
+        BudgetSettings,
+        ConcurrencySettings,
+        HealthSettings,
+        Outcome,
+    )
 
 __all__ = ["CLIENT_NAME", "RedisState", "redact_url"]
 
@@ -125,9 +127,7 @@ class RedisState(QueuedState):
     ) -> None:
         if on_error not in ("open", "closed"):
             raise ValueError(f"on_error must be 'open' or 'closed', got {on_error!r}")
-        self.health = health or HealthSettings()
-        self.concurrency = concurrency or ConcurrencySettings()
-        self.budget = budget or BudgetSettings()
+        super().__init__(health=health, concurrency=concurrency, budget=budget)
         self.on_error = on_error
         # The clients keep the URL: its password is in no other object.
         self._clients = ScriptClients(

@@ -9,14 +9,17 @@ steps' ``try``/``except``/``finally`` see it as if they had done it themselves.
 The thin interpreters are the functions that do one step: a blocking one for
 the sync methods, an awaiting one for the async methods. :func:`adrive` runs
 steps with an awaiting interpreter; :func:`drive` runs them with a blocking
-one through the same loop (its coroutine never suspends, so it is stepped to
-the end at once), so there is one driver, not a sync and an async copy.
+one through the same loop (its coroutine never suspends, so
+:func:`~langchain_wandb_router.transport._loops.run_at_once` steps it to the
+end), so there is one driver, not a sync and an async copy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeVar
+
+from langchain_wandb_router.transport._loops import run_at_once
 
 __all__ = ["Steps", "adrive", "drive"]
 
@@ -53,11 +56,4 @@ def drive(steps: Steps[S, T], do: Callable[[S], Any]) -> T:
     async def done_at_once(step: S) -> Any:
         return do(step)
 
-    run = adrive(steps, done_at_once)
-    try:
-        run.send(None)
-    except StopIteration as stop:
-        answer: T = stop.value
-        return answer
-    run.close()  # unreachable: nothing it awaits suspends
-    raise RuntimeError("a blocking step suspended")
+    return run_at_once(adrive(steps, done_at_once))

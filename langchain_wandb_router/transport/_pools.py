@@ -33,6 +33,7 @@ import httpcore
 import httpx
 
 from langchain_wandb_router.transport._deadline import CALL_DEADLINE
+from langchain_wandb_router.transport._loops import run_at_once
 
 # Keep-alive equals the connection cap: a burst that opened N connections finds
 # all N idle afterwards instead of reconnecting above a smaller keep-alive pool.
@@ -358,7 +359,7 @@ class _LoopClients:
         # asend() runs the running loop's "first iteration" hook, which
         # registers the generator with that loop; one step parks it at its
         # yield without awaiting anything.
-        _step(self.closer.asend(None))
+        run_at_once(self.closer.asend(None))
 
     def abandon(self) -> None:
         """Finish the closer without closing clients (their loop is closed).
@@ -370,17 +371,7 @@ class _LoopClients:
         """
         self.live = False
         self.clients.clear()
-        _step(self.closer.aclose())
-
-
-def _step(coro: Any) -> None:
-    """Run ``coro`` to its first suspension, which must be its end."""
-    try:
-        coro.send(None)
-    except StopIteration:
-        return
-    msg = "the pool closer awaited where it must not"  # pragma: no cover
-    raise RuntimeError(msg)  # pragma: no cover
+        run_at_once(self.closer.aclose())
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -27,6 +27,7 @@ from langchain_wandb_router.errors import (
     WandbConcurrencyLimitError,
     WandbError,
 )
+from langchain_wandb_router.transport._loops import run_at_once
 
 __all__ = [
     "LIMITED_BACKOFF_CAP",
@@ -229,14 +230,9 @@ class RetryPolicy:
         async def sleep(seconds: float) -> None:
             self.sleep(seconds)
 
-        run = self._attempts(attempt, sleep, max_retries, label, deadline)
-        try:
-            run.send(None)
-        except StopIteration as done:
-            answer: T = done.value
-            return answer
-        run.close()  # unreachable: nothing it awaits suspends
-        raise RuntimeError("a blocking retry step suspended")
+        return run_at_once(
+            self._attempts(attempt, sleep, max_retries, label, deadline)
+        )
 
     async def acall(
         self,
