@@ -1,36 +1,21 @@
-"""The routed call paths of WandbRouter: planning and the four adapters.
+"""Planning a routed call of WandbRouter, and reading its results.
 
-``invoke``/``ainvoke``/``stream``/``astream`` (and core's own ``_generate``/
-``_stream`` paths) each become one short adapter around the call driver
-(:mod:`langchain_wandb_router.router._driver`): plan the call, let the driver decide,
-and carry out its effects with sync or async I/O. Routes are always called
-through their public Runnable API with the call's child config, so each
-attempt is its own traced model run, with the route's own callbacks, rate
-limiter and cache.
+What the sync and async call paths (:mod:`._runs`) share, with no I/O of its
+own: the call's routes and context, the :class:`~._driver.CallDriver` with its
+candidate runs and budget, the closing steps of a committed stream, the
+served answer with its routing record, and what the call cost.
 """
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import (
-    AsyncGenerator,
-    AsyncIterator,
     Generator,
-    Iterator,
     Mapping,
 )
-from contextlib import aclosing, closing
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.callbacks import (
-    AsyncCallbackManagerForLLMRun,
-    BaseRunManager,
-    CallbackManager,
-    CallbackManagerForLLMRun,
-)
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from langchain_wandb_router.catalog._pricing import call_cost_usd
@@ -42,23 +27,15 @@ from langchain_wandb_router.errors import (
     WandbTimeoutError,
 )
 from langchain_wandb_router.router import _routing
-from langchain_wandb_router.router._attempts import StreamTally, aclose, interrupted
+from langchain_wandb_router.router._attempts import StreamTally
 from langchain_wandb_router.router._budget import estimate_micro, priced, to_micro
 from langchain_wandb_router.router._driver import CallDriver
 from langchain_wandb_router.router._effects import Committed, Effect, Outcome, RouteRun
 from langchain_wandb_router.router._interpreters import (
     Held,
-    adrive,
-    aopen_stream,
-    aundo,
-    drive,
-    open_stream,
-    undo,
-    within,
 )
 from langchain_wandb_router.router._routing import Route, RoutingContext, as_routes
 from langchain_wandb_router.state._interface import budget_key, route_key
-from langchain_wandb_router.transport._deadline import bounded
 
 if TYPE_CHECKING:
     from langchain_wandb_router.router._runtime import RouterRuntime
@@ -87,29 +64,6 @@ class RoutedCalls:
 
         def _rt(self) -> RouterRuntime: ...
         def _static_routes(self) -> list[Route] | None: ...
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        # Only the legacy generate() path lands here; invoke() does not.
-        config = _child_config(run_manager)
-        message = self._route(messages, config, stop, kwargs)
-        return ChatResult(generations=[ChatGeneration(message=message)])
-
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        config = _child_config(run_manager)
-        message = await self._aroute(messages, config, stop, kwargs)
-        return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _driver(
         self,
@@ -215,203 +169,7 @@ class RoutedCalls:
         )
         return static, ctx
 
-    def _select(self, ctx: RoutingContext, static: list[Route] | None) -> Any:
-        if static is not None or _routing.forced_model(ctx, {}) is not None:
-            return None
-        selected = self.models(ctx)
-        if inspect.isawaitable(selected):
-            if hasattr(selected, "close"):
-                selected.close()
-            msg = (
-                "The model selector is async: call ainvoke/astream, or make it a "
-                "plain function."
-            )
-            raise TypeError(msg)
-        return selected
-
-    async def _aselect(self, ctx: RoutingContext, static: list[Route] | None) -> Any:
-        if static is not None or _routing.forced_model(ctx, {}) is not None:
-            return None
-        selected = self.models(ctx)
-        if inspect.isawaitable(selected):
-            selected = await selected
-        return selected
-
     # ------------------------------------------------------------------ attempts
-
-    def _route(
-        self,
-        messages: list[BaseMessage],
-        config: RunnableConfig,
-        stop: list[str] | None,
-        kwargs: dict[str, Any],
-    ) -> AIMessage:
-        static, ctx = self._context(messages, config, kwargs)
-        driver = self._driver(ctx, kwargs, static, self._select(ctx, static))
-        state, policy = self._rt().state, self.retry_policy
-
-        def attempt(route: RouteRun) -> AIMessage:
-            # A sync attempt cannot be interrupted from outside; ChatWandb
-            # routes honour the deadline themselves, every read included.
-            with bounded(driver.deadline):
-                return route.model.invoke(messages, config, stop=stop, **route.kwargs)  # type: ignore[no-any-return]
-
-        held = Held()
-        try:
-            done = drive(driver.run(), state, policy, attempt, held)
-            message = self._served(done)
-            end = driver.finish(done, "ok", self._cost(done, message))
-            drive(end, state, policy, attempt, held)
-            return message
-        finally:
-            if held:
-                undo(state, held)
-
-    async def _aroute(
-        self,
-        messages: list[BaseMessage],
-        config: RunnableConfig,
-        stop: list[str] | None,
-        kwargs: dict[str, Any],
-    ) -> AIMessage:
-        static, ctx = self._context(messages, config, kwargs)
-        driver = self._driver(ctx, kwargs, static, await self._aselect(ctx, static))
-        state, policy = self._rt().state, self.retry_policy
-
-        async def attempt(route: RouteRun) -> AIMessage:
-            with bounded(driver.deadline):
-                call = route.model.ainvoke(messages, config, stop=stop, **route.kwargs)
-                return await within(driver.deadline, call, route.cand.label)
-
-        held = Held()
-        try:
-            done = await adrive(driver.run(), state, policy, attempt, held)
-            message = self._served(done)
-            end = driver.finish(done, "ok", self._cost(done, message))
-            await adrive(end, state, policy, attempt, held)
-            return message
-        finally:
-            if held:
-                await aundo(state, held)
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        # Core's own streaming paths (stream_events v3) land here.
-        config = _child_config(run_manager)
-        with closing(self._route_stream(messages, config, stop, kwargs)) as chunks:
-            for chunk in chunks:
-                yield ChatGenerationChunk(message=chunk)
-
-    async def _astream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        config = _child_config(run_manager)
-        chunks = self._aroute_stream(messages, config, stop, kwargs)
-        async with aclosing(chunks):
-            async for chunk in chunks:
-                yield ChatGenerationChunk(message=chunk)
-
-    def _route_stream(
-        self,
-        messages: list[BaseMessage],
-        config: RunnableConfig,
-        stop: list[str] | None,
-        kwargs: dict[str, Any],
-    ) -> Generator[AIMessageChunk, None, None]:
-        static, ctx = self._context(messages, config, kwargs)
-        driver = self._driver(ctx, kwargs, static, self._select(ctx, static))
-        state, policy = self._rt().state, self.retry_policy
-
-        def attempt(route: RouteRun) -> Any:
-            # The request starts here, under the deadline; ChatWandb carries
-            # it on to every later read of the stream.
-            with bounded(driver.deadline):
-                return open_stream(
-                    route.model.stream(messages, config, stop=stop, **route.kwargs)
-                )
-
-        held = Held()
-        try:
-            done = drive(driver.run(), state, policy, attempt, held)
-            if done.value is None:  # an empty stream: nothing to splice
-                drive(driver.finish(done, "ok", 0), state, policy, attempt, held)
-                return
-            first, rest = done.value
-            first.response_metadata["routing"] = done.record
-            tally = StreamTally()
-            held.sending = True
-            try:
-                yield tally.see(first)
-                for chunk in rest:
-                    yield tally.see(chunk)
-            except BaseException as exc:
-                rest.close()
-                broke = self._broke(driver, done, held, tally, exc)
-                if broke is None:
-                    raise  # closed early, interrupted: undone in ``finally``
-                drive(broke, state, policy, attempt, held)
-                raise interrupted(done.route.cand.label, exc, tally) from exc
-            ended = self._finished(driver, done, held, tally)
-            drive(ended, state, policy, attempt, held)
-        finally:
-            if held:
-                undo(state, held)
-
-    async def _aroute_stream(
-        self,
-        messages: list[BaseMessage],
-        config: RunnableConfig,
-        stop: list[str] | None,
-        kwargs: dict[str, Any],
-    ) -> AsyncGenerator[AIMessageChunk, None]:
-        static, ctx = self._context(messages, config, kwargs)
-        driver = self._driver(ctx, kwargs, static, await self._aselect(ctx, static))
-        state, policy = self._rt().state, self.retry_policy
-
-        async def attempt(route: RouteRun) -> Any:
-            with bounded(driver.deadline):
-                chunks = route.model.astream(
-                    messages, config, stop=stop, **route.kwargs
-                )
-                opening = aopen_stream(chunks)
-                return await within(driver.deadline, opening, route.cand.label)
-
-        held = Held()
-        try:
-            done = await adrive(driver.run(), state, policy, attempt, held)
-            if done.value is None:
-                end = driver.finish(done, "ok", 0)
-                await adrive(end, state, policy, attempt, held)
-                return
-            first, rest = done.value
-            first.response_metadata["routing"] = done.record
-            tally = StreamTally()
-            held.sending = True
-            try:
-                yield tally.see(first)
-                async for chunk in rest:
-                    yield tally.see(chunk)
-            except BaseException as exc:
-                await aclose(rest)
-                broke = self._broke(driver, done, held, tally, exc)
-                if broke is None:
-                    raise
-                await adrive(broke, state, policy, attempt, held)
-                raise interrupted(done.route.cand.label, exc, tally) from exc
-            ended = self._finished(driver, done, held, tally)
-            await adrive(ended, state, policy, attempt, held)
-        finally:
-            if held:
-                await aundo(state, held)
 
     def _broke(
         self,
@@ -469,18 +227,6 @@ class RoutedCalls:
         if done.reservation is None:
             return 0
         return to_micro(call_cost_usd(done.route.cand.label, tally.usage) or 0.0)
-
-
-def _child_config(run_manager: BaseRunManager | None) -> RunnableConfig:
-    """Config for attempts made inside one of core's own model runs."""
-    if run_manager is None:
-        return RunnableConfig()
-    # Model run managers have no get_child(); this is what it would build.
-    child = CallbackManager(handlers=[], parent_run_id=run_manager.run_id)
-    child.set_handlers(run_manager.inheritable_handlers)
-    child.add_tags(run_manager.inheritable_tags)
-    child.add_metadata(run_manager.inheritable_metadata)
-    return RunnableConfig(callbacks=child)
 
 
 def _broken(exc: BaseException) -> Outcome:

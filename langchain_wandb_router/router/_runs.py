@@ -1,24 +1,38 @@
-"""The router's public call entry points, each wrapped in the router's own run.
+"""The router's call paths, sync and async: the only room where they are twins.
 
 ``invoke``/``ainvoke``/``stream``/``astream`` turn the input into messages,
 add the router's own tags, metadata and callbacks to the call's config, and
 open a *chain* run for the router when someone listens; every attempt inside
 is then a child model run named after the model that ran it, so usage is
-traced once, by the model that produced it. The routed work itself is
-``RoutedCalls`` (``_calls``), which this extends. Mixed into WandbRouter,
-which holds the settings.
+traced once, by the model that produced it. Core's own hooks (``_generate``,
+``_stream`` and their async forms) land on the same routed calls.
+
+Each routed call (``_route``, ``_route_stream`` and their async forms) is a
+thin interpreter: plan the call (:mod:`._calls`), let the driver decide
+(:mod:`._driver`), and carry out its effects with blocking or awaiting I/O
+(:mod:`._interpreters`). The twins differ only where sync and async I/O must
+(``await``, ``async for``, ``aclosing``), which one body cannot express; every
+decision they make is shared. Mixed into WandbRouter, which holds the settings.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import inspect
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from contextlib import aclosing, closing
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.callbacks import BaseCallbackManager, CallbackManager
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    BaseCallbackManager,
+    BaseRunManager,
+    CallbackManager,
+    CallbackManagerForLLMRun,
+)
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import add_ai_message_chunks
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import RunnableConfig, ensure_config
 from langchain_core.runnables.config import (
@@ -27,7 +41,22 @@ from langchain_core.runnables.config import (
     patch_config,
 )
 
+from langchain_wandb_router.router import _routing
+from langchain_wandb_router.router._attempts import StreamTally, aclose, interrupted
 from langchain_wandb_router.router._calls import RoutedCalls
+from langchain_wandb_router.router._effects import RouteRun
+from langchain_wandb_router.router._interpreters import (
+    Held,
+    adrive,
+    aopen_stream,
+    aundo,
+    drive,
+    open_stream,
+    undo,
+    within,
+)
+from langchain_wandb_router.router._routing import Route, RoutingContext
+from langchain_wandb_router.transport._deadline import bounded
 
 __all__ = ["ChainRuns"]
 
@@ -153,6 +182,231 @@ class ChainRuns(RoutedCalls):
             raise
         await run.on_chain_end(_merged(seen))
 
+    # ------------------------------------------------ LangChain's own hooks
+    # Core's legacy generate() and its streaming paths (stream_events) land
+    # here, inside a model run core opened; attempts become its children.
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        config = _child_config(run_manager)
+        message = self._route(messages, config, stop, kwargs)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        config = _child_config(run_manager)
+        message = await self._aroute(messages, config, stop, kwargs)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        config = _child_config(run_manager)
+        with closing(self._route_stream(messages, config, stop, kwargs)) as chunks:
+            for chunk in chunks:
+                yield ChatGenerationChunk(message=chunk)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        config = _child_config(run_manager)
+        chunks = self._aroute_stream(messages, config, stop, kwargs)
+        async with aclosing(chunks):
+            async for chunk in chunks:
+                yield ChatGenerationChunk(message=chunk)
+
+    # ----------------------------------------------------- the routed calls
+
+    def _select(self, ctx: RoutingContext, static: list[Route] | None) -> Any:
+        if static is not None or _routing.forced_model(ctx, {}) is not None:
+            return None
+        selected = self.models(ctx)
+        if inspect.isawaitable(selected):
+            if hasattr(selected, "close"):
+                selected.close()
+            msg = (
+                "The model selector is async: call ainvoke/astream, or make it a "
+                "plain function."
+            )
+            raise TypeError(msg)
+        return selected
+
+    async def _aselect(self, ctx: RoutingContext, static: list[Route] | None) -> Any:
+        if static is not None or _routing.forced_model(ctx, {}) is not None:
+            return None
+        selected = self.models(ctx)
+        if inspect.isawaitable(selected):
+            selected = await selected
+        return selected
+
+    def _route(
+        self,
+        messages: list[BaseMessage],
+        config: RunnableConfig,
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+    ) -> AIMessage:
+        static, ctx = self._context(messages, config, kwargs)
+        driver = self._driver(ctx, kwargs, static, self._select(ctx, static))
+        state, policy = self._rt().state, self.retry_policy
+
+        def attempt(route: RouteRun) -> AIMessage:
+            # A sync attempt cannot be interrupted from outside; ChatWandb
+            # routes honour the deadline themselves, every read included.
+            with bounded(driver.deadline):
+                return route.model.invoke(messages, config, stop=stop, **route.kwargs)  # type: ignore[no-any-return]
+
+        held = Held()
+        try:
+            done = drive(driver.run(), state, policy, attempt, held)
+            message = self._served(done)
+            end = driver.finish(done, "ok", self._cost(done, message))
+            drive(end, state, policy, attempt, held)
+            return message
+        finally:
+            if held:
+                undo(state, held)
+
+    async def _aroute(
+        self,
+        messages: list[BaseMessage],
+        config: RunnableConfig,
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+    ) -> AIMessage:
+        static, ctx = self._context(messages, config, kwargs)
+        driver = self._driver(ctx, kwargs, static, await self._aselect(ctx, static))
+        state, policy = self._rt().state, self.retry_policy
+
+        async def attempt(route: RouteRun) -> AIMessage:
+            with bounded(driver.deadline):
+                call = route.model.ainvoke(messages, config, stop=stop, **route.kwargs)
+                return await within(driver.deadline, call, route.cand.label)
+
+        held = Held()
+        try:
+            done = await adrive(driver.run(), state, policy, attempt, held)
+            message = self._served(done)
+            end = driver.finish(done, "ok", self._cost(done, message))
+            await adrive(end, state, policy, attempt, held)
+            return message
+        finally:
+            if held:
+                await aundo(state, held)
+
+    def _route_stream(
+        self,
+        messages: list[BaseMessage],
+        config: RunnableConfig,
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+    ) -> Generator[AIMessageChunk, None, None]:
+        static, ctx = self._context(messages, config, kwargs)
+        driver = self._driver(ctx, kwargs, static, self._select(ctx, static))
+        state, policy = self._rt().state, self.retry_policy
+
+        def attempt(route: RouteRun) -> Any:
+            # The request starts here, under the deadline; ChatWandb carries
+            # it on to every later read of the stream.
+            with bounded(driver.deadline):
+                return open_stream(
+                    route.model.stream(messages, config, stop=stop, **route.kwargs)
+                )
+
+        held = Held()
+        try:
+            done = drive(driver.run(), state, policy, attempt, held)
+            if done.value is None:  # an empty stream: nothing to splice
+                drive(driver.finish(done, "ok", 0), state, policy, attempt, held)
+                return
+            first, rest = done.value
+            first.response_metadata["routing"] = done.record
+            tally = StreamTally()
+            held.sending = True
+            try:
+                yield tally.see(first)
+                for chunk in rest:
+                    yield tally.see(chunk)
+            except BaseException as exc:
+                rest.close()
+                broke = self._broke(driver, done, held, tally, exc)
+                if broke is None:
+                    raise  # closed early, interrupted: undone in ``finally``
+                drive(broke, state, policy, attempt, held)
+                raise interrupted(done.route.cand.label, exc, tally) from exc
+            ended = self._finished(driver, done, held, tally)
+            drive(ended, state, policy, attempt, held)
+        finally:
+            if held:
+                undo(state, held)
+
+    async def _aroute_stream(
+        self,
+        messages: list[BaseMessage],
+        config: RunnableConfig,
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+    ) -> AsyncGenerator[AIMessageChunk, None]:
+        static, ctx = self._context(messages, config, kwargs)
+        driver = self._driver(ctx, kwargs, static, await self._aselect(ctx, static))
+        state, policy = self._rt().state, self.retry_policy
+
+        async def attempt(route: RouteRun) -> Any:
+            with bounded(driver.deadline):
+                chunks = route.model.astream(
+                    messages, config, stop=stop, **route.kwargs
+                )
+                opening = aopen_stream(chunks)
+                return await within(driver.deadline, opening, route.cand.label)
+
+        held = Held()
+        try:
+            done = await adrive(driver.run(), state, policy, attempt, held)
+            if done.value is None:
+                end = driver.finish(done, "ok", 0)
+                await adrive(end, state, policy, attempt, held)
+                return
+            first, rest = done.value
+            first.response_metadata["routing"] = done.record
+            tally = StreamTally()
+            held.sending = True
+            try:
+                yield tally.see(first)
+                async for chunk in rest:
+                    yield tally.see(chunk)
+            except BaseException as exc:
+                await aclose(rest)
+                broke = self._broke(driver, done, held, tally, exc)
+                if broke is None:
+                    raise
+                await adrive(broke, state, policy, attempt, held)
+                raise interrupted(done.route.cand.label, exc, tally) from exc
+            ended = self._finished(driver, done, held, tally)
+            await adrive(ended, state, policy, attempt, held)
+        finally:
+            if held:
+                await aundo(state, held)
+
+    # ------------------------------------------------------- call helpers
+
     def _prepared(
         self, input: LanguageModelInput, config: RunnableConfig | None
     ) -> tuple[list[BaseMessage], RunnableConfig, dict[str, Any]]:
@@ -217,3 +471,15 @@ def _merged(chunks: list[AIMessageChunk] | None) -> AIMessageChunk | None:
     if not chunks:
         return None
     return add_ai_message_chunks(chunks[0], *chunks[1:])
+
+
+def _child_config(run_manager: BaseRunManager | None) -> RunnableConfig:
+    """Config for attempts made inside one of core's own model runs."""
+    if run_manager is None:
+        return RunnableConfig()
+    # Model run managers have no get_child(); this is what it would build.
+    child = CallbackManager(handlers=[], parent_run_id=run_manager.run_id)
+    child.set_handlers(run_manager.inheritable_handlers)
+    child.add_tags(run_manager.inheritable_tags)
+    child.add_metadata(run_manager.inheritable_metadata)
+    return RunnableConfig(callbacks=child)
