@@ -65,6 +65,7 @@ class Cooling:
     """Ask the state which keys are cooling (seconds left each)."""
 
     keys: list[str]
+    """The health keys of the call's candidate routes."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class TryAcquire:
 
     key: str
     limit: int | None
+    """The route's hard cap (``max_in_flight``), under the adaptive limit."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class WaitSlot:
 
     wants: tuple[Want, ...]
     deadline: float
+    """Answered ``None`` when it passes: the driver then gives up on the wait."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class Finish:
     lease: Lease | None
     key: str
     outcome: Outcome
+    """``ok``/``failed`` count for health; ``limited`` lowers the slot limit."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,9 @@ class Reserve:
     """Reserve ``micro`` micro-dollars of ``budget`` before the call."""
 
     scope: str
+    """The budget's state key, shared by every router with the same scope."""
     micro: int
+    """The call's estimated cost: its input and its largest possible output."""
     budget: int
 
 
@@ -106,6 +112,7 @@ class Spent:
     """Ask what has been spent under ``scope`` (micro-dollars)."""
 
     scope: str
+    """The budget's state key; the answer explains a refused reservation."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,7 @@ class Settle:
 
     reservation: Reservation
     micro: int
+    """The cost from the answer's usage (0: nothing was billed)."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,7 @@ class Sleep:
     """Wait; nothing else can be tried before then."""
 
     seconds: float
+    """Until the soonest route's backoff ends (never past the deadline)."""
 
 
 @dataclass(frozen=True)

@@ -18,20 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from langchain_wandb_router.errors import WandbTimeoutError
-from langchain_wandb_router.router._effects import (
-    Attempt,
-    Cooling,
-    Effect,
-    Failure,
-    Finish,
-    Outcome,
-    Reserve,
-    RouteRun,
-    Settle,
-    Spent,
-    TryAcquire,
-    WaitSlot,
-)
+from langchain_wandb_router.router import _effects as fx
 from langchain_wandb_router.state._interface import (
     Lease,
     Reservation,
@@ -90,11 +77,11 @@ class Held:
             self.leases.append(lease)
             self.keeper.add(lease)
 
-    def gives_back(self, effect: Effect) -> None:
+    def gives_back(self, effect: fx.Effect) -> None:
         """``effect`` is about to return a slot or settle the reservation."""
-        if isinstance(effect, Finish) and effect.lease is not None:
+        if isinstance(effect, fx.Finish) and effect.lease is not None:
             self._drop(effect.lease)
-        elif isinstance(effect, Settle) and effect.reservation is self.reservation:
+        elif isinstance(effect, fx.Settle) and effect.reservation is self.reservation:
             self.reservation = None
 
     def _drop(self, lease: Lease) -> None:
@@ -104,10 +91,10 @@ class Held:
                 del self.leases[i]
                 return
 
-    def undo_effects(self) -> list[Finish | Settle]:
+    def undo_effects(self) -> list[fx.Finish | fx.Settle]:
         """What gives everything back, as effects; empties the record."""
-        effects: list[Finish | Settle] = [
-            Finish(lease, lease.key, "other") for lease in self.leases
+        effects: list[fx.Finish | fx.Settle] = [
+            fx.Finish(lease, lease.key, "other") for lease in self.leases
         ]
         for lease in self.leases:
             self.keeper.discard(lease)
@@ -118,15 +105,15 @@ class Held:
             if self.sending:
                 # The request may have reached W&B, which may bill it.
                 cost = reservation.micro if self.bill is None else self.bill
-            effects.append(Settle(reservation, cost))
+            effects.append(fx.Settle(reservation, cost))
         return effects
 
 
 def drive(
-    steps: Generator[Effect, Any, T],
+    steps: Generator[fx.Effect, Any, T],
     state: RouterState,
     policy: RetryPolicy,
-    attempt: Callable[[RouteRun], Any],
+    attempt: Callable[[fx.RouteRun], Any],
     held: Held,
 ) -> T:
     """Carry out a driver's effects with blocking I/O; return its result.
@@ -147,44 +134,44 @@ def drive(
 
 
 def _carry_out(
-    effect: Effect,
+    effect: fx.Effect,
     state: RouterState,
     policy: RetryPolicy,
-    attempt: Callable[[RouteRun], Any],
+    attempt: Callable[[fx.RouteRun], Any],
     held: Held,
 ) -> Any:
-    if isinstance(effect, Attempt):
+    if isinstance(effect, fx.Attempt):
         held.sending = True
         try:
             value = attempt(effect.route)
         except Exception as exc:  # handed to the driver to classify
-            value = Failure(exc)
+            value = fx.Failure(exc)
         held.sending = False
         return value
-    if isinstance(effect, TryAcquire):
+    if isinstance(effect, fx.TryAcquire):
         lease = state.try_acquire(effect.key, effect.limit)
         held.took(lease)
         return lease
-    if isinstance(effect, WaitSlot):
+    if isinstance(effect, fx.WaitSlot):
         try:
             lease = state.acquire_any(effect.wants, effect.deadline)
         except SlotTimeoutError:
             return None
         held.took(lease)
         return lease
-    if isinstance(effect, Finish):
+    if isinstance(effect, fx.Finish):
         held.gives_back(effect)
         _finish(state, effect)
         return None
-    if isinstance(effect, Cooling):
+    if isinstance(effect, fx.Cooling):
         return state.cooling(effect.keys)
-    if isinstance(effect, Reserve):
+    if isinstance(effect, fx.Reserve):
         reservation = state.reserve(effect.scope, effect.micro, effect.budget)
         held.reservation = reservation or held.reservation
         return reservation
-    if isinstance(effect, Spent):
+    if isinstance(effect, fx.Spent):
         return state.spent(effect.scope)
-    if isinstance(effect, Settle):
+    if isinstance(effect, fx.Settle):
         held.gives_back(effect)
         state.settle(effect.reservation, effect.micro)
         return None
@@ -193,10 +180,10 @@ def _carry_out(
 
 
 async def adrive(
-    steps: Generator[Effect, Any, T],
+    steps: Generator[fx.Effect, Any, T],
     state: RouterState,
     policy: RetryPolicy,
-    attempt: Callable[[RouteRun], Awaitable[Any]],
+    attempt: Callable[[fx.RouteRun], Awaitable[Any]],
     held: Held,
 ) -> T:
     """Async :func:`drive`; give back what is left with :func:`aundo`."""
@@ -213,50 +200,50 @@ async def adrive(
 
 
 async def _acarry_out(
-    effect: Effect,
+    effect: fx.Effect,
     state: RouterState,
     policy: RetryPolicy,
-    attempt: Callable[[RouteRun], Awaitable[Any]],
+    attempt: Callable[[fx.RouteRun], Awaitable[Any]],
     held: Held,
 ) -> Any:
-    if isinstance(effect, Attempt):
+    if isinstance(effect, fx.Attempt):
         held.sending = True
         try:
             value = await attempt(effect.route)
         except Exception as exc:
-            value = Failure(exc)
+            value = fx.Failure(exc)
         held.sending = False
         return value
     # A state that does I/O (Redis) may be cancelled mid-answer: shield what
     # hands out or gives back slots and money. In-process state cannot be.
     at_once = state.answers_at_once
-    if isinstance(effect, TryAcquire):
+    if isinstance(effect, fx.TryAcquire):
         taking = state.atry_acquire(effect.key, effect.limit)
         lease = await (taking if at_once else _handed_out(taking))
         held.took(lease)
         return lease
-    if isinstance(effect, WaitSlot):
+    if isinstance(effect, fx.WaitSlot):
         try:
             lease = await state.aacquire_any(effect.wants, effect.deadline)
         except SlotTimeoutError:
             return None
         held.took(lease)
         return lease
-    if isinstance(effect, Finish):
+    if isinstance(effect, fx.Finish):
         held.gives_back(effect)
         finishing = _afinish(state, effect)
         await (finishing if at_once else _completed(finishing))
         return None
-    if isinstance(effect, Cooling):
+    if isinstance(effect, fx.Cooling):
         return await state.acooling(effect.keys)
-    if isinstance(effect, Reserve):
+    if isinstance(effect, fx.Reserve):
         reserving = state.areserve(effect.scope, effect.micro, effect.budget)
         reservation = await (reserving if at_once else _handed_out(reserving))
         held.reservation = reservation or held.reservation
         return reservation
-    if isinstance(effect, Spent):
+    if isinstance(effect, fx.Spent):
         return await state.aspent(effect.scope)
-    if isinstance(effect, Settle):
+    if isinstance(effect, fx.Settle):
         held.gives_back(effect)
         settling = state.asettle(effect.reservation, effect.micro)
         await (settling if at_once else _completed(settling))
@@ -316,10 +303,10 @@ def undo(state: RouterState, held: Held) -> None:
     undo_effects(state, held.undo_effects())
 
 
-def undo_effects(state: RouterState, effects: list[Finish | Settle]) -> None:
+def undo_effects(state: RouterState, effects: list[fx.Finish | fx.Settle]) -> None:
     """Carry out :meth:`Held.undo_effects` with blocking I/O."""
     for effect in effects:
-        if isinstance(effect, Finish):
+        if isinstance(effect, fx.Finish):
             _finish(state, effect)
         else:
             state.settle(effect.reservation, effect.micro)
@@ -334,27 +321,29 @@ async def aundo(state: RouterState, held: Held) -> None:
         await _completed(_aundo_effects(state, effects))
 
 
-async def _aundo_effects(state: RouterState, effects: list[Finish | Settle]) -> None:
+async def _aundo_effects(
+    state: RouterState, effects: list[fx.Finish | fx.Settle]
+) -> None:
     for effect in effects:
-        if isinstance(effect, Finish):
+        if isinstance(effect, fx.Finish):
             await _afinish(state, effect)
         else:
             await state.asettle(effect.reservation, effect.micro)
 
 
-def _slot_outcome(outcome: Outcome) -> Literal["ok", "limited", "other"]:
+def _slot_outcome(outcome: fx.Outcome) -> Literal["ok", "limited", "other"]:
     # The adaptive limit learns from 429s and successes only.
     return "other" if outcome == "failed" else outcome
 
 
-def _finish(state: RouterState, effect: Finish) -> None:
+def _finish(state: RouterState, effect: fx.Finish) -> None:
     if effect.lease is not None:
         state.release(effect.lease, _slot_outcome(effect.outcome))
     if effect.outcome in ("ok", "failed"):
         state.report(effect.key, effect.outcome == "failed")
 
 
-async def _afinish(state: RouterState, effect: Finish) -> None:
+async def _afinish(state: RouterState, effect: fx.Finish) -> None:
     if effect.lease is not None:
         await state.arelease(effect.lease, _slot_outcome(effect.outcome))
     if effect.outcome in ("ok", "failed"):
