@@ -383,8 +383,8 @@ class WandbRouter(ChainRuns, BaseChatModel):
     def _private(self) -> dict[str, Any]:
         """The private attributes, for hot paths.
 
-        ``self._runtime`` costs ~3 us (a failed lookup, then pydantic's
-        ``__getattr__``); the dict itself is a plain slot.
+        ``self._runtime`` goes through a failed attribute lookup and then
+        pydantic's ``__getattr__``; the dict itself is a plain slot.
         """
         return cast("dict[str, Any]", self.__pydantic_private__)
 

@@ -109,7 +109,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Headers and body go out in separate writes; with Nagle on, the second
-    # waits for a delayed ACK (~40 ms per response).
+    # waits for the peer's delayed ACK on every response.
     disable_nagle_algorithm = True
     server: _Server
 
