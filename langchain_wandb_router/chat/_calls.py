@@ -10,6 +10,7 @@ step but the ones that block (sending, iterating, the token callback).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -50,7 +51,12 @@ class WandbCalls(WandbParams):
     # Model id -> the catalog's successor, for 404 messages (model= per call).
     _successors: dict[str, str | None] = PrivateAttr(default_factory=dict)
 
-    # -------------------------------------------------------------------- calls
+    # ------------------------------------------------------------ the hooks
+    # LangChain calls these four by name, two sync and two async, with fixed
+    # signatures, so they stay two pairs (the router's hooks share their
+    # signatures too). Each is a thin interpreter of the shared steps below
+    # (request, retry arguments, result or chunks): the pair differs only in
+    # blocking or awaiting the send, the iteration and the token callback.
 
     def _generate(
         self,
@@ -59,17 +65,10 @@ class WandbCalls(WandbParams):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        payload = self._json_payload(messages, stop, kwargs)
-        # Twin of _agenerate's: the retried send blocks here, awaits there.
-        with _deadline.bounded(self._own_deadline()) as deadline:
-            req, client = self._request(payload, deadline), self._sync_http()
-            response = self.retry_policy.call(
-                lambda: _transport.post_json(client, req),
-                self.max_retries,
-                req.model,
-                deadline,
-            )
-        return self._finish_result(response, kwargs.get("response_format"))
+        req, client = self._json_request(messages, stop, kwargs), self._sync_http()
+        send = functools.partial(_transport.post_json, client, req)
+        response = self.retry_policy.call(send, *self._retrying(req))
+        return self._finish_result(response, kwargs)
 
     async def _agenerate(
         self,
@@ -78,16 +77,10 @@ class WandbCalls(WandbParams):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        payload = self._json_payload(messages, stop, kwargs)
-        with _deadline.bounded(self._own_deadline()) as deadline:
-            req, client = self._request(payload, deadline), self._async_http()
-            response = await self.retry_policy.acall(
-                lambda: _transport.apost_json(client, req),
-                self.max_retries,
-                req.model,
-                deadline,
-            )
-        return self._finish_result(response, kwargs.get("response_format"))
+        req, client = self._json_request(messages, stop, kwargs), self._async_http()
+        send = functools.partial(_transport.apost_json, client, req)
+        response = await self.retry_policy.acall(send, *self._retrying(req))
+        return self._finish_result(response, kwargs)
 
     def _stream(
         self,
@@ -98,26 +91,15 @@ class WandbCalls(WandbParams):
         stream_usage: bool | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        tracker, req = self._open_stream(messages, stop, stream_usage, kwargs)
-        client = self._sync_http()
-        events = self.retry_policy.stream(
-            lambda: _transport.stream_events(client, req),
-            self.max_retries,
-            req.model,
-            req.deadline,
-        )
-        # Twin of _astream's loop: `for` and a plain callback here, `async for`
-        # and an awaited one there; a generator cannot serve both.
+        tracker, req = self._stream_request(messages, stop, stream_usage, kwargs)
+        send = functools.partial(_transport.stream_events, self._sync_http(), req)
         with tracker.translating_errors(req.model):
-            for event in events:
-                chunk = tracker.convert(event)
-                if chunk is None:
-                    continue
-                if run_manager:
-                    run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                yield chunk
-        final = tracker.parsed_chunk()
-        if final is not None:
+            for event in self.retry_policy.stream(send, *self._retrying(req)):
+                if (chunk := tracker.convert(event)) is not None:
+                    if run_manager:
+                        run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                    yield chunk
+        if (final := tracker.parsed_chunk()) is not None:
             yield final
 
     async def _astream(
@@ -129,51 +111,38 @@ class WandbCalls(WandbParams):
         stream_usage: bool | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        tracker, req = self._open_stream(messages, stop, stream_usage, kwargs)
-        client = self._async_http()
-        events = self.retry_policy.astream(
-            lambda: _transport.astream_events(client, req),
-            self.max_retries,
-            req.model,
-            req.deadline,
-        )
+        tracker, req = self._stream_request(messages, stop, stream_usage, kwargs)
+        send = functools.partial(_transport.astream_events, self._async_http(), req)
         with tracker.translating_errors(req.model):
-            async for event in events:
-                chunk = tracker.convert(event)
-                if chunk is None:
-                    continue
-                if run_manager:
-                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                yield chunk
-        final = tracker.parsed_chunk()
-        if final is not None:
+            async for event in self.retry_policy.astream(send, *self._retrying(req)):
+                if (chunk := tracker.convert(event)) is not None:
+                    if run_manager:
+                        await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                    yield chunk
+        if (final := tracker.parsed_chunk()) is not None:
             yield final
 
     # ------------------------------------------------- the steps both share
 
-    def _json_payload(
+    def _json_request(
         self,
         messages: list[BaseMessage],
         stop: list[str] | None,
         kwargs: dict[str, Any],
-    ) -> dict[str, Any]:
+    ) -> _transport.Request:
+        """The request for a JSON answer, the call's deadline in it."""
         # A JSON answer, even with streaming=True (e.g. under disable_streaming).
         kwargs["stream"] = False
-        return self._get_request_payload(messages, stop=stop, **kwargs)
+        return self._request(self._get_request_payload(messages, stop=stop, **kwargs))
 
-    def _finish_result(self, response: dict[str, Any], schema: Any) -> ChatResult:
-        result = self._create_chat_result(response, {})
-        attach_parsed(result, schema)
-        return result
-
-    def _open_stream(
+    def _stream_request(
         self,
         messages: list[BaseMessage],
         stop: list[str] | None,
         stream_usage: bool | None,
         kwargs: dict[str, Any],
     ) -> tuple[StreamTracker, _transport.Request]:
-        """The stream's payload, chunk tracker and request (deadline in it)."""
+        """The stream's chunk tracker and request (the call's deadline in it)."""
         # Usage is always requested: cost, budgets and usage callbacks need it,
         # and W&B sends it anyway; asking for a stream without it is refused.
         check_stream_usage(stream_usage)
@@ -183,15 +152,29 @@ class WandbCalls(WandbParams):
         tracker = StreamTracker(
             self._convert_chunk_to_generation_chunk, kwargs.get("response_format")
         )
-        # Never held across a yield: the request carries the deadline instead.
-        with _deadline.bounded(self._own_deadline()) as deadline:
-            return tracker, self._request(payload, deadline)
+        return tracker, self._request(payload)
+
+    def _retrying(self, req: _transport.Request) -> tuple[int, str, float | None]:
+        """The retry policy's arguments for ``req``: retries, label, deadline."""
+        return self.max_retries, req.model, req.deadline
+
+    def _finish_result(
+        self, response: dict[str, Any], kwargs: dict[str, Any]
+    ) -> ChatResult:
+        """The ChatResult of a JSON answer, ``parsed`` attached when asked for."""
+        result = self._create_chat_result(response, {})
+        attach_parsed(result, kwargs.get("response_format"))
+        return result
 
     # ----------------------------------------------------- requests and clients
 
-    def _request(
-        self, payload: dict[str, Any], deadline: float | None
-    ) -> _transport.Request:
+    def _request(self, payload: dict[str, Any]) -> _transport.Request:
+        """``payload`` made a request, carrying the call's deadline.
+
+        The request carries the deadline rather than a context variable: the
+        transport enters it around each blocking step, and never across a
+        stream's yield (streams run in their consumer's context).
+        """
         model = payload["model"]
         private = self._private()
         return _transport.Request(
@@ -203,18 +186,19 @@ class WandbCalls(WandbParams):
             if self.request_timeout is not None
             else _DEFAULT_TIMEOUT,
             successor=self._successor_of(model),
-            deadline=deadline,
+            deadline=self._call_deadline(),
         )
 
-    def _own_deadline(self) -> float | None:
-        """This call's own deadline (monotonic seconds), from ``deadline``.
+    def _call_deadline(self) -> float | None:
+        """This call's deadline in monotonic seconds (``None``: none).
 
-        Entered with :func:`_deadline.bounded`, which keeps a caller's earlier
-        one; the request carries the result, because streams run in their
-        consumer's context, where the variable must not stay set.
+        Its own ``deadline``, or a caller's earlier one (the router's) if one
+        is in force.
         """
         seconds = self.deadline
-        return None if seconds is None else time.monotonic() + seconds
+        own = None if seconds is None else time.monotonic() + seconds
+        with _deadline.bounded(own) as deadline:
+            return deadline
 
     def _successor_of(self, model: str) -> str | None:
         """The catalog's successor for ``model`` (a 404 names it), cached."""
