@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.messages import (
     AIMessageChunk,
@@ -233,27 +233,27 @@ def _build_generation(
     return generation
 
 
-def _token_count(value: Any) -> bool:
-    return value is None or type(value) is int
+# The usage counts W&B sends (prompt, completion, total), read together.
+_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
 
 
-def _usage_metadata(usage: Any, service_tier: Any) -> dict[str, Any] | None:
-    """langchain-openai's ``_create_usage_metadata`` for W&B's usage shapes.
+def _usage_metadata(
+    usage: Any, chunk: Mapping[str, Any]
+) -> dict[str, Any] | Literal[False]:
+    """langchain-openai's ``_create_usage_metadata`` for a chunk's ``usage``.
 
-    Returns ``None`` (fall back) for priced service tiers and for counts that
+    Returns ``False`` (fall back) for priced service tiers and for counts that
     are not plain integers.
     """
-    if not isinstance(usage, dict) or service_tier in _PRICED_TIERS:
-        return None
-    prompt = usage.get("prompt_tokens")
-    completion = usage.get("completion_tokens")
-    total = usage.get("total_tokens")
-    if not (_token_count(prompt) and _token_count(completion) and _token_count(total)):
-        return None
+    if not isinstance(usage, dict) or chunk.get("service_tier") in _PRICED_TIERS:
+        return False
+    prompt, completion, total = (usage.get(key) for key in _COUNTS)
+    if not _none_or(int, prompt, completion, total):
+        return False
     prompt_details = usage.get("prompt_tokens_details") or {}
     completion_details = usage.get("completion_tokens_details") or {}
     if not isinstance(prompt_details, dict) or not isinstance(completion_details, dict):
-        return None
+        return False
     input_tokens = prompt if prompt is not None else 0
     output_tokens = completion if completion is not None else 0
     input_details = {
@@ -297,14 +297,18 @@ def _tool_call_chunks(raw: Any) -> list[ToolCallChunk] | None:
         name = function.get("name")
         args = function.get("arguments")
         id_ = fragment.get("id")
-        if not (_is_text(name) and _is_text(args) and _is_text(id_)):
+        if not _none_or(str, name, args, id_):
             return None
         chunks.append(tool_call_chunk(name=name, args=args, id=id_, index=index))
     return chunks
 
 
-def _is_text(value: Any) -> bool:
-    return value is None or type(value) is str
+def _none_or(kind: type, *values: Any) -> bool:
+    """Whether each of ``values`` is ``None`` or exactly of type ``kind``."""
+    for value in values:  # noqa: SIM110 - a loop: no generator per chunk
+        if value is not None and type(value) is not kind:
+            return False
+    return True
 
 
 def _reasoning(delta: Mapping[str, Any], keys: Sequence[str]) -> str | None:
@@ -324,11 +328,9 @@ def _usage_only_chunk(
     """The closing ``choices: []`` chunk: built the parent's way (once a stream)."""
     if default_chunk_class is not AIMessageChunk or "chunk" in chunk:
         return None
-    usage = None
-    if raw_usage := chunk.get("usage"):
-        usage = _usage_metadata(raw_usage, chunk.get("service_tier"))
-        if usage is None:
-            return None
+    usage = _usage_metadata(raw, chunk) if (raw := chunk.get("usage")) else None
+    if usage is False:  # a shape only the parent handles
+        return None
     message = AIMessageChunk(content="", usage_metadata=usage)
     if model_provider is not None:
         message.response_metadata["model_provider"] = model_provider
@@ -398,14 +400,12 @@ def chunk_to_generation_chunk(
         return None
     content = delta.get("content") or ""
     id_ = delta.get("id")
-    if type(content) is not str or not _is_text(id_):
+    if type(content) is not str or not _none_or(str, id_):
         return None
 
-    usage = None
-    if raw_usage := chunk.get("usage"):
-        usage = _usage_metadata(raw_usage, chunk.get("service_tier"))
-        if usage is None:
-            return None
+    usage = _usage_metadata(raw, chunk) if (raw := chunk.get("usage")) else None
+    if usage is False:  # a shape only the parent handles
+        return None
     tool_chunks: list[ToolCallChunk] = []
     if raw_calls := delta.get("tool_calls"):
         parsed_chunks = _tool_call_chunks(raw_calls)
