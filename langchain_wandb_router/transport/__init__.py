@@ -1,13 +1,15 @@
 """The wire to W&B Inference: requests, pools, SSE, retries, the call's deadline.
 
 Below everything but :mod:`langchain_wandb_router.errors`: nothing here knows
-about chat models, the catalog or routing. ``_http`` builds and sends requests
-(once each); ``_wire`` reads W&B's errors off the wire and ``_status`` is the
-one status -> error table; ``_pools`` holds the connection pools, per base URL
-and event loop; ``_sse`` decodes streams; ``_retry`` is the one
-:class:`RetryPolicy`; ``_deadline`` carries a call's deadline down to every
-read; ``_config`` checks keys, URLs, projects and headers before anything is
-sent. The layers above import what they use from here.
+about chat models, the catalog or routing. ``_http`` sends requests (once
+each) and ``_core`` builds them for each wire; ``_wire`` reads W&B's errors
+off the wire and ``_status`` is the one status -> error table; ``_pools``
+holds the connection pools, per base URL and event loop; ``_sse`` decodes
+streams; ``_retry`` is the one :class:`RetryPolicy`; ``_deadline`` carries a
+call's deadline down to every read; ``_loops`` steps never-suspending
+coroutines (the blocking half of every sync/async pair, the state's too);
+``_config`` checks keys, URLs, projects and headers before anything is sent.
+The layers above import what they use from here.
 """
 
 from langchain_wandb_router.transport._http import (

@@ -45,6 +45,7 @@ from langchain_wandb_router.errors import (
     stream_interrupted,
 )
 from langchain_wandb_router.transport import _deadline
+from langchain_wandb_router.transport._core import answer, core_request, httpx_request
 from langchain_wandb_router.transport._pools import AsyncHTTP, SyncHTTP
 from langchain_wandb_router.transport._sse import SSEDecoder
 from langchain_wandb_router.transport._wire import (
@@ -193,84 +194,6 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-# ----------------------------------------------------------------- wire: httpcore
-# Our pooled default is a bare httpcore pool, so the request is built here:
-# Host and Content-Length (httpx would add them), identity encoding (nothing to
-# decompress), per-request timeouts as httpcore's extension. Redirects are
-# never followed: httpcore has no such feature, and a 3xx is a typed error.
-
-_urls: dict[str, tuple[httpcore.URL, bytes]] = {}
-_DEFAULT_PORTS = {b"http": 80, b"https": 443}
-_SKIPPED_HEADERS = frozenset({"host", "content-length", "accept-encoding"})
-
-
-def _core_url(url: str) -> tuple[httpcore.URL, bytes]:
-    """The parsed URL and its ``Host`` header value, parsed once per URL."""
-    known = _urls.get(url)
-    if known is None:
-        parsed = httpcore.URL(url)
-        host = parsed.host
-        if parsed.port is not None and parsed.port != _DEFAULT_PORTS.get(parsed.scheme):
-            host = b"%b:%d" % (host, parsed.port)
-        known = _urls[url] = (parsed, host)
-    return known
-
-
-def _core_timeouts(req: Request) -> dict[str, float | None]:
-    timeout = req.timeout
-    if not isinstance(timeout, httpx.Timeout):
-        timeout = httpx.Timeout(timeout)
-    timeouts = {
-        "connect": timeout.connect,
-        "read": timeout.read,
-        "write": timeout.write,
-        "pool": timeout.pool,
-    }
-    if req.deadline is not None:
-        left = max(req.deadline - time.monotonic(), 0.0)
-        for phase, seconds in timeouts.items():
-            if seconds is None or seconds > left:
-                timeouts[phase] = left
-    return timeouts
-
-
-def _core_request(req: Request) -> httpcore.Request:
-    url, host = _core_url(req.url)
-    headers = [(b"Host", host)]
-    headers += [
-        (k.encode("ascii"), v.encode("ascii"))
-        for k, v in req.headers.items()
-        if k.lower() not in _SKIPPED_HEADERS
-    ]
-    headers += [
-        (b"Accept-Encoding", b"identity"),
-        (b"Content-Length", b"%d" % len(req.body)),
-    ]
-    return httpcore.Request(
-        b"POST",
-        url,
-        headers=headers,
-        content=req.body,
-        extensions={"timeout": _core_timeouts(req)},
-    )
-
-
-def _core_headers(resp: httpcore.Response, req: Request) -> dict[str, str]:
-    """Lower-cased headers; refuses a body encoded despite ``identity``."""
-    headers = {
-        k.decode("latin-1").lower(): v.decode("latin-1") for k, v in resp.headers
-    }
-    encoding = headers.get("content-encoding", "identity").strip().lower()
-    if encoding not in ("", "identity"):
-        raise WandbAPIError(
-            f"W&B answered '{req.model}' with Content-Encoding '{encoding}' "
-            "though none was accepted.",
-            status_code=resp.status,
-            model=req.model,
-        )
-    return headers
-
-
 # ------------------------------------------------------------------------ steps
 # What sending a request means is written once, as steps: a generator yields
 # OPEN (send the request; its answer: status and headers), READ (the next body
@@ -364,7 +287,10 @@ def _bound(req: Request) -> AbstractContextManager[Any]:
 _NO_BOUND = nullcontext()
 
 
-# The interpreters are twins: one blocks on each step, the other awaits it.
+# The interpreters are a deliberate pair: sync and async I/O cannot share a
+# body (one blocks on each step, the other awaits it), so everything but the
+# I/O is shared: the steps above decide, _core builds the requests and reads
+# the answer, and each twin is only the loop that does the I/O.
 def _drive(client: SyncHTTP, req: Request, steps: _Steps) -> Iterator[dict[str, Any]]:
     """Carry out ``steps`` with blocking I/O; yield the dicts they hand out."""
     resp: httpcore.Response | httpx.Response | None = None
@@ -385,14 +311,9 @@ def _drive(client: SyncHTTP, req: Request, steps: _Steps) -> Iterator[dict[str, 
                 with _bound(req):
                     if pieces is not None:  # opened: the step is READ
                         reply = next(pieces, None)
-                    elif isinstance(client, httpcore.ConnectionPool):
-                        resp = client.handle_request(_core_request(req))
-                        pieces = resp.iter_stream()
-                        reply = resp.status, _core_headers(resp, req)
                     else:
-                        resp = client.send(_httpx_request(client, req), stream=True)
-                        pieces = resp.iter_bytes()
-                        reply = resp.status_code, resp.headers
+                        resp, pieces = _open(client, req)
+                        reply = answer(resp, req)
             except Exception as exc:  # the steps' to handle (or let through)
                 error = exc
     finally:
@@ -423,15 +344,9 @@ async def _adrive(
                 with _bound(req):
                     if pieces is not None:  # opened: the step is READ
                         reply = await anext(pieces, None)
-                    elif isinstance(client, httpcore.AsyncConnectionPool):
-                        resp = await client.handle_async_request(_core_request(req))
-                        pieces = resp.aiter_stream()
-                        reply = resp.status, _core_headers(resp, req)
                     else:
-                        request = _httpx_request(client, req)
-                        resp = await client.send(request, stream=True)
-                        pieces = resp.aiter_bytes()
-                        reply = resp.status_code, resp.headers
+                        resp, pieces = await _aopen(client, req)
+                        reply = answer(resp, req)
             except Exception as exc:
                 error = exc
     finally:
@@ -442,18 +357,26 @@ async def _adrive(
             await resp.aclose()
 
 
-def _httpx_request(client: httpx.Client | httpx.AsyncClient, req: Request) -> Any:
-    """The request for a user's httpx client, its timeout clamped to the deadline."""
-    timeout = (
-        req.timeout if req.deadline is None else httpx.Timeout(**_core_timeouts(req))
-    )
-    return client.build_request(
-        "POST",
-        req.url,
-        content=req.body,
-        headers=req.headers,
-        timeout=timeout,
-    )
+def _open(
+    client: SyncHTTP, req: Request
+) -> tuple[httpcore.Response | httpx.Response, Iterator[bytes]]:
+    """Send ``req`` (blocking); the response and its body's pieces."""
+    if isinstance(client, httpcore.ConnectionPool):
+        resp = client.handle_request(core_request(req))
+        return resp, resp.iter_stream()
+    sent = client.send(httpx_request(client, req), stream=True)
+    return sent, sent.iter_bytes()
+
+
+async def _aopen(
+    client: AsyncHTTP, req: Request
+) -> tuple[httpcore.Response | httpx.Response, AsyncIterator[bytes]]:
+    """Async :func:`_open`."""
+    if isinstance(client, httpcore.AsyncConnectionPool):
+        resp = await client.handle_async_request(core_request(req))
+        return resp, resp.aiter_stream()
+    sent = await client.send(httpx_request(client, req), stream=True)
+    return sent, sent.aiter_bytes()
 
 
 async def _aclose(pieces: AsyncIterator[bytes]) -> None:

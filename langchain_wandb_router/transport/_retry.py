@@ -230,9 +230,7 @@ class RetryPolicy:
         async def sleep(seconds: float) -> None:
             self.sleep(seconds)
 
-        return run_at_once(
-            self._attempts(attempt, sleep, max_retries, label, deadline)
-        )
+        return run_at_once(self._attempts(attempt, sleep, max_retries, label, deadline))
 
     async def acall(
         self,

@@ -34,8 +34,8 @@ from langchain_wandb_router.errors import (
     WandbTimeoutError,
 )
 from langchain_wandb_router.transport import (
+    _core,
     _deadline,
-    _http,
     _pools,
     error_for_status,
     status_for_code,
@@ -246,14 +246,14 @@ def test_per_request_timeouts_are_clamped_to_the_deadline() -> None:
         model=M,
         timeout=httpx.Timeout(600.0, connect=10.0),
     )
-    assert _http._core_timeouts(req) == {
+    assert _core.clamped_timeouts(req) == {
         "connect": 10.0,
         "read": 600.0,
         "write": 600.0,
         "pool": 600.0,
     }
     bounded = _transport.Request(**{**req.__dict__, "deadline": time.monotonic() + 2})
-    assert all(0 < t <= 2 for t in _http._core_timeouts(bounded).values())  # type: ignore[operator]
+    assert all(0 < t <= 2 for t in _core.clamped_timeouts(bounded).values())  # type: ignore[operator]
 
 
 def test_a_request_past_its_deadline_is_never_sent() -> None:
