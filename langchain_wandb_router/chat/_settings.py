@@ -68,6 +68,15 @@ class WandbSettings(BaseChatOpenAI):
     enable_thinking: bool | None = None
     """``chat_template_kwargs.enable_thinking`` for default-on/off reasoning models."""
 
+    max_tokens: int | None = Field(default=None, alias="max_completion_tokens")
+    """Output cap, sent as ``max_tokens``; ``max_completion_tokens`` is accepted."""
+
+    top_k: int | None = None
+    """W&B extra: sample from the ``top_k`` likeliest tokens."""
+
+    repetition_penalty: float | None = None
+    """W&B extra: penalise repeated tokens (1.0 is none)."""
+
     max_retries: int = 2
     """Retries for retryable failures (429, 5xx, timeouts, connection errors)."""
 

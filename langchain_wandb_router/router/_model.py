@@ -14,6 +14,10 @@ from langchain_core.language_models import (
     LanguageModelInput,
     ModelProfile,
 )
+from langchain_core.load.serializable import (
+    SerializedConstructor,
+    SerializedNotImplemented,
+)
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
@@ -22,6 +26,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 from langchain_wandb_router.catalog._models import list_models, strip_prefix
+from langchain_wandb_router.chat._model import ChatWandb
 from langchain_wandb_router.chat._structured import (
     json_structured_output,
     normalize_tool_choice,
@@ -34,10 +39,14 @@ from langchain_wandb_router.router import _routing
 from langchain_wandb_router.router._budget import priced, to_usd
 from langchain_wandb_router.router._routing import Route, RoutingContext, as_routes
 from langchain_wandb_router.router._runs import ChainRuns
-from langchain_wandb_router.router._runtime import RouterRuntime
+from langchain_wandb_router.router._runtime import (
+    ROUTE_DEFAULTS,
+    RouterRuntime,
+    merge_settings,
+)
 from langchain_wandb_router.state._factory import check_state, state_from
 from langchain_wandb_router.state._interface import HealthSettings, RouterState
-from langchain_wandb_router.state._urls import redact_url
+from langchain_wandb_router.state._urls import redact_url, url_secrets
 from langchain_wandb_router.transport._config import (
     API_KEY_ENV,
     check_api_key,
@@ -109,7 +118,7 @@ class WandbRouter(ChainRuns, BaseChatModel):
 
     # Pydantic quotes the constructor's input (the start and end of it) in
     # validation errors; that input may hold the key.
-    model_config = ConfigDict(hide_input_in_errors=True)
+    model_config = ConfigDict(hide_input_in_errors=True, populate_by_name=True)
 
     models: Any
     """A model id, a list of routes, or ``(RoutingContext) -> str | list``."""
@@ -141,12 +150,30 @@ class WandbRouter(ChainRuns, BaseChatModel):
     retry_policy: RetryPolicy = Field(default=DEFAULT_POLICY, exclude=True)
     """Backoff, ``Retry-After`` handling and the sleep functions (a test seam)."""
 
+    # Defaults for the W&B routes the router builds, under the names a
+    # ChatOpenAI (or ChatWandb) user writes; ``model_settings`` (the router's,
+    # then each route's) overrides them.
     temperature: float | None = None
-    max_tokens: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    max_tokens: int | None = Field(default=None, alias="max_completion_tokens")
+    """Output cap per route; ``max_completion_tokens`` is accepted as well."""
     stop: list[str] | None = None
+    reasoning_effort: str | None = None
+    enable_thinking: bool | None = None
+    top_k: int | None = None
+    """W&B extra: sample from the ``top_k`` likeliest tokens."""
+    repetition_penalty: float | None = None
+    """W&B extra: penalise repeated tokens (1.0 is none)."""
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Body parameters for every W&B route (merged with a route's own)."""
+    extra_body: dict[str, Any] | None = None
+    """Extra body fields for every W&B route (merged with a route's own)."""
     streaming: bool = False
     model_settings: dict[str, Any] = Field(default_factory=dict)
-    """More ChatWandb arguments for every route (e.g. ``enable_thinking``)."""
+    """More ChatWandb arguments for every route (e.g. ``logprobs``)."""
 
     upgrade_retired: bool = False
     """Replace a retired route by its successor instead of skipping it."""
@@ -234,6 +261,65 @@ class WandbRouter(ChainRuns, BaseChatModel):
                 raise ValueError(msg)
         return self
 
+    # ------------------------------------------------------------ serialization
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        """A router with static routes can be written down with ``dumps``."""
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        """Where ``loads`` finds the class (``langchain_wandb_router.router``)."""
+        return ["langchain_wandb_router", "router"]
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        """The key is written as a reference to ``WANDB_API_KEY``, never itself."""
+        return {"api_key": API_KEY_ENV}
+
+    def to_json(self) -> SerializedConstructor | SerializedNotImplemented:
+        """The router's constructor arguments, for ``dumps``.
+
+        Routes are written as model ids, dicts of a ``Route``'s settings, or
+        the serialized ChatWandb; ``loads`` reads them back. What cannot be
+        written down faithfully (a selector function, a route that is not a
+        W&B model, a state object or a state URL with credentials) makes the
+        record "not implemented", as for any LangChain object that cannot be
+        serialized, with a note saying what: tracing still works, and
+        ``loads`` raises ``NotImplementedError`` quoting the note.
+        """
+        problem = self._unserializable()
+        if problem is not None:
+            record = self.to_json_not_implemented()
+            record["repr"] = (
+                f"This WandbRouter cannot be serialized: {problem} cannot be "
+                "written down. Only routers with static W&B routes (model ids, "
+                "Route, ChatWandb) and a state URL without credentials can; build "
+                "this one in code instead."
+            )
+            return record
+        data = super().to_json()
+        if data["type"] == "constructor":
+            kwargs = data["kwargs"]
+            kwargs["models"] = [r.as_spec() for r in self._static or ()]
+            if "fallback_statuses" in kwargs:
+                kwargs["fallback_statuses"] = sorted(self.fallback_statuses)
+        return data
+
+    def _unserializable(self) -> str | None:
+        """What in this router cannot be serialized, if anything."""
+        if self._static is None:
+            return f"its model selector {self._describe_models()!r} (a function)"
+        for route in self._static:
+            if not isinstance(route.model, str | ChatWandb):
+                return f"its route {route.label!r} (a {type(route.model).__name__})"
+        if not isinstance(self.state, str | None):
+            return f"its state object ({type(self.state).__name__})"
+        if isinstance(self.state, str) and url_secrets(self.state):
+            return "its state URL's credentials"
+        return None
+
     # ------------------------------------------------------------------ identity
 
     def __repr_args__(self) -> Any:
@@ -297,10 +383,15 @@ class WandbRouter(ChainRuns, BaseChatModel):
         tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
         *,
         tool_choice: dict[str, Any] | str | bool | None = None,
+        strict: bool | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, AIMessage]:
-        """Bind tools; they go to whichever model serves the call, fallbacks too."""
-        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        """Bind tools; they go to whichever model serves the call, fallbacks too.
+
+        ``strict=True`` asks for arguments that match each tool's schema
+        exactly (``strict`` and ``additionalProperties: false`` are sent).
+        """
+        formatted = [convert_to_openai_tool(tool, strict=strict) for tool in tools]
         if tool_choice is not None and tool_choice is not False:
             kwargs["tool_choice"] = normalize_tool_choice(tool_choice)
         return self.bind(tools=formatted, **kwargs)
@@ -411,16 +502,18 @@ class WandbRouter(ChainRuns, BaseChatModel):
             "project": self.project,
             "default_headers": self.default_headers,
             "timeout": self.timeout,
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
             "stop": self.stop,
             "streaming": self.streaming or None,
             "output_version": self.output_version,
             "cache": self.cache,
             "rate_limiter": self.rate_limiter,
-            **self.model_settings,
+            "model_kwargs": self.model_kwargs or None,
+            "extra_body": self.extra_body,
         }
-        return {k: v for k, v in params.items() if v is not None}
+        for name in ROUTE_DEFAULTS:
+            params[name] = getattr(self, name)
+        params = {k: v for k, v in params.items() if v is not None}
+        return merge_settings(params, self.model_settings)
 
     def _make_state(self) -> RouterState:
         health = HealthSettings(

@@ -73,13 +73,29 @@ class Route:
     label: str = field(init=False, repr=False, compare=False)
     """The model id, or the chat model's name for foreign models."""
 
+    def as_spec(self) -> str | dict[str, Any] | BaseChatModel:
+        """The route as it can be written down: a model id, or a dict of its settings.
 
-RouteLike = str | Route | BaseChatModel
+        ``as_routes`` reads both back; a chat model route is the model itself.
+        """
+        if not isinstance(self.model, str):
+            return self.model
+        spec: dict[str, Any] = {"model": self.model}
+        if self.max_retries is not None:
+            spec["max_retries"] = self.max_retries
+        if self.headers:
+            spec["headers"] = dict(self.headers)
+        if self.model_settings:
+            spec["model_settings"] = dict(self.model_settings)
+        return self.model if len(spec) == 1 else spec
+
+
+RouteLike = str | Route | BaseChatModel | Mapping[str, Any]
 
 
 def as_routes(spec: RouteLike | Sequence[RouteLike]) -> list[Route]:
     """Normalize what a user or selector gave into a list of routes."""
-    if isinstance(spec, str | Route | BaseChatModel):
+    if isinstance(spec, str | Route | BaseChatModel | Mapping):
         items: Sequence[RouteLike] = [spec]
     elif isinstance(spec, Sequence):
         items = spec
@@ -89,7 +105,7 @@ def as_routes(spec: RouteLike | Sequence[RouteLike]) -> list[Route]:
             f"a function returning one; got {type(spec).__name__}."
         )
         raise TypeError(msg)
-    routes = [item if isinstance(item, Route) else Route(item) for item in items]
+    routes = [_route(item) for item in items]
     if not routes:
         msg = (
             "models is empty: give at least one model, e.g. "
@@ -97,6 +113,21 @@ def as_routes(spec: RouteLike | Sequence[RouteLike]) -> list[Route]:
         )
         raise ValueError(msg)
     return routes
+
+
+def _route(item: RouteLike) -> Route:
+    if isinstance(item, Route):
+        return item
+    if not isinstance(item, Mapping):
+        return Route(item)
+    unknown = set(item) - {"model", "max_retries", "headers", "model_settings"}
+    if unknown or "model" not in item:
+        msg = (
+            "A route given as a dict needs 'model' and may have 'max_retries', "
+            f"'headers' and 'model_settings'; got keys {sorted(item)}."
+        )
+        raise TypeError(msg)
+    return Route(**item)
 
 
 @dataclass

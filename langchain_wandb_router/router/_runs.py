@@ -20,7 +20,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from contextlib import aclosing, closing
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
@@ -73,6 +73,7 @@ class ChainRuns(RoutedCalls):
         def get_name(
             self, suffix: str | None = None, *, name: str | None = None
         ) -> str: ...
+        def _should_stream(self, *, async_api: bool, **kwargs: Any) -> bool: ...
         def _convert_input(self, input: LanguageModelInput) -> PromptValue: ...
 
     # The router's own run is a chain run; every attempt is a child model run
@@ -135,6 +136,12 @@ class ChainRuns(RoutedCalls):
         **kwargs: Any,
     ) -> Iterator[AIMessageChunk]:
         """Stream one routed call; no fallback once a chunk was yielded."""
+        if not self._should_stream(async_api=False, **{**kwargs, "stream": True}):
+            # disable_streaming: one answer, yielded whole (as core does).
+            yield cast(
+                "AIMessageChunk", self.invoke(input, config, stop=stop, **kwargs)
+            )
+            return
         messages, cfg, start = self._prepared(input, config)
         run = get_callback_manager_for_config(cfg).on_chain_start(
             None, messages, **start
@@ -164,6 +171,10 @@ class ChainRuns(RoutedCalls):
         **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
         """Async :meth:`stream`."""
+        if not self._should_stream(async_api=True, **{**kwargs, "stream": True}):
+            answer = await self.ainvoke(input, config, stop=stop, **kwargs)
+            yield cast("AIMessageChunk", answer)
+            return
         messages, cfg, start = self._prepared(input, config)
         run = await get_async_callback_manager_for_config(cfg).on_chain_start(
             None, messages, **start
@@ -272,7 +283,10 @@ class ChainRuns(RoutedCalls):
             # A sync attempt cannot be interrupted from outside; ChatWandb
             # routes honour the deadline themselves, every read included.
             with bounded(driver.deadline):
-                return route.model.invoke(messages, config, stop=stop, **route.kwargs)  # type: ignore[no-any-return]
+                answer: AIMessage = route.model.invoke(
+                    messages, _named(config, route), stop=stop, **route.kwargs
+                )
+                return answer
 
         held = Held()
         try:
@@ -298,7 +312,9 @@ class ChainRuns(RoutedCalls):
 
         async def attempt(route: RouteRun) -> AIMessage:
             with bounded(driver.deadline):
-                call = route.model.ainvoke(messages, config, stop=stop, **route.kwargs)
+                call = route.model.ainvoke(
+                    messages, _named(config, route), stop=stop, **route.kwargs
+                )
                 return await within(driver.deadline, call, route.cand.label)
 
         held = Held()
@@ -328,7 +344,9 @@ class ChainRuns(RoutedCalls):
             # it on to every later read of the stream.
             with bounded(driver.deadline):
                 return open_stream(
-                    route.model.stream(messages, config, stop=stop, **route.kwargs)
+                    route.model.stream(
+                        messages, _named(config, route), stop=stop, **route.kwargs
+                    )
                 )
 
         held = Held()
@@ -372,7 +390,7 @@ class ChainRuns(RoutedCalls):
         async def attempt(route: RouteRun) -> Any:
             with bounded(driver.deadline):
                 chunks = route.model.astream(
-                    messages, config, stop=stop, **route.kwargs
+                    messages, _named(config, route), stop=stop, **route.kwargs
                 )
                 opening = aopen_stream(chunks)
                 return await within(driver.deadline, opening, route.cand.label)
@@ -483,3 +501,8 @@ def _child_config(run_manager: BaseRunManager | None) -> RunnableConfig:
     child.add_tags(run_manager.inheritable_tags)
     child.add_metadata(run_manager.inheritable_metadata)
     return RunnableConfig(callbacks=child)
+
+
+def _named(config: RunnableConfig, route: RouteRun) -> RunnableConfig:
+    """An attempt's config: its run is named after the model it calls."""
+    return {**config, "run_name": route.cand.label}

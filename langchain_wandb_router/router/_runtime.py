@@ -24,7 +24,38 @@ from langchain_wandb_router.state._interface import (
 )
 from langchain_wandb_router.transport._retry import DEFAULT_POLICY
 
-__all__ = ["RouterRuntime"]
+__all__ = ["ROUTE_DEFAULTS", "RouterRuntime", "merge_settings"]
+
+# Sampling and request arguments the router takes under ChatWandb's names and
+# hands to every W&B route it builds (unset ones are left to ChatWandb).
+ROUTE_DEFAULTS = (
+    "temperature",
+    "top_p",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "max_tokens",
+    "reasoning_effort",
+    "enable_thinking",
+    "top_k",
+    "repetition_penalty",
+)
+
+# Dict-valued arguments merged key by key: a route adding one body field keeps
+# the router's others.
+_MERGED = ("model_kwargs", "extra_body")
+
+
+def merge_settings(
+    params: Mapping[str, Any], settings: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """``params`` overridden by ``settings``; ``model_kwargs``/``extra_body`` merged."""
+    merged = {**params, **(settings or {})}
+    for name in _MERGED:
+        if isinstance(params.get(name), Mapping) and settings and name in settings:
+            merged[name] = {**params[name], **(settings[name] or {})}
+    return merged
+
 
 # A template needs a model id; an unknown one passes every catalog check.
 _TEMPLATE_MODEL = "wandb-router/template"
@@ -90,7 +121,7 @@ class RouterRuntime:
         if not route.headers and not route.model_settings:
             return self.template.model_copy(update={"model_name": route.model})
         # Per-route headers or settings change validated fields: rebuild.
-        params = {**self.params, **(route.model_settings or {}), "max_retries": 0}
+        params = {**merge_settings(self.params, route.model_settings), "max_retries": 0}
         headers = {
             **(self.params.get("default_headers") or {}),
             **(route.headers or {}),
