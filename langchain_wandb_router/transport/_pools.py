@@ -98,6 +98,10 @@ def clamp(
 _WRITE_SLICE = 64 * 1024
 
 
+# These two classes and their async twins below are a deliberate pair:
+# httpcore's sync and async backends are two interfaces (a blocking call vs an
+# await per method), and sync and async I/O cannot share a body. What they do
+# is written once, in clamp(); each method only clamps and delegates.
 class _BoundedStream(httpcore.NetworkStream):
     """A connection of httpcore's sync backend whose waits end by the deadline."""
 
@@ -170,8 +174,7 @@ class _BoundedBackend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
-# A twin of the two classes above: httpcore's sync and async backends are two
-# interfaces (a blocking call vs an await per method); the logic is clamp().
+# The async twin of the two classes above (see there why the pair exists).
 class _AsyncBoundedStream(httpcore.AsyncNetworkStream):
     """Async :class:`_BoundedStream`, over httpcore's anyio backend."""
 

@@ -209,11 +209,14 @@ class RetryPolicy:
                 _log_retry(label, kind, done, most, wait)
 
     # ------------------------------------------------------------ interpreters
-    # Thin loops for a single model (ChatWandb); the router has its own driver.
-    # ``deadline`` (monotonic seconds) bounds the waits: no backoff sleeps
-    # past it. One loop (_attempts) serves both: acall awaits it, call runs it
-    # to the end at once with blocking steps; stream/astream open streams with
-    # them.
+    # Thin interpreters for a single model (ChatWandb); the router has its own
+    # driver. ``deadline`` (monotonic seconds) bounds the waits: no backoff
+    # sleeps past it. One loop (_attempts) serves all four: acall awaits it,
+    # call runs it to the end at once with blocking steps (run_at_once);
+    # stream/astream open a stream through call/acall. The four signatures
+    # are a deliberate pair of pairs: a sync caller needs a method that blocks
+    # and an iterator, an async one a coroutine and an async iterator, and a
+    # generator's body cannot be both; only the yielding and closing differ.
 
     def call(
         self,
