@@ -1,9 +1,11 @@
 """The live Redis clients of a state, each with every script registered.
 
 :class:`ScriptClients` opens one sync client, shared by every thread, and one
-async client per event loop (asyncio connections belong to one loop). The loop
-itself holds its client (so a dropped loop takes its sockets with it), and an
-async generator parked on the loop closes the client when the loop shuts down.
+async client per event loop (asyncio connections belong to one loop), kept in
+the package's one per-loop registry
+(:class:`~langchain_wandb_router.transport._loops.LoopShelf`): the loop itself
+holds its client (so a dropped loop takes its sockets with it), and the client
+is closed from inside the loop when it shuts down.
 It also runs :class:`~langchain_wandb_router.state._lua.ScriptCall` s, makes
 pub/sub objects for waiters and reads the servers' eviction policy.
 """
@@ -13,9 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import weakref
-from collections.abc import AsyncGenerator
-from typing import Any, cast
+from typing import Any
 
 import redis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
@@ -25,7 +25,7 @@ from redis.exceptions import MaxConnectionsError
 
 from langchain_wandb_router.state._connect import AsyncClient, SyncClient, connector
 from langchain_wandb_router.state._lua import SCRIPTS, ScriptCall
-from langchain_wandb_router.transport._loops import run_at_once
+from langchain_wandb_router.transport._loops import LoopShelf
 
 __all__ = ["ScriptClients", "pool_exhausted"]
 
@@ -41,19 +41,13 @@ def pool_exhausted(exc: BaseException) -> bool:
 
 
 class _LoopClient:
-    """The async client of one event loop, and what closes it with the loop.
+    """The async client of one event loop, with its scripts registered."""
 
-    The loop itself holds this (see :func:`_loop_clients`), so a loop that is
-    dropped without being closed takes its client and sockets with it.
-    """
-
-    __slots__ = ("__weakref__", "client", "closer", "live", "ready", "scripts", "setup")
+    __slots__ = ("client", "ready", "scripts", "setup")
 
     def __init__(self, client: AsyncClient) -> None:
         self.client = client
         self.scripts = {n: client.register_script(s) for n, s in SCRIPTS.items()}
-        self.closer: AsyncGenerator[None, None] | None = None
-        self.live = True
         # A Cluster client learns the slots on first use; many first calls at
         # once each start that and close each other's connections, so the
         # first one does it alone.
@@ -71,42 +65,16 @@ class _LoopClient:
         return self.scripts
 
 
-# The attribute under which an event loop holds its clients, one per
-# ScriptClients (weakly keyed: a dropped state lets its entries go).
-_LOOP_ATTR = "_langchain_wandb_router_redis"
-
-
-def _loop_clients(
-    loop: asyncio.AbstractEventLoop,
-) -> weakref.WeakKeyDictionary[ScriptClients, _LoopClient]:
-    # A client's sockets point at their loop, so a registry of ours holding
-    # clients by loop would keep every loop alive. The loop holds them
-    # instead: the two are garbage together.
-    found = getattr(loop, _LOOP_ATTR, None)
-    if found is None:
-        found = weakref.WeakKeyDictionary()
-        setattr(loop, _LOOP_ATTR, found)
-    return cast("weakref.WeakKeyDictionary[ScriptClients, _LoopClient]", found)
-
-
-async def _close_client(client: AsyncClient) -> None:
+async def _close_client(entry: _LoopClient) -> None:
     with contextlib.suppress(Exception):  # already broken: nothing left to free
-        await client.aclose()
+        await entry.client.aclose()
 
 
-async def _close_with_loop(
-    owner: weakref.ref[ScriptClients], entry: _LoopClient
-) -> AsyncGenerator[None, None]:
-    """Parked on its loop until ``shutdown_asyncgens`` closes it and the client."""
-    try:
-        yield
-    finally:
-        clients = owner()
-        if clients is not None:
-            clients.forget(entry)
-        if entry.live:
-            entry.live = False
-            await _close_client(entry.client)
+# Each event loop's clients, one per ScriptClients (held weakly: a dropped
+# state lets its client go), closed when the loop shuts down (see LoopShelf).
+_loop_clients: LoopShelf[ScriptClients, _LoopClient] = LoopShelf(
+    "_langchain_wandb_router_redis", _close_client, weak_keys=True
+)
 
 
 class ScriptClients:
@@ -147,9 +115,6 @@ class ScriptClients:
         self._lock = threading.Lock()
         self._client: SyncClient | None = None
         self._scripts: dict[str, Script] = {}
-        # Loops this object made a client on (weakly): a loop closed without
-        # shutting down never ran its closer; its client is let go.
-        self._loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 
     def scrub(self, text: str) -> str:
         """``text`` (say, an error message) with the URL's passwords masked."""
@@ -229,32 +194,10 @@ class ScriptClients:
         return self._scripts
 
     def _loop_entry(self) -> _LoopClient:
-        loop = asyncio.get_running_loop()
-        held = _loop_clients(loop)
-        entry = held.get(self)
-        if entry is not None and entry.live:
-            return entry
-        entry = _LoopClient(self._new_async())
-        with self._lock:
-            for other in list(self._loops):
-                if other.is_closed():
-                    _abandon(_loop_clients(other).pop(self, None))
-            self._loops.add(loop)
-        held[self] = entry
-        entry.closer = _close_with_loop(weakref.ref(self), entry)
-        # Started here, the generator is one the loop closes on shutdown
-        # (``shutdown_asyncgens``, as asyncio.run does): that closes the
-        # client from inside its own, still running loop. One step parks it at
-        # its yield without awaiting anything.
-        run_at_once(entry.closer.asend(None))
+        entry = _loop_clients.get(self)
+        if entry is None:
+            entry = _loop_clients.add(self, _LoopClient(self._new_async()))
         return entry
-
-    def forget(self, entry: _LoopClient) -> None:
-        """Drop ``entry`` from the running loop (its closer is finishing)."""
-        with contextlib.suppress(RuntimeError):
-            held = _loop_clients(asyncio.get_running_loop())
-            if held.get(self) is entry:
-                del held[self]
 
     def close(self) -> None:
         """Close the sync client (async clients close with their loops).
@@ -270,17 +213,8 @@ class ScriptClients:
 
     async def aclose(self) -> None:
         """Close the running loop's client and the sync client."""
-        entry = _loop_clients(asyncio.get_running_loop()).get(self)
-        if entry is not None and entry.closer is not None:
-            await entry.closer.aclose()
+        await _loop_clients.discard(self)
         self.close()
-
-
-def _abandon(entry: _LoopClient | None) -> None:
-    """Finish a closed loop's closer without running anything on that loop."""
-    if entry is not None and entry.closer is not None:
-        entry.live = False
-        run_at_once(entry.closer.aclose())
 
 
 def _policies(replies: list[Any]) -> list[str]:

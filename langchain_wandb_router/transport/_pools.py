@@ -14,26 +14,25 @@ server that trickles bytes cannot stretch a call beyond its deadline.
 
 An event loop owns its async pools: they are closed from inside that loop when
 it shuts down, and hang off the loop object itself, so a loop that is never
-closed takes them along when it is garbage collected.
+closed takes them along when it is garbage collected (the one per-loop
+registry, :class:`~langchain_wandb_router.transport._loops.LoopShelf`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import ssl
 import threading
 import time
 import urllib.request
-import weakref
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import Iterable
 from typing import Any, TypeAlias
 
 import httpcore
 import httpx
 
 from langchain_wandb_router.transport._deadline import CALL_DEADLINE
-from langchain_wandb_router.transport._loops import run_at_once
+from langchain_wandb_router.transport._loops import LoopShelf
 
 # Keep-alive equals the connection cap: a burst that opened N connections finds
 # all N idle afterwards instead of reconnecting above a smaller keep-alive pool.
@@ -339,79 +338,14 @@ def sync_client(base_url: str) -> SyncHTTP:
 # -------------------------------------------------- async clients, per event loop
 
 
-class _LoopClients:
-    """The async clients of one event loop, closed when that loop shuts down.
-
-    An async pool holds sockets registered with the loop that opened them, so
-    it may only be used and closed from that loop. ``asyncio.run``
-    (like any loop runner) calls ``loop.shutdown_asyncgens()`` before closing
-    the loop, which closes every async generator first iterated in it. The
-    :func:`_close_on_shutdown` generator is started on the loop and parked at
-    its ``yield``; that shutdown runs its ``finally``, which closes the clients
-    from inside their own loop while it still runs. No task is left pending
-    and nothing runs per request.
-    """
-
-    __slots__ = ("__weakref__", "clients", "closer", "live", "loop")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.clients: dict[str, AsyncHTTP] = {}
-        self.loop = weakref.ref(loop)
-        self.live = True
-        self.closer = _close_on_shutdown(self)
-        # asend() runs the running loop's "first iteration" hook, which
-        # registers the generator with that loop; one step parks it at its
-        # yield without awaiting anything.
-        run_at_once(self.closer.asend(None))
-
-    def abandon(self) -> None:
-        """Finish the closer without closing clients (their loop is closed).
-
-        Left suspended, the generator's finalizer would ask the closed loop to
-        close it. The clients are dropped with this object; their sockets close
-        when the garbage collector reclaims the transports, as nothing may run
-        on a closed loop.
-        """
-        self.live = False
-        self.clients.clear()
-        run_at_once(self.closer.aclose())
+async def _aclose(client: AsyncHTTP) -> None:
+    await client.aclose()
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
-async def _close_on_shutdown(pool: _LoopClients) -> AsyncGenerator[None, None]:
-    try:
-        yield
-    finally:
-        # Only ever close the clients from their own, still running loop.
-        own = pool.live and _running_loop() is pool.loop()
-        pool.live = False
-        if own:
-            clients = list(pool.clients.values())
-            pool.clients.clear()
-            for client in clients:
-                await client.aclose()
-
-
-# Where a loop keeps its clients: an attribute of the loop object itself. The
-# clients' connections refer to their loop (and so does the closer, through the
-# loop's generator finalizer), so a table outside the loop holding them would
-# keep a loop that is never closed alive forever, its sockets open. Hung on the
-# loop they form one cycle with it, which the garbage collector frees whole.
-_LOOP_ATTRIBUTE = "_langchain_wandb_router_clients"
-
-_async_lock = threading.Lock()
-# Loops that have clients, weakly: scanned for closed ones to let go of.
-_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
-# For loop classes that take no attributes: held here, freed when the loop is
-# closed (as with a bare ``loop.close()``), not when it is merely dropped.
-_unattributable: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
-    weakref.WeakKeyDictionary()
+# Each event loop's pools, by base URL: closed from inside that loop when it
+# shuts down, held by the loop itself (see LoopShelf).
+_async_clients: LoopShelf[str, AsyncHTTP] = LoopShelf(
+    "_langchain_wandb_router_clients", _aclose
 )
 
 
@@ -422,47 +356,7 @@ def async_client(base_url: str) -> AsyncHTTP:
     (``asyncio.run`` does this), so repeated ``asyncio.run`` calls do not leave
     sockets behind.
     """
-    loop = asyncio.get_running_loop()
-    pool = _clients_of(loop)
-    if pool is None or not pool.live:
-        pool = _new_loop_pool(loop)
-    client = pool.clients.get(base_url)
+    client = _async_clients.get(base_url)
     if client is None or _is_closed(client):
-        client = _new_pool(base_url, sync=False)
-        pool.clients[base_url] = client
+        client = _async_clients.add(base_url, _new_pool(base_url, sync=False))
     return client
-
-
-def _clients_of(loop: asyncio.AbstractEventLoop) -> _LoopClients | None:
-    pool: _LoopClients | None = getattr(loop, _LOOP_ATTRIBUTE, None)
-    if pool is None and _unattributable:
-        pool = _unattributable.get(loop)
-    return pool
-
-
-def _new_loop_pool(loop: asyncio.AbstractEventLoop) -> _LoopClients:
-    with _async_lock:
-        _release_closed_loops()
-        pool = _LoopClients(loop)
-        try:
-            setattr(loop, _LOOP_ATTRIBUTE, pool)
-        except AttributeError:
-            _unattributable[loop] = pool
-        _loops.add(loop)
-    return pool
-
-
-def _release_closed_loops() -> None:
-    """Drop the clients of loops closed without ``shutdown_asyncgens()``.
-
-    A bare ``loop.close()`` never runs the closer; a closed loop that is still
-    referenced would otherwise hold its clients' sockets until it is dropped.
-    """
-    for other in list(_loops):
-        if not other.is_closed():
-            continue
-        stale = _clients_of(other)
-        if stale is not None and stale.live:
-            stale.abandon()
-        _unattributable.pop(other, None)
-        _loops.discard(other)
