@@ -26,7 +26,6 @@ last up to the time left when the request started).
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import AsyncIterator, Generator, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
@@ -46,18 +45,13 @@ from langchain_wandb_router.errors import (
 )
 from langchain_wandb_router.transport import _deadline
 from langchain_wandb_router.transport._core import answer, core_request, httpx_request
-from langchain_wandb_router.transport._pools import AsyncHTTP, SyncHTTP
+from langchain_wandb_router.transport._pools import DEADLINE_PASSED, AsyncHTTP, SyncHTTP
 from langchain_wandb_router.transport._sse import SSEDecoder
 from langchain_wandb_router.transport._wire import (
     error_from_payload,
     error_from_status,
     unencodable_text_error,
 )
-
-logger = logging.getLogger("langchain_wandb_router")
-
-_DEADLINE_PASSED = "the call's deadline passed"
-
 
 # ------------------------------------------------------------------------ request
 
@@ -222,7 +216,7 @@ def _rest(req: Request) -> Generator[_Step, bytes | None, bytes]:
 
 def _on_time(req: Request) -> None:
     if req.deadline is not None and time.monotonic() >= req.deadline:
-        raise httpcore.ReadTimeout(_DEADLINE_PASSED)
+        raise httpcore.ReadTimeout(DEADLINE_PASSED)
 
 
 def _json_steps(req: Request) -> _Steps:
