@@ -26,11 +26,22 @@ counters:
         stats = emu.stats()
         stats.peak_in_flight_by_model, stats.rejected, stats.responses
 
+Latency tests and benchmarks give models seeded timings, heavy tail included,
+and read back what each request drew:
+
+.. code-block:: python
+
+    slow = Latency(ttft=0.5, per_token=0.02, tail_share=0.05, tail_factor=10)
+    with WandbEmulator(latency={"*": Latency(0.1), "zai-org/GLM-5.2": slow}) as emu:
+        ...
+        [(d.model, d.ttft, d.tail) for d in emu.latencies()]
+
 Inside: ``_server`` is the emulator's API, ``_handler`` its HTTP side (typed
 against a small protocol, not the emulator's module), ``_types`` the scripted
 faults, forced replies and recorded requests, ``_responder`` what the model
 says, ``_bodies`` how that goes on the wire (JSON or SSE), ``_load`` the
-concurrency caps, service times, outages and counters.
+concurrency caps, service times, outages and counters, ``_latency`` the seeded
+time to first token and per token.
 """
 
 import os
@@ -38,6 +49,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from langchain_wandb_router.testing._latency import Latency, LatencyDraw
 from langchain_wandb_router.testing._load import EmulatorStats, Outage
 from langchain_wandb_router.testing._server import WandbEmulator
 from langchain_wandb_router.testing._types import Fault, RecordedRequest
@@ -45,6 +57,8 @@ from langchain_wandb_router.testing._types import Fault, RecordedRequest
 __all__ = [
     "EmulatorStats",
     "Fault",
+    "Latency",
+    "LatencyDraw",
     "Outage",
     "RecordedRequest",
     "WandbEmulator",

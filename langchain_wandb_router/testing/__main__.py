@@ -4,7 +4,8 @@ Prints the base URL and the key on one line each, then serves until killed.
 Benchmarks use this to keep the server's CPU out of the client's process, and
 load tests give it W&B's behaviour under pressure with flags such as
 ``--concurrency-limit 8 --model-concurrency-limit zai-org/GLM-5.2=1
---service-time 0.2`` (see ``--help``).
+--service-time 0.2``, and latency benchmarks seeded model timings with
+``--latency '*=0.3,0.01,0.05,10' --seed 7`` (see ``--help``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from langchain_wandb_router.testing import WandbEmulator
+from langchain_wandb_router.testing import Latency, WandbEmulator
 
 _N = TypeVar("_N", int, float)
 
@@ -33,6 +34,18 @@ def _per_model(kind: Callable[[str], _N]) -> Callable[[str], tuple[str, _N]]:
             raise argparse.ArgumentTypeError(f"bad value in {text!r}") from exc
 
     return parse
+
+
+def latency_value(text: str) -> Latency:
+    """``TTFT[,PER_TOKEN[,TAIL_SHARE[,TAIL_FACTOR[,JITTER]]]]`` as a :class:`Latency`.
+
+    Raises:
+        ValueError: Not one to five numbers, or numbers a Latency refuses.
+    """
+    figures = [float(part) for part in text.split(",")]
+    if not 1 <= len(figures) <= 5:
+        raise ValueError(f"expected one to five numbers, got {text!r}")
+    return Latency(*figures)
 
 
 def _add_load_flags(
@@ -87,6 +100,22 @@ def build_parser() -> argparse.ArgumentParser:
         "a service time for one model id (repeatable)",
     )
     parser.add_argument(
+        "--latency",
+        type=_per_model(latency_value),
+        action="append",
+        default=[],
+        metavar="MODEL=TTFT[,PER_TOKEN[,TAIL_SHARE[,TAIL_FACTOR[,JITTER]]]]",
+        help="seconds to first token and per token, share of requests in the "
+        "heavy tail and how much slower they are, relative spread; MODEL '*' "
+        "for every model not named (repeatable)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the latency draws (same seed, same delays)",
+    )
+    parser.add_argument(
         "--retry-after",
         type=float,
         default=None,
@@ -103,7 +132,7 @@ def emulator_from_args(args: argparse.Namespace) -> WandbEmulator:
         args: What :func:`build_parser` parsed.
 
     Returns:
-        The emulator, with caps, service times and replies set.
+        The emulator, with caps, service times, latencies and replies set.
     """
     caps: dict[str, int] = dict(args.model_concurrency_limit)
     if args.concurrency_limit is not None:
@@ -115,6 +144,8 @@ def emulator_from_args(args: argparse.Namespace) -> WandbEmulator:
         concurrency_limit=caps or None,
         service_time=service,
         rate_limit_retry_after=args.retry_after,
+        latency=dict(args.latency) or None,
+        latency_seed=args.seed,
     )
     if args.reply_words:
         words = " ".join(f"word{i}" for i in range(args.reply_words))

@@ -17,6 +17,11 @@ from langchain_wandb_router.testing._bodies import (
     sampling_error,
     sampling_of,
 )
+from langchain_wandb_router.testing._latency import (
+    LatencyDraw,
+    LatencyState,
+    wait_unless_gone,
+)
 from langchain_wandb_router.testing._load import LoadState, concurrency_error_body
 from langchain_wandb_router.testing._types import RecordedRequest
 
@@ -48,8 +53,8 @@ _STATUS_MESSAGES = {
 class Emulated(Protocol):
     """The emulator as the handler sees it (``WandbEmulator`` is one).
 
-    Its settings, its load state, and the steps of a request: record it, take
-    a scripted fault, build the reply and put it on the wire.
+    Its settings, its load and latency state, and the steps of a request:
+    record it, take a scripted fault, build the reply and put it on the wire.
     """
 
     api_key: str
@@ -59,6 +64,7 @@ class Emulated(Protocol):
     rate_limit_retry_after: float | None
     models_by_id: dict[str, ModelInfo]
     load: LoadState
+    latency: LatencyState
     sleep_for: Callable[[float], None]
     cached_tokens: int
 
@@ -321,10 +327,11 @@ class _Handler(BaseHTTPRequestHandler):
             emu.reasoning_field,
             emu.cached_tokens,
         )
+        draw = emu.latency.draw(info.id, n)
         if body.get("stream"):
-            self._stream(answer, fault)
+            self._stream(answer, fault, draw)
         else:
-            self._json(answer, fault)
+            self._json(answer, fault, draw)
 
     def _admit(self, emu: Emulated, model: str) -> bool:
         """Take a slot under the cap, or answer W&B's concurrency 429."""
@@ -341,7 +348,23 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(429, concurrency_error_body(model), headers)
         return False
 
-    def _json(self, answer: Answer, fault: Fault | None) -> None:
+    def _wait(self, seconds: float) -> bool:
+        """Wait out a drawn delay; ``False`` if the client hung up meanwhile.
+
+        A cancelled call closes its connection: the request then ends at once
+        (its slot freed) rather than after the rest of its delays.
+        """
+        if wait_unless_gone(self.connection, seconds):
+            return True
+        self.close_connection = True
+        return False
+
+    def _json(
+        self, answer: Answer, fault: Fault | None, draw: LatencyDraw | None
+    ) -> None:
+        tokens = answer.reply.completion_tokens
+        if draw is not None and not self._wait(draw.answer_time(tokens)):
+            return
         data = json.dumps(answer.completion_body(), ensure_ascii=False).encode()
         if fault is not None and (fault.truncate or fault.drop_after is not None):
             half = data[: len(data) // 2]
@@ -357,7 +380,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(200, data)
 
-    def _stream(self, answer: Answer, fault: Fault | None) -> None:
+    def _stream(
+        self, answer: Answer, fault: Fault | None, draw: LatencyDraw | None
+    ) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -366,6 +391,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         for sent, event in enumerate(answer.stream_events()):
+            # The first chunk waits for the first token, each later one for its
+            # token; the usage chunk follows the finish chunk at once.
+            if draw is not None and not self._wait(
+                draw.ttft if sent == 0 else draw.per_token if event["choices"] else 0
+            ):
+                return
             if fault is not None and fault.chunk_delay:
                 time.sleep(fault.chunk_delay)
             if (

@@ -16,6 +16,12 @@ from urllib.parse import urlsplit
 
 from langchain_wandb_router.catalog._models import ModelInfo, list_models
 from langchain_wandb_router.testing._handler import make_server
+from langchain_wandb_router.testing._latency import (
+    Latency,
+    LatencyDraw,
+    LatencySetting,
+    LatencyState,
+)
 from langchain_wandb_router.testing._load import (
     DEFAULT_PROJECT,
     ConcurrencyLimit,
@@ -47,14 +53,16 @@ class WandbEmulator:
     For load and routing tests it also behaves like W&B under pressure: a cap
     on requests in flight per ``(project, model)`` answered with W&B's 429
     (:meth:`set_concurrency_limit`), a service time that holds each request in
-    flight (:meth:`set_service_time`), outages that last a while
-    (:meth:`outage`), and counters of it all (:meth:`stats`).
+    flight (:meth:`set_service_time`), seeded per-model latency: time to
+    first token, time per token and a heavy tail (:meth:`set_latency`),
+    outages that last a while (:meth:`outage`), and counters of it all
+    (:meth:`stats`).
 
     A chat request goes through these steps, stopping at the first answer: key
     and project check (401), body check (422), ``n``/``logprobs`` check (400),
     the concurrency cap (429, at once), an outage (its status, at once), a
     scripted :class:`Fault`, the model lookup (404), the service time, then
-    the reply.
+    the reply, paced by the model's :class:`Latency` if it has one.
 
     Example:
         .. code-block:: python
@@ -89,6 +97,8 @@ class WandbEmulator:
         service_time: ServiceTime = 0.0,
         rate_limit_retry_after: float | None = None,
         default_project: str = DEFAULT_PROJECT,
+        latency: LatencySetting = None,
+        latency_seed: int = 0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -115,6 +125,11 @@ class WandbEmulator:
             default_project: The project counted for requests without an
                 ``OpenAI-Project`` header (W&B uses the key's default entity
                 and a project named ``inference``).
+            latency: Time to first token and per token: one
+                :class:`Latency` for every model, a mapping of model id to
+                latency (``"*"`` for the others), or ``None`` to answer at
+                once. See :meth:`set_latency`.
+            latency_seed: The seed the latency draws start from.
             clock: Monotonic seconds; outages are timed on it (inject a fake
                 clock to end them without waiting).
             sleep: How the service time is waited out, in the handling thread
@@ -143,6 +158,7 @@ class WandbEmulator:
         self._clock = clock
         self.sleep_for = sleep
         self.load = LoadState(concurrency_limit, service_time, clock)
+        self.latency = LatencyState(latency, latency_seed)
         self._server = make_server((host, port), self)
         self._thread: threading.Thread | None = None
 
@@ -237,7 +253,8 @@ class WandbEmulator:
         """Forget faults, forced replies, chaos, outages and recorded requests.
 
         Load counters start again: counts go to zero and peaks to what is in
-        flight now. Caps and service times are settings and stay.
+        flight now. Caps, service times and latencies are settings and stay;
+        latency draws are forgotten and start again from their seeds.
         """
         with self._lock:
             self._faults.clear()
@@ -245,6 +262,7 @@ class WandbEmulator:
             self._chaos = None
             self._requests.clear()
         self.load.reset()
+        self.latency.reset()
 
     # ------------------------------------------------------------------ load
 
@@ -299,6 +317,37 @@ class WandbEmulator:
             TypeError: ``model`` is given with a mapping.
         """
         self.load.set_service_time(seconds, model=model)
+
+    def set_latency(
+        self, latency: LatencySetting, *, model: str | None = None, seed: int = 0
+    ) -> None:
+        """Pace successful replies by time to first token and per token.
+
+        Each request draws its delays (:class:`Latency`) from a generator
+        seeded by ``seed`` and the model id: same settings, same draws
+        (:meth:`latencies`). They follow the service time, the request in
+        flight throughout; a stream sends its headers at once. A client that
+        hangs up ends its request at once. Errors are answered without delay.
+
+        Args:
+            latency: Without ``model``: a :class:`Latency` for every model, a
+                mapping of model id to one (``"*"`` for the others), or
+                ``None``. With ``model``: its own, or ``None`` to drop it.
+            model: A bare model id, or ``"*"`` for the models not named.
+            seed: The seed for the models this covers (their draws restart).
+
+        Raises:
+            TypeError: ``model`` with a mapping, or a value not a Latency.
+        """
+        self.latency.set(latency, model=model, seed=seed)
+
+    def latency_for(self, model: str) -> Latency | None:
+        """The latency ``model``'s replies are drawn from (``None``: none)."""
+        return self.latency.get(model)
+
+    def latencies(self) -> list[LatencyDraw]:
+        """The delays drawn per request since start or reset, in draw order."""
+        return self.latency.draws()
 
     def concurrency_limit_for(self, model: str) -> int | None:
         """The cap on ``model``'s requests in flight per project (``None``: none)."""
