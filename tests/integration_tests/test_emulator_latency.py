@@ -20,20 +20,12 @@ import pytest
 
 from langchain_wandb_router import ChatWandb
 from langchain_wandb_router.testing import Latency, LatencyDraw, WandbEmulator
+from tests.integration_tests.test_emulator_load import HOLD_LIMIT, wait_until
 
 QWEN = "Qwen/Qwen3-235B-A22B-Instruct-2507"
 LLAMA = "meta-llama/Llama-3.3-70B-Instruct"
 LONG = 60.0  # a delay no test waits out: only a noticed hang-up ends it sooner
-WAIT_LIMIT = 10.0  # how long a test waits for the emulator before failing
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    """Poll until ``condition`` holds; fail (not hang) if it never does."""
-    deadline = time.monotonic() + WAIT_LIMIT
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.005)
+WAIT_LIMIT = HOLD_LIMIT  # how long a test waits for the emulator before failing
 
 
 async def await_until(condition: Callable[[], bool], what: str) -> None:
