@@ -44,10 +44,6 @@ class WandbParams(WandbSettings):
                 params["chat_template_kwargs"] = {
                     "enable_thinking": self.enable_thinking
                 }
-            # W&B's extras go in the body as they are (no model_kwargs warning).
-            for name in ("top_k", "repetition_penalty"):
-                if (value := getattr(self, name)) is not None:
-                    params[name] = value
             derived = DerivedParams(dict(self.model_kwargs), params)
             private["_params"] = derived
         return derived

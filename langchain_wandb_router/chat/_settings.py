@@ -39,6 +39,9 @@ from langchain_wandb_router.transport._config import (
 )
 from langchain_wandb_router.transport._retry import DEFAULT_POLICY, RetryPolicy
 
+WANDB_EXTRAS = frozenset({"top_k", "repetition_penalty", "min_p"})
+"""Sampling arguments W&B accepts beyond OpenAI's (sent in the body as given)."""
+
 __all__ = ["WandbSettings"]
 
 _USER_AGENT = "langchain-wandb-router/0.1"
@@ -71,12 +74,6 @@ class WandbSettings(BaseChatOpenAI):
     max_tokens: int | None = Field(default=None, alias="max_completion_tokens")
     """Output cap, sent as ``max_tokens``; ``max_completion_tokens`` is accepted."""
 
-    top_k: int | None = None
-    """W&B extra: sample from the ``top_k`` likeliest tokens."""
-
-    repetition_penalty: float | None = None
-    """W&B extra: penalise repeated tokens (1.0 is none)."""
-
     max_retries: int = 2
     """Retries for retryable failures (429, 5xx, timeouts, connection errors)."""
 
@@ -103,6 +100,23 @@ class WandbSettings(BaseChatOpenAI):
     _url: str = PrivateAttr(default="")
     # The pooled client's key: the URL without default_query.
     _pool_key: str = PrivateAttr(default="")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _wandb_extras(cls, data: Any) -> Any:
+        """W&B's own sampling arguments go to ``model_kwargs``, without a warning.
+
+        ``top_k``, ``repetition_penalty`` and ``min_p`` are not OpenAI fields;
+        langchain-openai would move them with a warning that they may be a
+        mistake. For W&B they are not, so they are moved here first (an
+        explicit ``model_kwargs`` entry wins).
+        """
+        if not isinstance(data, dict) or not WANDB_EXTRAS.intersection(data):
+            return data
+        data = dict(data)
+        extras = {name: data.pop(name) for name in WANDB_EXTRAS if name in data}
+        data["model_kwargs"] = {**extras, **(data.get("model_kwargs") or {})}
+        return data
 
     @field_validator("model_name", mode="before")
     @classmethod
