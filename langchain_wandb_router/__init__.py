@@ -56,6 +56,7 @@ if TYPE_CHECKING:
         WandbRoutingMiddleware as WandbRoutingMiddleware,
     )
     from langchain_wandb_router.router import (
+        Hedge as Hedge,
         Route as Route,
         RoutingContext as RoutingContext,
         WandbRouter as WandbRouter,
@@ -66,8 +67,10 @@ if TYPE_CHECKING:
         HealthSettings as HealthSettings,
         InProcessState as InProcessState,
         Lease as Lease,
+        Observation as Observation,
         Reservation as Reservation,
         RouterState as RouterState,
+        RouteStats as RouteStats,
         SlotTimeoutError as SlotTimeoutError,
         StateUnavailableError as StateUnavailableError,
     )
@@ -86,6 +89,7 @@ __version__ = "0.1.0"
 # names through the explicit re-exports above.
 _EXPORTS: dict[str, str] = {
     "ChatWandb": "chat",
+    "Hedge": "router",
     "Route": "router",
     "RoutingContext": "router",
     "WandbRouter": "router",
@@ -95,6 +99,8 @@ _EXPORTS: dict[str, str] = {
     "HealthSettings": "state",
     "InProcessState": "state",
     "Lease": "state",
+    "Observation": "state",
+    "RouteStats": "state",
     "Reservation": "state",
     "RouterState": "state",
     "SlotTimeoutError": "state",

@@ -36,6 +36,16 @@ class Attempts:
             }
         )
 
+    def abandoned(self, label: str, started: float) -> None:
+        """A hedged call's slower attempt, cancelled when the other answered."""
+        self.records.append(
+            {
+                "model": label,
+                "error": "abandoned: the other attempt answered first",
+                "seconds": round(time.monotonic() - started, 4),
+            }
+        )
+
     def succeeded(self, label: str, started: float) -> None:
         self.records.append(
             {

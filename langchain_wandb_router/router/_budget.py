@@ -9,7 +9,7 @@ from __future__ import annotations
 from langchain_wandb_router.catalog._models import get_model_info
 from langchain_wandb_router.catalog._pricing import PER_MILLION, tokens_cost_usd
 
-__all__ = ["estimate_micro", "priced", "to_micro", "to_usd"]
+__all__ = ["estimate_micro", "input_micro", "priced", "to_micro", "to_usd"]
 
 # Reserving a model's whole max output (often 131k tokens) would let a small
 # budget admit one call at a time; a call that asks for no max_tokens is
@@ -51,4 +51,13 @@ def estimate_micro(model_id: str, input_tokens: int, max_tokens: int | None) -> 
         info.max_output_tokens or _DEFAULT_OUTPUT_ESTIMATE, _DEFAULT_OUTPUT_ESTIMATE
     )
     usd = tokens_cost_usd(info.pricing, input_tokens, output)
+    return 0 if usd is None else to_micro(usd)
+
+
+def input_micro(model_id: str, input_tokens: int) -> int:
+    """The cost of ``input_tokens`` of prompt on ``model_id`` (0 if unpriced)."""
+    info = get_model_info(model_id)
+    if info is None:
+        return 0
+    usd = tokens_cost_usd(info.pricing, input_tokens, 0)
     return 0 if usd is None else to_micro(usd)

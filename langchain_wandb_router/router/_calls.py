@@ -13,6 +13,7 @@ from collections.abc import (
     Generator,
     Mapping,
 )
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, BaseMessage
@@ -28,9 +29,20 @@ from langchain_wandb_router.errors import (
 )
 from langchain_wandb_router.router import _routing
 from langchain_wandb_router.router._attempts import StreamTally
-from langchain_wandb_router.router._budget import estimate_micro, priced, to_micro
-from langchain_wandb_router.router._driver import CallDriver
-from langchain_wandb_router.router._effects import Committed, Effect, Outcome, RouteRun
+from langchain_wandb_router.router._budget import (
+    estimate_micro,
+    input_micro,
+    priced,
+    to_micro,
+)
+from langchain_wandb_router.router._driver import CallDriver, CallShape
+from langchain_wandb_router.router._effects import (
+    Committed,
+    Effect,
+    Failure,
+    Outcome,
+    RouteRun,
+)
 from langchain_wandb_router.router._interpreters import (
     Held,
 )
@@ -61,6 +73,7 @@ class RoutedCalls:
         budget_usd: float | None
         allow_unpriced: bool
         budget_scope: str | None
+        strategy: str
 
         def _rt(self) -> RouterRuntime: ...
         def _static_routes(self) -> list[Route] | None: ...
@@ -71,6 +84,8 @@ class RoutedCalls:
         kwargs: Mapping[str, Any],
         static: list[Route] | None,
         selected: Any,
+        stream: bool = False,
+        hedging: bool = False,
     ) -> CallDriver:
         forced = _routing.forced_model(ctx, kwargs)
         if forced is not None:
@@ -97,14 +112,11 @@ class RoutedCalls:
         call = {k: v for k, v in kwargs.items() if k != "model"}
         runtime = self._rt()
         runs = [self._route_run(runtime, cand, call) for cand in candidates]
+        max_tokens = call.get("max_tokens") or self.max_tokens
         budget = None
         if self.budget_usd is not None:
             estimate = max(
-                estimate_micro(
-                    run.cand.label,
-                    ctx.estimated_input_tokens,
-                    call.get("max_tokens") or self.max_tokens,
-                )
+                estimate_micro(run.cand.label, ctx.estimated_input_tokens, max_tokens)
                 for run in runs
             )
             budget = (self._budget_scope(), estimate, to_micro(self.budget_usd))
@@ -115,6 +127,12 @@ class RoutedCalls:
             frozenset(self.fallback_statuses),
             deadline=time.monotonic() + self.deadline if self.deadline else None,
             budget=budget,
+            strategy=self.strategy,
+            shape=CallShape(stream, ctx.estimated_input_tokens, max_tokens),
+            rng=runtime.rng,
+            hedge=runtime.hedge if hedging else None,
+            allowance=runtime.allowance if hedging else None,
+            cost_of=partial(_abandoned_cost, ctx.estimated_input_tokens),
         )
 
     def _route_run(
@@ -201,7 +219,8 @@ class RoutedCalls:
     ) -> Generator[Effect, Any, None]:
         """The driver's closing steps for a committed stream that ended."""
         held.sending = False
-        return driver.finish(done, outcome, self._tally_cost(done, tally))
+        cost = self._tally_cost(done, tally)
+        return driver.finish(done, outcome, cost, tally.usage)
 
     # ------------------------------------------------------------------ results
 
@@ -234,3 +253,17 @@ def _broken(exc: BaseException) -> Outcome:
     if isinstance(exc, StreamInterruptedError | WandbAPIError | WandbTimeoutError):
         return "failed"
     return "other"
+
+
+def _abandoned_cost(input_tokens: int, label: str, value: Any) -> int:
+    """What an abandoned hedged attempt costs: its usage, else its input.
+
+    A cancelled request may still be billed for the prompt W&B had read, so
+    without usage its input is counted at the route's price.
+    """
+    usage = getattr(value, "usage_metadata", None)
+    if usage:
+        return to_micro(call_cost_usd(label, usage) or 0.0)
+    if isinstance(value, Failure):
+        return 0
+    return input_micro(label, input_tokens)

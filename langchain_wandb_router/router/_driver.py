@@ -9,7 +9,8 @@ the interpreters of ``_interpreters``, so the four paths cannot drift.
 Decisions, in order of a call:
 
 1. Budget: reserve an estimate of the call's cost before anything is sent.
-2. Order: candidates keep the user's order; cooling routes go last, never out.
+2. Order: the strategy orders the candidates (``"ordered"`` keeps the user's
+   order; see ``_strategy``); cooling routes go last, never out.
 3. Pick: the first route that may be tried now (not backing off) and has a
    free concurrency slot. If none has room, wait for a slot of any of them at
    once (the state wakes one waiter per freed slot); if all are backing
@@ -24,9 +25,10 @@ Decisions, in order of a call:
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_wandb_router.errors import (
@@ -39,7 +41,9 @@ from langchain_wandb_router.errors import (
 from langchain_wandb_router.router._attempts import Attempts, note_attempts
 from langchain_wandb_router.router._budget import to_usd
 from langchain_wandb_router.router._effects import (
+    Abandon,
     Attempt,
+    Await,
     Committed,
     Cooling,
     Effect,
@@ -51,17 +55,66 @@ from langchain_wandb_router.router._effects import (
     Settle,
     Sleep,
     Spent,
+    Start,
+    Stats,
     TryAcquire,
     WaitSlot,
 )
-from langchain_wandb_router.state._interface import Reservation
+from langchain_wandb_router.router._strategy import (
+    Hedge,
+    HedgeAllowance,
+    hedge_delay,
+    place,
+)
+from langchain_wandb_router.state._interface import Lease, Reservation
+from langchain_wandb_router.state._stats import Observation, RouteStats
 from langchain_wandb_router.transport._retry import RetryPolicy, is_concurrency_limit
 
-__all__ = ["CallDriver"]
+__all__ = ["CallDriver", "CallShape", "observed"]
 
 # How often a call waiting for reserved budget to settle looks again.
 _BUDGET_POLL = 0.05
 _MAX_SLOT_WAIT = 600.0
+
+
+@dataclass(frozen=True)
+class CallShape:
+    """What a strategy and the statistics need to know about a call."""
+
+    stream: bool = False
+    input_tokens: int = 0
+    max_tokens: int | None = None
+
+
+def observed(
+    outcome: Outcome,
+    seconds: float,
+    first: float | None,
+    usage: Mapping[str, Any] | None,
+) -> Observation:
+    """A finished attempt as the statistics count it (usage where reported)."""
+    if not usage:
+        return Observation(outcome, seconds, first)
+    details = usage.get("input_token_details") or {}
+    return Observation(
+        outcome,
+        seconds,
+        first,
+        output_tokens=int(usage.get("output_tokens") or 0),
+        input_tokens=int(usage.get("input_tokens") or 0),
+        cached_tokens=int(details.get("cache_read") or 0),
+    )
+
+
+@dataclass(frozen=True)
+class Runner:
+    """An attempt of a hedged call: its route, result, slot and start."""
+
+    route: RouteRun
+    result: Any
+    lease: Lease | None
+    started: float
+    hedge: bool
 
 
 @dataclass
@@ -76,8 +129,22 @@ class CallDriver:
     """Monotonic time by which the whole call must be done."""
     budget: tuple[str, int, int] | None = None
     """(scope, estimate, budget) in micro-dollars when a budget is set."""
+    hedge: Hedge | None = None
+    """Hedge slow attempts (async calls only: the interpreter starts tasks)."""
+    allowance: HedgeAllowance | None = None
+    strategy: str = "ordered"
+    shape: CallShape = field(default_factory=lambda: CallShape())
+    """What the strategy and the statistics need to know about the call."""
+    rng: random.Random = field(default_factory=random.Random)
     clock: Callable[[], float] = time.monotonic
+    cost_of: Callable[[str, Any], int] = lambda label, value: 0
+    """Micro-dollars an abandoned attempt costs (its value if it answered)."""
     attempts: Attempts = field(init=False)
+    hedged: bool = field(init=False, default=False)
+    """Whether this call started a hedge."""
+    _extra: Reservation | None = field(init=False, default=None)
+    figures: Mapping[str, RouteStats] = field(init=False, default_factory=dict)
+    """The routes' live figures, when the plan read them."""
     _slots_until: float | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -89,6 +156,8 @@ class CallDriver:
         # interpreters track the slot and reservation (:class:`Held`) and
         # give them back in their ``finally`` paths, so a cancelled or
         # abandoned call never needs this generator to yield again.
+        if self.allowance is not None:
+            self.allowance.called()
         reservation = None
         if self.budget is not None:
             reservation = yield from self._reserve(*self.budget)
@@ -121,29 +190,81 @@ class CallDriver:
             yield Sleep(_BUDGET_POLL)
 
     def finish(
-        self, done: Committed[Any], outcome: Outcome, cost_micro: int
+        self,
+        done: Committed[Any],
+        outcome: Outcome,
+        cost_micro: int,
+        usage: Mapping[str, Any] | None = None,
     ) -> Generator[Effect, Any, None]:
-        """Close a committed call: release its slot, count its cost."""
-        yield Finish(done.lease, done.route.key, outcome)
+        """Close a committed call: release its slot, count it and its cost."""
+        seen = observed(outcome, self.clock() - done.started, done.first, usage)
+        if done.hedged:
+            seen = replace(seen, hedge=True, won=True)
+        yield Finish(done.lease, done.route.key, outcome, seen)
         if done.reservation is not None:
             yield Settle(done.reservation, cost_micro)
+
+    def plan(self) -> Generator[Effect, Any, list[dict[str, Any]]]:
+        """The order the call would try its routes in, read-only (a dry run)."""
+        yield from self._order()
+        return [
+            {
+                "model": route.cand.label,
+                "score": route.score,
+                "reason": self.excluded.get(route.cand.label) or route.reason,
+            }
+            for route in self.routes
+        ]
 
     # -------------------------------------------------------------- steps
 
     def _order(self) -> Generator[Effect, Any, None]:
-        cooling: dict[str, float] = yield Cooling([r.key for r in self.routes])
-        if not cooling:
-            return
+        keys = [r.key for r in self.routes]
+        cooling: dict[str, float] = yield Cooling(keys)
         ready = [r for r in self.routes if r.key not in cooling]
+        if self.hedge is not None and self.hedge.delay is None:
+            self.figures = yield Stats(keys)  # the hedge's delay is the route's p95
+        if self.strategy != "ordered" and len(ready) > 1:
+            if not self.figures:
+                self.figures = yield Stats([r.key for r in ready])
+            ready = self._placed(ready, self.figures)
+        else:
+            for route in ready:
+                route.reason = route.cand.reason
         waiting = sorted(
             (r for r in self.routes if r.key in cooling), key=lambda r: cooling[r.key]
         )
         for route in waiting:
             # Reported, and still tried last: health never costs availability.
+            route.reason = route.cand.reason
             self.excluded[route.cand.label] = (
                 f"cooling down ({cooling[route.key]:.1f}s left); tried last"
             )
         self.routes = ready + waiting
+
+    def _placed(
+        self, ready: list[RouteRun], figures: Mapping[str, RouteStats]
+    ) -> list[RouteRun]:
+        """``ready`` in the strategy's order, each with its score and reason."""
+        placed = place(
+            self.strategy,
+            [r.cand.route for r in ready],
+            {r.cand.label: figures[r.key] for r in ready if r.key in figures},
+            stream=self.shape.stream,
+            input_tokens=self.shape.input_tokens,
+            max_tokens=self.shape.max_tokens,
+            limits=[r.limit for r in ready],
+            rng=self.rng,
+        )
+        ordered = []
+        for rank, where in enumerate(placed):
+            route = ready[where.index]
+            route.score = where.score
+            route.reason = f"{self.strategy}: {where.reason}"
+            if rank:
+                route.reason += "; fallback"
+            ordered.append(route)
+        return ordered
 
     def _attempts(
         self, reservation: Reservation | None
@@ -193,16 +314,109 @@ class CallDriver:
             for other in live:
                 other.no_room = False
             started = self.clock()
-            result = yield Attempt(route)
+            hedged = False
+            if self.hedge is None:
+                result = yield Attempt(route)
+            else:
+                last = yield from self._race(route, lease, started)
+                route, result, lease = last.route, last.result, last.lease
+                started, hedged = last.started, last.hedge
             if isinstance(result, Failure):
                 outcome, fatal = self._failed(route, result.error, started)
-                yield Finish(lease, route.key, outcome)
+                seen = Observation(outcome, self.clock() - started)
+                yield Finish(lease, route.key, outcome, seen)
                 if fatal is not None:
                     raise fatal
                 continue
+            first = self.clock() - started if self.shape.stream else None
+            record = self._record(route, started)
+            record["hedged"] = self.hedged
             return Committed(
-                route, result, lease, reservation, self._record(route, started)
+                route, result, lease, reservation, record, started, first, hedged
             )
+
+    # -------------------------------------------------------------- hedging
+
+    def _race(
+        self, route: RouteRun, lease: Lease | None, started: float
+    ) -> Generator[Effect, Any, Runner]:
+        """One attempt, hedged if it is slow; the runner that answered last.
+
+        The first attempt runs alone for the hedge's delay. If it has not
+        answered by then and the plan's next route (the same one too) has a
+        free slot, a second attempt starts there; the first to answer wins and
+        the other is abandoned at once (its slot given back, its cost
+        counted). A failure while the other still runs is counted and the
+        other awaited. Returns the winner, or the last failure for the
+        caller's usual handling; everything else is finished here.
+        """
+        assert self.hedge is not None  # only called for hedged calls
+        first = yield Start(route)
+        stats = self.figures.get(route.key)
+        delay = hedge_delay(self.hedge, stats, stream=self.shape.stream)
+        done = yield Await((first,), self._bounded(delay))
+        runners = {first: Runner(route, None, lease, started, False)}
+        if not done:
+            spare = yield from self._spare(route)
+            if spare is not None:
+                self.hedged = True
+                second = yield Start(spare.route)
+                runners[second] = spare
+            done = yield Await(tuple(runners), None)
+        while True:
+            handle, result = done[0]
+            ended = replace(runners.pop(handle), result=result)
+            if not runners or not isinstance(result, Failure):
+                for other, loser in runners.items():
+                    late = yield Abandon(other)
+                    yield from self._lost(loser, late)
+                return ended
+            yield from self._fell(ended)
+            done = done[1:] or (yield Await(tuple(runners), None))
+
+    def _spare(self, route: RouteRun) -> Generator[Effect, Any, Runner | None]:
+        """A second attempt's route with its slot (and reserve), if any may start."""
+        if self.allowance is not None and not self.allowance.take():
+            return None
+        now = self.clock()
+        plan = [*self.routes[self.routes.index(route) + 1 :], route]
+        for spare in plan:
+            if spare.done or spare.not_before > now:
+                continue
+            lease = None
+            if spare.slots:
+                # Only a free slot: a hedge never waits, never causes a 429.
+                lease = yield TryAcquire(spare.key, spare.limit)
+                if lease is None:
+                    continue
+            if self.budget is not None:
+                scope, estimate, budget = self.budget
+                self._extra = yield Reserve(scope, estimate, budget + estimate - 1)
+                if self._extra is None:
+                    yield Finish(lease, spare.key, "other")
+                    return None
+            return Runner(spare, None, lease, self.clock(), True)
+        return None
+
+    def _fell(self, runner: Runner) -> Generator[Effect, Any, None]:
+        """A raced attempt failed while the other still runs: count it."""
+        assert isinstance(runner.result, Failure)
+        outcome, _ = self._failed(runner.route, runner.result.error, runner.started)
+        seen = Observation(outcome, self.clock() - runner.started, hedge=runner.hedge)
+        yield Finish(runner.lease, runner.route.key, outcome, seen)
+        yield from self._settle_extra(0)
+
+    def _lost(self, runner: Runner, late: Any) -> Generator[Effect, Any, None]:
+        """The race's loser, abandoned: give its slot back and count its cost."""
+        self.attempts.abandoned(runner.route.cand.label, runner.started)
+        seen = Observation("other", self.clock() - runner.started, hedge=runner.hedge)
+        yield Finish(runner.lease, runner.route.key, "other", seen)
+        yield from self._settle_extra(self.cost_of(runner.route.cand.label, late))
+
+    def _settle_extra(self, micro: int) -> Generator[Effect, Any, None]:
+        if self._extra is not None:
+            extra, self._extra = self._extra, None
+            yield Settle(extra, micro)
 
     def _failed(
         self, route: RouteRun, error: Exception, started: float
@@ -241,7 +455,7 @@ class CallDriver:
 
     def _record(self, route: RouteRun, started: float) -> dict[str, Any]:
         self.attempts.succeeded(route.cand.label, started)
-        reason = route.cand.reason
+        reason = route.reason or route.cand.reason
         records = self.attempts.records
         if len(records) > 1 and records[-2]["error"]:
             reason = f"{reason}; after {records[-2]['model']} failed"

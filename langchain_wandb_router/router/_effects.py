@@ -16,9 +16,12 @@ from langchain_core.runnables import Runnable
 
 from langchain_wandb_router.router._routing import Candidate
 from langchain_wandb_router.state._interface import Lease, Reservation, Want
+from langchain_wandb_router.state._stats import Observation
 
 __all__ = [
+    "Abandon",
     "Attempt",
+    "Await",
     "Committed",
     "Cooling",
     "Effect",
@@ -30,6 +33,8 @@ __all__ = [
     "Settle",
     "Sleep",
     "Spent",
+    "Start",
+    "Stats",
     "TryAcquire",
     "WaitSlot",
 ]
@@ -54,6 +59,10 @@ class RouteRun:
     limit: int | None
     """The hard in-flight cap (``max_in_flight``) for this route, if any."""
     retries_left: int
+    reason: str = ""
+    """Why the plan put the route where it is (set by the strategy)."""
+    score: float | None = None
+    """The strategy's score (lower is better; ``None``: not scored)."""
     not_before: float = 0.0
     limited: int = 0
     no_room: bool = False
@@ -94,6 +103,15 @@ class Finish:
     key: str
     outcome: Outcome
     """``ok``/``failed`` count for health; ``limited`` lowers the slot limit."""
+    seen: Observation | None = None
+    """The attempt as the route's live statistics count it (``None``: not)."""
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Ask the state for the live figures of ``keys`` (a strategy's input)."""
+
+    keys: list[str]
 
 
 @dataclass(frozen=True)
@@ -139,8 +157,45 @@ class Attempt:
     route: RouteRun
 
 
+@dataclass(frozen=True)
+class Start:
+    """Start an attempt on ``route`` without waiting for it (async calls).
+
+    Answered with a handle for :class:`Await` and :class:`Abandon`.
+    """
+
+    route: RouteRun
+
+
+@dataclass(frozen=True)
+class Await:
+    """Wait until one of ``handles`` is done, or ``timeout`` seconds.
+
+    Answered with ``[(handle, value or Failure), ...]`` for those done
+    (empty when the time passed first).
+    """
+
+    handles: tuple[Any, ...]
+    timeout: float | None
+
+
+@dataclass(frozen=True)
+class Abandon:
+    """Cancel a started attempt at once and close what it opened.
+
+    Answered with its value or :class:`Failure` if it was done before it
+    could be cancelled, else ``None``.
+    """
+
+    handle: Any
+
+
 Effect = (
     Cooling
+    | Start
+    | Await
+    | Abandon
+    | Stats
     | TryAcquire
     | WaitSlot
     | Finish
@@ -168,3 +223,9 @@ class Committed(Generic[T]):
     lease: Lease | None
     reservation: Reservation | None
     record: dict[str, Any]
+    started: float = 0.0
+    """When the serving attempt was sent (the driver's clock)."""
+    first: float | None = None
+    """Seconds to its first chunk, for a stream."""
+    hedged: bool = False
+    """The serving attempt was a hedge (it answered before the first)."""

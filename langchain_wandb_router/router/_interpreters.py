@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from asyncio import FIRST_COMPLETED
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -60,6 +61,9 @@ class Held:
             stream is under way): if the call ends here, W&B may bill it.
         bill: What to settle if the call ends while sending (micro-dollars);
             ``None``: the reservation's estimate.
+        extra: A hedge's own reservation, not yet settled.
+        tasks: Attempts started and not yet done or abandoned (hedged
+            calls): cancelled if the call ends first.
     """
 
     keeper: LeaseKeeper = field(default=KEEPER, repr=False)
@@ -67,9 +71,22 @@ class Held:
     reservation: Reservation | None = None
     sending: bool = False
     bill: int | None = None
+    extra: Reservation | None = None
+    tasks: set[asyncio.Future[Any]] = field(default_factory=set)
 
     def __bool__(self) -> bool:
-        return bool(self.leases) or self.reservation is not None
+        return bool(self.leases or self.tasks) or (
+            self.reservation is not None or self.extra is not None
+        )
+
+    def reserved(self, reservation: Reservation | None) -> None:
+        """A reservation was handed out (the call's, then a hedge's)."""
+        if reservation is None:
+            return
+        if self.reservation is None:
+            self.reservation = reservation
+        else:
+            self.extra = reservation
 
     def took(self, lease: Lease | None) -> None:
         """A slot was handed out (``None``: none was)."""
@@ -81,8 +98,11 @@ class Held:
         """``effect`` is about to return a slot or settle the reservation."""
         if isinstance(effect, fx.Finish) and effect.lease is not None:
             self._drop(effect.lease)
-        elif isinstance(effect, fx.Settle) and effect.reservation is self.reservation:
-            self.reservation = None
+        elif isinstance(effect, fx.Settle):
+            if effect.reservation is self.reservation:
+                self.reservation = None
+            elif effect.reservation is self.extra:
+                self.extra = None
 
     def _drop(self, lease: Lease) -> None:
         self.keeper.discard(lease)
@@ -99,6 +119,9 @@ class Held:
         for lease in self.leases:
             self.keeper.discard(lease)
         self.leases = []
+        for task in self.tasks:
+            task.cancel()  # a hedged call's attempts end with it
+        self.tasks = set()
         if self.reservation is not None:
             reservation, self.reservation = self.reservation, None
             cost = 0
@@ -106,6 +129,9 @@ class Held:
                 # The request may have reached W&B, which may bill it.
                 cost = reservation.micro if self.bill is None else self.bill
             effects.append(fx.Settle(reservation, cost))
+        if self.extra is not None:
+            extra, self.extra = self.extra, None
+            effects.append(fx.Settle(extra, extra.micro if self.sending else 0))
         return effects
 
 
@@ -165,9 +191,15 @@ def _carry_out(
         return None
     if isinstance(effect, fx.Cooling):
         return state.cooling(effect.keys)
+    if isinstance(effect, fx.Stats):
+        return state.stats(effect.keys)
+    if isinstance(effect, fx.Start | fx.Await | fx.Abandon):
+        # A blocking attempt cannot be cancelled from outside: sync calls
+        # are never hedged (the router gives their drivers no Hedge).
+        raise TypeError("hedged attempts need the async interpreter")
     if isinstance(effect, fx.Reserve):
         reservation = state.reserve(effect.scope, effect.micro, effect.budget)
-        held.reservation = reservation or held.reservation
+        held.reserved(reservation)
         return reservation
     if isinstance(effect, fx.Spent):
         return state.spent(effect.scope)
@@ -236,10 +268,14 @@ async def _acarry_out(
         return None
     if isinstance(effect, fx.Cooling):
         return await state.acooling(effect.keys)
+    if isinstance(effect, fx.Stats):
+        return await state.astats(effect.keys)
+    if isinstance(effect, fx.Start | fx.Await | fx.Abandon):
+        return await _race_step(effect, attempt, held)
     if isinstance(effect, fx.Reserve):
         reserving = state.areserve(effect.scope, effect.micro, effect.budget)
         reservation = await (reserving if at_once else _handed_out(reserving))
-        held.reservation = reservation or held.reservation
+        held.reserved(reservation)
         return reservation
     if isinstance(effect, fx.Spent):
         return await state.aspent(effect.scope)
@@ -250,6 +286,59 @@ async def _acarry_out(
         return None
     await policy.asleep(effect.seconds)
     return None
+
+
+# ------------------------------------------------------------ hedged attempts
+# A hedged call's attempts run as tasks of the call; ``held.tasks`` has those
+# not yet done, so a call that ends early cancels them with everything else.
+
+_ABANDON_WAIT = 5.0
+"""How long an abandoned attempt may take to unwind after its cancellation."""
+
+
+async def _race_step(
+    effect: fx.Start | fx.Await | fx.Abandon,
+    attempt: Callable[[fx.RouteRun], Awaitable[Any]],
+    held: Held,
+) -> Any:
+    if isinstance(effect, fx.Start):
+        task = asyncio.ensure_future(_attempted(attempt, effect.route))
+        held.tasks.add(task)
+        held.sending = True
+        return task
+    if isinstance(effect, fx.Await):
+        done, _ = await asyncio.wait(
+            effect.handles, timeout=effect.timeout, return_when=FIRST_COMPLETED
+        )
+        held.tasks.difference_update(done)
+        return [
+            (handle, handle.result()) for handle in effect.handles if handle in done
+        ]
+    handle: asyncio.Future[Any] = effect.handle
+    late = handle.result() if handle.done() else None
+    handle.cancel()
+    held.tasks.discard(handle)
+    if late is None:
+        await asyncio.wait({handle}, timeout=_ABANDON_WAIT)
+    elif isinstance(late, tuple):
+        await aclose_opened(late)  # an opened stream nobody will read
+    return late
+
+
+async def _attempted(
+    attempt: Callable[[fx.RouteRun], Awaitable[Any]], route: fx.RouteRun
+) -> Any:
+    try:
+        return await attempt(route)
+    except Exception as exc:  # handed to the driver to classify
+        return fx.Failure(exc)
+
+
+async def aclose_opened(opened: tuple[Any, Any]) -> None:
+    """Close a stream opened by an attempt whose answer is not used."""
+    close = getattr(opened[1], "aclose", None)
+    if close is not None:
+        await close()
 
 
 # Work that must finish even if the call is cancelled meanwhile; kept here so
@@ -341,6 +430,8 @@ def _finish(state: RouterState, effect: fx.Finish) -> None:
         state.release(effect.lease, _slot_outcome(effect.outcome))
     if effect.outcome in ("ok", "failed"):
         state.report(effect.key, effect.outcome == "failed")
+    if effect.seen is not None:
+        state.observe(effect.key, effect.seen)
 
 
 async def _afinish(state: RouterState, effect: fx.Finish) -> None:
@@ -348,6 +439,8 @@ async def _afinish(state: RouterState, effect: fx.Finish) -> None:
         await state.arelease(effect.lease, _slot_outcome(effect.outcome))
     if effect.outcome in ("ok", "failed"):
         await state.areport(effect.key, effect.outcome == "failed")
+    if effect.seen is not None:
+        await state.aobserve(effect.key, effect.seen)
 
 
 async def within(deadline: float | None, work: Awaitable[T], label: str) -> T:

@@ -44,6 +44,7 @@ from langchain_wandb_router.router._runtime import (
     RouterRuntime,
     merge_settings,
 )
+from langchain_wandb_router.router._strategy import Hedge, Strategy
 from langchain_wandb_router.state._factory import check_state, state_from
 from langchain_wandb_router.state._interface import HealthSettings, RouterState
 from langchain_wandb_router.state._urls import redact_url, url_secrets
@@ -174,6 +175,19 @@ class WandbRouter(ChainRuns, BaseChatModel):
     streaming: bool = False
     model_settings: dict[str, Any] = Field(default_factory=dict)
     """More ChatWandb arguments for every route (e.g. ``logprobs``)."""
+
+    strategy: Strategy = "ordered"
+    """Which candidate goes first: ``"ordered"`` (the given order),
+    ``"weighted"`` (``Route(weight=...)``), ``"least_busy"`` (fewest in flight
+    for the route's limit), ``"latency"`` (lowest recent time to first token for
+    streams, latency for invokes; a small share of calls explores the others)
+    or ``"cost"`` (lowest expected cost of this call). The others stay
+    fallbacks in that order; see :meth:`plan`."""
+
+    hedge: bool | Hedge = False
+    """Hedged requests (``True`` for ``Hedge()``): async calls whose first
+    attempt is slow start a second one on the next route with a free slot;
+    the first to answer wins. Sync calls are never hedged."""
 
     upgrade_retired: bool = False
     """Replace a retired route by its successor instead of skipping it."""
@@ -342,6 +356,31 @@ class WandbRouter(ChainRuns, BaseChatModel):
             return getattr(self.models, "__name__", "selector")
         return [r.label for r in self._static]
 
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Live figures per route, keyed by model id.
+
+        Each holds ``requests``, ``errors``, ``limited`` (W&B's concurrency
+        429s), ``in_flight``, ``limit``, ``ttft_p50``/``ttft_p95`` (streams),
+        ``latency_p50``/``latency_p95`` (invokes), recent figures,
+        ``tokens_per_second``, ``hedges``, ``hedges_won`` and
+        ``cached_share``. With a Redis ``state`` they are the fleet's. A
+        selector's routes are ``candidates`` if given, else every catalog model
+        that has figures.
+        """
+        runtime = self._rt()
+        routes = self._static
+        if routes is None:
+            ids = self.candidates or [m.id for m in list_models(include_retired=False)]
+            routes = as_routes(ids)
+        keys = {route.label: runtime.key_for(route) for route in routes}
+        figures = runtime.state.stats(keys.values())
+        out = {label: figures[key].as_dict() for label, key in keys.items()}
+        if self._static is None and not self.candidates:
+            out = {
+                label: f for label, f in out.items() if f["requests"] or f["in_flight"]
+            }
+        return out
+
     @property
     def spent_usd(self) -> float:
         """What calls through this router have cost so far (known prices only)."""
@@ -490,7 +529,10 @@ class WandbRouter(ChainRuns, BaseChatModel):
             with _BUILD_LOCK:
                 runtime = private["_runtime"]
                 if runtime is None:
-                    runtime = RouterRuntime(self._route_params(), self._make_state())
+                    hedge = Hedge() if self.hedge is True else self.hedge or None
+                    runtime = RouterRuntime(
+                        self._route_params(), self._make_state(), hedge
+                    )
                     private["_runtime"] = runtime
         return runtime
 

@@ -42,12 +42,15 @@ class Route:
         headers: Extra headers for this route's requests.
         model_settings: ChatWandb arguments for this route (``temperature``,
             ``max_tokens``, ``enable_thinking``…), over the router's.
+        weight: This route's share under ``strategy="weighted"`` (relative
+            to the other routes' weights).
     """
 
     model: str | BaseChatModel
     max_retries: int | None = None
     headers: Mapping[str, str] | None = None
     model_settings: Mapping[str, Any] | None = None
+    weight: float = 1.0
 
     def __post_init__(self) -> None:
         if isinstance(self.model, str):
@@ -60,6 +63,9 @@ class Route:
             raise TypeError(msg)
         if self.max_retries is not None and self.max_retries < 0:
             msg = "Route.max_retries must be >= 0."
+            raise ValueError(msg)
+        if not (isinstance(self.weight, int | float) and self.weight > 0):
+            msg = f"Route.weight must be a number > 0, got {self.weight!r}."
             raise ValueError(msg)
         # Computed once: the label is read several times on every call.
         if isinstance(self.model, str):
@@ -87,6 +93,8 @@ class Route:
             spec["headers"] = dict(self.headers)
         if self.model_settings:
             spec["model_settings"] = dict(self.model_settings)
+        if self.weight != 1.0:
+            spec["weight"] = self.weight
         return self.model if len(spec) == 1 else spec
 
 
@@ -120,11 +128,17 @@ def _route(item: RouteLike) -> Route:
         return item
     if not isinstance(item, Mapping):
         return Route(item)
-    unknown = set(item) - {"model", "max_retries", "headers", "model_settings"}
+    unknown = set(item) - {
+        "model",
+        "max_retries",
+        "headers",
+        "model_settings",
+        "weight",
+    }
     if unknown or "model" not in item:
         msg = (
             "A route given as a dict needs 'model' and may have 'max_retries', "
-            f"'headers' and 'model_settings'; got keys {sorted(item)}."
+            f"'headers', 'model_settings' and 'weight'; got keys {sorted(item)}."
         )
         raise TypeError(msg)
     return Route(**item)

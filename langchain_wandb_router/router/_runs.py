@@ -41,6 +41,7 @@ from langchain_core.runnables.config import (
     patch_config,
 )
 
+from langchain_wandb_router.errors import NoRouteAvailableError
 from langchain_wandb_router.router import _routing
 from langchain_wandb_router.router._attempts import StreamTally, aclose, interrupted
 from langchain_wandb_router.router._calls import RoutedCalls
@@ -193,6 +194,62 @@ class ChainRuns(RoutedCalls):
             raise
         await run.on_chain_end(_merged(seen))
 
+    # --------------------------------------------------------------- dry runs
+
+    def plan(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stream: bool = False,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """The routes a call would try, in order, without sending anything.
+
+        Takes what ``invoke`` takes (call arguments such as ``tools`` filter
+        routes as they would). Reads health and live figures, takes no slot
+        and reserves no budget. ``weighted`` and ``latency``'s exploration
+        draw at random, so a call may order its routes differently.
+
+        Returns:
+            ``{"candidates": [{"model", "score", "reason"}, ...], "excluded":
+            {model: reason}}``, candidates in the order they would be tried.
+        """
+        messages = self._messages(input)
+        static, ctx = self._context(messages, ensure_config(config), kwargs)
+        try:
+            driver = self._driver(
+                ctx, kwargs, static, self._select(ctx, static), stream
+            )
+        except NoRouteAvailableError as exc:
+            return {"candidates": [], "excluded": dict(exc.reasons)}
+        order = drive(
+            driver.plan(), self._rt().state, self.retry_policy, _no_attempt, Held()
+        )
+        return {"candidates": order, "excluded": dict(driver.excluded)}
+
+    async def aplan(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stream: bool = False,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Async :meth:`plan` (a selector may be async here)."""
+        messages = self._messages(input)
+        static, ctx = self._context(messages, ensure_config(config), kwargs)
+        try:
+            selected = await self._aselect(ctx, static)
+            driver = self._driver(ctx, kwargs, static, selected, stream)
+        except NoRouteAvailableError as exc:
+            return {"candidates": [], "excluded": dict(exc.reasons)}
+        steps = driver.plan()
+        order = await adrive(
+            steps, self._rt().state, self.retry_policy, _ano_attempt, Held()
+        )
+        return {"candidates": order, "excluded": dict(driver.excluded)}
+
     # ------------------------------------------------ LangChain's own hooks
     # Core's legacy generate() and its streaming paths (stream_events) land
     # here, inside a model run core opened; attempts become its children.
@@ -292,7 +349,8 @@ class ChainRuns(RoutedCalls):
         try:
             done = drive(driver.run(), state, policy, attempt, held)
             message = self._served(done)
-            end = driver.finish(done, "ok", self._cost(done, message))
+            cost = self._cost(done, message)
+            end = driver.finish(done, "ok", cost, message.usage_metadata)
             drive(end, state, policy, attempt, held)
             return message
         finally:
@@ -307,7 +365,8 @@ class ChainRuns(RoutedCalls):
         kwargs: dict[str, Any],
     ) -> AIMessage:
         static, ctx = self._context(messages, config, kwargs)
-        driver = self._driver(ctx, kwargs, static, await self._aselect(ctx, static))
+        selected = await self._aselect(ctx, static)
+        driver = self._driver(ctx, kwargs, static, selected, hedging=True)
         state, policy = self._rt().state, self.retry_policy
 
         async def attempt(route: RouteRun) -> AIMessage:
@@ -321,7 +380,8 @@ class ChainRuns(RoutedCalls):
         try:
             done = await adrive(driver.run(), state, policy, attempt, held)
             message = self._served(done)
-            end = driver.finish(done, "ok", self._cost(done, message))
+            cost = self._cost(done, message)
+            end = driver.finish(done, "ok", cost, message.usage_metadata)
             await adrive(end, state, policy, attempt, held)
             return message
         finally:
@@ -336,7 +396,7 @@ class ChainRuns(RoutedCalls):
         kwargs: dict[str, Any],
     ) -> Generator[AIMessageChunk, None, None]:
         static, ctx = self._context(messages, config, kwargs)
-        driver = self._driver(ctx, kwargs, static, self._select(ctx, static))
+        driver = self._driver(ctx, kwargs, static, self._select(ctx, static), True)
         state, policy = self._rt().state, self.retry_policy
 
         def attempt(route: RouteRun) -> Any:
@@ -384,7 +444,8 @@ class ChainRuns(RoutedCalls):
         kwargs: dict[str, Any],
     ) -> AsyncGenerator[AIMessageChunk, None]:
         static, ctx = self._context(messages, config, kwargs)
-        driver = self._driver(ctx, kwargs, static, await self._aselect(ctx, static))
+        selected = await self._aselect(ctx, static)
+        driver = self._driver(ctx, kwargs, static, selected, True, hedging=True)
         state, policy = self._rt().state, self.retry_policy
 
         async def attempt(route: RouteRun) -> Any:
@@ -506,3 +567,11 @@ def _child_config(run_manager: BaseRunManager | None) -> RunnableConfig:
 def _named(config: RunnableConfig, route: RouteRun) -> RunnableConfig:
     """An attempt's config: its run is named after the model it calls."""
     return {**config, "run_name": route.cand.label}
+
+
+def _no_attempt(route: RouteRun) -> Any:
+    raise AssertionError("a plan sends nothing")  # pragma: no cover
+
+
+async def _ano_attempt(route: RouteRun) -> Any:
+    raise AssertionError("a plan sends nothing")  # pragma: no cover

@@ -7,6 +7,7 @@ are never copied with the router: a copy makes its own.
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Mapping
 from dataclasses import replace
@@ -17,6 +18,7 @@ from pydantic import SecretStr
 
 from langchain_wandb_router.chat._model import ChatWandb
 from langchain_wandb_router.router._routing import Route
+from langchain_wandb_router.router._strategy import Hedge, HedgeAllowance
 from langchain_wandb_router.state._interface import (
     RouterState,
     account_fingerprint,
@@ -70,9 +72,17 @@ class RouterRuntime:
         state: Where health, concurrency slots and spend are kept.
     """
 
-    def __init__(self, params: Mapping[str, Any], state: RouterState) -> None:
+    def __init__(
+        self,
+        params: Mapping[str, Any],
+        state: RouterState,
+        hedge: Hedge | None = None,
+    ) -> None:
         self.params = dict(params)
         self.state = state
+        self.hedge = hedge
+        """How async calls hedge (``None``: they do not)."""
+        self.allowance = HedgeAllowance(hedge.max_extra) if hedge else None
         # The router owns the one retry loop, backpressure included: its
         # routes send once and hand every failure, a concurrency 429 too, back.
         self.params["max_retries"] = 0
@@ -81,6 +91,8 @@ class RouterRuntime:
         self._models: dict[tuple[Any, ...], ChatWandb] = {}
         self._keys: dict[str, str] = {}
         self._lock = threading.Lock()
+        self.rng = random.Random()  # noqa: S311 - routing choices, not secrets
+        """Randomness of the strategies (weights, exploration); a test seam."""
         key = self.params.get("api_key")
         secret = key.get_secret_value() if isinstance(key, SecretStr) else str(key)
         self.account = account_fingerprint(secret)

@@ -17,6 +17,7 @@ Redis Cluster slot.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Iterable, Sequence
@@ -26,6 +27,7 @@ from typing import ClassVar, Literal, NamedTuple
 
 # Defined with every other error; re-exported here, where they were first published.
 from langchain_wandb_router.errors import SlotTimeoutError, StateUnavailableError
+from langchain_wandb_router.state._stats import Observation, RouteStats, StatsWindow
 from langchain_wandb_router.state._steps import adrive, drive
 
 __all__ = [
@@ -395,6 +397,48 @@ class RouterState(ABC):
     @abstractmethod
     async def aspent(self, scope: str) -> int:
         """Async :meth:`spent`."""
+
+    # Live statistics ----------------------------------------------------------
+    # Kept in this process by default (bounded windows per key); a shared
+    # state (Redis) overrides all four so a fleet sees one set of figures.
+    def observe(self, key: str, seen: Observation) -> None:
+        """Count one finished attempt in route ``key``'s live figures."""
+        windows, lock = self._stats_windows()
+        with lock:
+            window = windows.get(key)
+            if window is None:
+                window = windows[key] = StatsWindow()
+            window.observe(seen)
+
+    def stats(self, keys: Iterable[str]) -> dict[str, RouteStats]:
+        """The live figures of each of ``keys`` (zeros where nothing was seen)."""
+        windows, lock = self._stats_windows()
+        out = {}
+        for key in keys:
+            in_flight, limit = self.in_flight(key), self.limit(key)
+            with lock:
+                window = windows.get(key)
+                out[key] = (
+                    window.stats(in_flight, limit)
+                    if window is not None
+                    else RouteStats(in_flight=in_flight, limit=limit)
+                )
+        return out
+
+    async def aobserve(self, key: str, seen: Observation) -> None:
+        """Async :meth:`observe`."""
+        self.observe(key, seen)
+
+    async def astats(self, keys: Iterable[str]) -> dict[str, RouteStats]:
+        """Async :meth:`stats`."""
+        return self.stats(keys)
+
+    def _stats_windows(self) -> tuple[dict[str, StatsWindow], threading.Lock]:
+        # Made on first use: subclasses need not call a base __init__.
+        kept = self.__dict__.get("_windows")
+        if kept is None:
+            kept = self.__dict__.setdefault("_windows", ({}, threading.Lock()))
+        return kept  # type: ignore[no-any-return]
 
     # Waiting on several routes at once --------------------------------------
     def acquire_any(self, wants: Sequence[Want], deadline: float) -> Lease:

@@ -24,6 +24,7 @@ from langchain_wandb_router.state._interface import (
     ConcurrencySettings,
     HealthSettings,
 )
+from langchain_wandb_router.state._lua_stats import STATS_SCRIPTS
 
 __all__ = [
     "MEMBER_TTL_SECONDS",
@@ -316,6 +317,7 @@ SCRIPTS = {
     "reserve": _RESERVE,
     "settle": _SETTLE,
     "spent": _SPENT,
+    **STATS_SCRIPTS,
 }
 
 

@@ -70,6 +70,7 @@ from langchain_wandb_router.state._lua import (
 )
 from langchain_wandb_router.state._memory import InProcessState
 from langchain_wandb_router.state._outage import OnError, Outage, Pending
+from langchain_wandb_router.state._redis_stats import RedisStats
 from langchain_wandb_router.state._redis_waits import RedisWaitRoom
 from langchain_wandb_router.state._runner import DOWN, Op, Runner, Step, down, ignore
 from langchain_wandb_router.state._steps import Steps
@@ -86,7 +87,7 @@ if TYPE_CHECKING:  # only in signatures: QueuedState applies the settings
 __all__ = ["CLIENT_NAME", "RedisState", "redact_url"]
 
 
-class RedisState(QueuedState):
+class RedisState(RedisStats, QueuedState):
     """Router state in Redis, shared by every process that uses the same Redis.
 
     Args:

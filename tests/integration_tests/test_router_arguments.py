@@ -120,7 +120,7 @@ def test_chat_wandb_takes_w_and_b_extras_without_warnings(
         llm = chat_factory(top_k=5, repetition_penalty=1.2, max_completion_tokens=9)
         llm.invoke("hi")
     assert llm.max_tokens == 9
-    assert llm.model_kwargs == {}
+    assert llm.model_kwargs == {"top_k": 5, "repetition_penalty": 1.2}
     body = bodies(emulator)[0]
     assert (body["top_k"], body["repetition_penalty"]) == (5, 1.2)
     assert body["max_tokens"] == 9

@@ -1,0 +1,79 @@
+"""Live route statistics shared by a fleet through Redis (``RedisState``'s part).
+
+Recording an attempt is one ``observe`` script call; reading figures is one
+``stats`` call per Cluster slot (a scope's routes share one). While Redis is
+unavailable, both fall back to the outage's in-process state, like every other
+record: figures are kept locally and the shared ones resume afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from langchain_wandb_router.state._lua import ScriptCall, hash_tag
+from langchain_wandb_router.state._lua_stats import (
+    observe_args,
+    observe_keys,
+    stats_keys,
+    stats_of,
+)
+from langchain_wandb_router.state._runner import DOWN, Op, Step, down, ignore
+from langchain_wandb_router.state._stats import Observation, RouteStats
+from langchain_wandb_router.state._steps import Steps
+
+if TYPE_CHECKING:
+    from langchain_wandb_router.state._interface import ConcurrencySettings
+    from langchain_wandb_router.state._outage import Outage
+    from langchain_wandb_router.state._runner import Runner
+
+__all__ = ["RedisStats"]
+
+
+class RedisStats:
+    """``observe``/``stats`` (and async twins) on Redis; mixed into RedisState."""
+
+    if TYPE_CHECKING:
+        _runner: Runner
+        _outage: Outage
+        concurrency: ConcurrencySettings
+
+    def _observe_op(self, key: str, seen: Observation) -> Op[None]:
+        call = ScriptCall("observe", observe_keys(key), observe_args(seen))
+        return Op(call, ignore, lambda: self._outage.local().observe(key, seen))
+
+    def _stats(self, keys: Iterable[str]) -> Steps[Step, dict[str, RouteStats]]:
+        keys = list(keys)
+        groups: dict[str, list[str]] = {}  # one script call per Cluster slot
+        for key in keys:
+            groups.setdefault(hash_tag(key), []).append(key)
+        out: dict[str, RouteStats] = {}
+        initial = self.concurrency.initial_limit
+        for group in groups.values():
+            call = ScriptCall(
+                "stats", [k for key in group for k in stats_keys(key)], []
+            )
+            got: Any = yield Op(call, lambda raw: raw, down)
+            if got is DOWN:
+                return self._outage.local().stats(keys)
+            out.update(
+                (key, stats_of(raw, initial))
+                for key, raw in zip(group, got, strict=True)
+            )
+        return out
+
+    def observe(self, key: str, seen: Observation) -> None:
+        """See :meth:`RouterState.observe`."""
+        self._runner.run(self._observe_op(key, seen))
+
+    async def aobserve(self, key: str, seen: Observation) -> None:
+        """See :meth:`RouterState.aobserve`."""
+        await self._runner.arun(self._observe_op(key, seen))
+
+    def stats(self, keys: Iterable[str]) -> dict[str, RouteStats]:
+        """See :meth:`RouterState.stats`."""
+        return self._runner.drive(self._stats(keys))
+
+    async def astats(self, keys: Iterable[str]) -> dict[str, RouteStats]:
+        """See :meth:`RouterState.astats`."""
+        return await self._runner.adrive(self._stats(keys))
