@@ -144,10 +144,10 @@ def place(
         )
         for i, route in enumerate(routes)
     ]
-    ordered = sorted(placed, key=_sort_key)
     if strategy == "latency":
-        ordered = _explore(ordered, rng)
-    return ordered
+        # Routes without figures yet are measured first, in the user's order.
+        return _explore(sorted(placed, key=_unmeasured_first), rng)
+    return sorted(placed, key=_sort_key)
 
 
 @dataclass(frozen=True)
@@ -162,6 +162,10 @@ class _Call:
 def _sort_key(placed: Placed) -> tuple[bool, float, int]:
     # Routes without a score go after scored ones, in the user's order.
     return (placed.score is None, placed.score or 0.0, placed.index)
+
+
+def _unmeasured_first(placed: Placed) -> tuple[bool, float, int]:
+    return (placed.score is not None, placed.score or 0.0, placed.index)
 
 
 def _weighted(i: int, route: Route, stats: RouteStats | None, call: _Call) -> Placed:
