@@ -1,15 +1,15 @@
-"""Typed errors for W&B Inference, and the scrubbing that keeps keys out of them.
+"""Typed errors for W&B Inference, and the table saying which status means which.
 
 Every class subclasses the matching ``langchain_core.exceptions`` type, so generic
 LangChain code (``with_fallbacks(exceptions_to_handle=…)``, agent middleware,
 retry helpers) catches them without knowing this package. Messages say what to
-do next and never contain the API key. The one table that turns a status (or
-an error body's ``code``) into one of them is
-:mod:`langchain_wandb_router.transport._status`.
+do next and never contain the API key. :func:`error_for_status` is the one place
+that turns a status (or an error body's ``code``) into one of them.
 
 Secrets: every API key that passes
 :func:`~langchain_wandb_router.transport._config.check_api_key` is registered
-here, and :func:`scrub` masks registered keys in any text. A
+(:mod:`langchain_wandb_router._secrets`, re-exported here), and :func:`scrub`
+masks registered keys in any text. A
 :class:`WandbError` scrubs its own message and notes, so a server that echoes
 the key (``"invalid key Bearer abc…"``) cannot put it in an exception, a log
 line that quotes one, or a trace.
@@ -42,9 +42,6 @@ them where they were first published). The tree, with the
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterable
-
 from langchain_core.exceptions import (
     ContextOverflowError,
     ModelAPIError,
@@ -57,6 +54,8 @@ from langchain_core.exceptions import (
     ModelRateLimitError,
     ModelTimeoutError,
 )
+
+from langchain_wandb_router._secrets import register_secret, scrub
 
 __all__ = [
     "BudgetExceededError",
@@ -79,23 +78,12 @@ __all__ = [
     "WandbQuotaError",
     "WandbRateLimitError",
     "WandbTimeoutError",
+    "error_for_status",
     "register_secret",
     "scrub",
+    "status_for_code",
     "stream_interrupted",
 ]
-
-# --------------------------------------------------------------------- secrets
-
-MASK = "***"
-"""What a secret is replaced with in every message."""
-
-# Shorter "keys" are placeholders ("k", "test"), not W&B keys (40+ characters);
-# masking them would mangle every message that happens to contain the letters.
-_MIN_SECRET_LEN = 8
-
-# Replaced, never mutated, so readers iterate a snapshot without a lock.
-_secrets: frozenset[str] = frozenset()
-_secrets_lock = threading.Lock()
 
 
 class ProviderRegistrationError(RuntimeError):
@@ -106,41 +94,6 @@ class ProviderRegistrationError(RuntimeError):
     ``WandbRouter(...)`` work with every supported langchain version; pass them
     to ``create_agent`` or the middleware as objects instead of strings.
     """
-
-
-def register_secret(secret: str) -> None:
-    """Remember ``secret`` so :func:`scrub` masks it from now on.
-
-    Called for every API key this process validates (a process sees few), so
-    any error built anywhere, by any path, is scrubbed without the key being
-    passed along to it.
-
-    Args:
-        secret: The credential; ignored when shorter than 8 characters.
-    """
-    global _secrets  # a copy-on-write snapshot, see above
-    if len(secret) < _MIN_SECRET_LEN or secret in _secrets:
-        return
-    with _secrets_lock:
-        _secrets = _secrets | {secret}
-
-
-def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every registered secret, and each of ``secrets``, masked.
-
-    Scrub before truncating: a cut through a key would leave part of it.
-
-    Args:
-        text: Anything about to be quoted: a server's error text, a message.
-        secrets: More secrets to mask (e.g. one not registered).
-
-    Returns:
-        ``text`` with each occurrence replaced by :data:`MASK`.
-    """
-    for secret in (*_secrets, *secrets):
-        if len(secret) >= _MIN_SECRET_LEN and secret in text:
-            text = text.replace(secret, MASK)
-    return text
 
 
 class WandbError(ModelError):
@@ -348,3 +301,176 @@ def stream_interrupted(
         model=model,
         partial_text=partial_text or "",
     )
+
+
+# --------------------------------------------------------------------------- table
+# What each HTTP status means for a W&B call: the class raised and the message,
+# which says what to do next. The transport only reads the wire (the body's
+# message and ``code``, ``Retry-After``, ``Location``) and asks here.
+
+_REDIRECT = (
+    "W&B answered '{model}' with a redirect ({status}) to {location}; redirects "
+    "are not followed so the API key stays with base_url. Check "
+    "WANDB_INFERENCE_BASE_URL."
+)
+_QUOTA = (
+    "W&B quota or spend cap reached ({status}: {detail}). Raise the limit in your "
+    "W&B billing settings; retrying will not help."
+)
+
+# kind -> (error class, message template). Templates see model, status, detail,
+# hint and location.
+_KINDS: dict[str, tuple[type[WandbError], str]] = {
+    "redirect": (WandbAPIError, _REDIRECT),
+    "auth": (
+        WandbAuthenticationError,
+        "W&B rejected the credentials ({status}: {detail}). Check WANDB_API_KEY, "
+        "and that the team/project (project=, WANDB_INFERENCE_PROJECT) exists and "
+        "is yours.",
+    ),
+    "quota": (WandbQuotaError, _QUOTA),
+    "permission": (
+        WandbPermissionError,
+        "W&B refused the request ({status}: {detail}). W&B Inference may not be "
+        "enabled for this organization or region.",
+    ),
+    "personal_account": (
+        WandbPermissionError,
+        "W&B refused the request ({status}: {detail}). Send a team project: "
+        "project='team/project' or WANDB_INFERENCE_PROJECT.",
+    ),
+    "not_found": (
+        WandbModelNotFoundError,
+        "W&B does not serve model '{model}' ({status}: {detail}).{hint}",
+    ),
+    "context_overflow": (
+        WandbContextOverflowError,
+        "The input is too long for '{model}' ({status}: {detail}). Shorten it, or "
+        "route to a model with a larger context window.",
+    ),
+    "invalid_request": (
+        WandbInvalidRequestError,
+        "W&B rejected the request for '{model}' ({status}: {detail}).",
+    ),
+    "concurrency": (
+        WandbConcurrencyLimitError,
+        "W&B's concurrency limit is full for '{model}' ({status}: {detail}); "
+        "requests in flight must finish first (see max_in_flight).",
+    ),
+    "rate_limit": (
+        WandbRateLimitError,
+        "W&B rate limit hit for '{model}' ({status}: {detail}).",
+    ),
+    "server": (
+        WandbAPIError,
+        "W&B server error for '{model}' ({status}: {detail}).",
+    ),
+}
+
+# HTTP status -> kind; anything else (5xx, 408, 409, odd 4xx) is "server".
+STATUS_KINDS: dict[int, str] = {
+    400: "invalid_request",
+    401: "auth",
+    402: "quota",
+    403: "permission",
+    404: "not_found",
+    413: "invalid_request",
+    422: "invalid_request",
+    429: "rate_limit",
+}
+
+# W&B/OpenAI error ``code`` strings -> the HTTP status they stand for. Used when
+# the status line says 200 but the body (or an SSE event) carries an error.
+CODE_STATUS: dict[str, int] = {
+    "rate_limit_exceeded": 429,
+    "invalid_api_key": 401,
+    "insufficient_quota": 402,
+    "quota_exceeded": 402,
+    "model_not_found": 404,
+    "context_length_exceeded": 400,
+    "server_error": 500,
+}
+
+_OVERFLOW_CODES = frozenset({"context_length_exceeded"})
+_QUOTA_CODES = frozenset({"insufficient_quota", "quota_exceeded"})
+_OVERFLOW_HINTS = ("context length", "context window", "maximum context", "too long")
+
+
+def status_for_code(code: object) -> int:
+    """The HTTP status an error body's ``code`` stands for.
+
+    An int (or a string of digits) in 400..599 is a status already; known
+    string codes map through :data:`CODE_STATUS`; anything else is a server
+    fault (500).
+    """
+    if isinstance(code, str) and code.isdigit():
+        code = int(code)
+    if isinstance(code, int) and not isinstance(code, bool):
+        return code if 400 <= code <= 599 else 500
+    if isinstance(code, str):
+        return CODE_STATUS.get(code, 500)
+    return 500
+
+
+def _kind_of(status: int, detail: str, code: str | None) -> str:
+    if 300 <= status < 400:
+        return "redirect"
+    kind = STATUS_KINDS.get(status, "server")
+    if kind == "invalid_request":
+        lowered = detail.lower()
+        if code in _OVERFLOW_CODES or any(h in lowered for h in _OVERFLOW_HINTS):
+            return "context_overflow"
+    elif kind == "rate_limit":
+        lowered = detail.lower()
+        # 2025-era W&B answered these with 429 though waiting cannot help.
+        if code in _QUOTA_CODES or "quota" in lowered:
+            return "quota"
+        if "personal account" in lowered:
+            return "personal_account"
+        if "concurrency" in lowered:
+            return "concurrency"
+    return kind
+
+
+def _not_found_hint(successor: str | None) -> str:
+    if successor:
+        return f" It was retired; use 'wandb/{successor}' instead."
+    return " Run `wandb-router models --live` to see what W&B serves now."
+
+
+def error_for_status(
+    status: int,
+    detail: str,
+    *,
+    model: str,
+    retry_after: float | None = None,
+    code: str | None = None,
+    successor: str | None = None,
+    location: str | None = None,
+) -> WandbError:
+    """Build the typed error for a W&B answer with ``status``.
+
+    Args:
+        status: The HTTP status (or the one an error body's code stands for).
+        detail: The human message W&B sent, already extracted from the body.
+        model: The bare model id the request was for.
+        retry_after: Seconds from ``Retry-After``, if W&B sent one.
+        code: The body's string ``code`` (``"context_length_exceeded"``...),
+            which sharpens the class when the status alone is ambiguous.
+        successor: The model that replaced ``model``, named on a 404.
+        location: Where a 3xx pointed (redirects are never followed).
+
+    Returns:
+        An instance of the class the status stands for, with a message that
+        says what to do next.
+    """
+    kind = _kind_of(status, detail, code)
+    cls, template = _KINDS[kind]
+    message = template.format(
+        model=model,
+        status=status,
+        detail=detail,
+        hint=_not_found_hint(successor) if kind == "not_found" else "",
+        location=location or "?",
+    )
+    return cls(message, status_code=status, model=model, retry_after=retry_after)

@@ -3,7 +3,7 @@
 Below everything but :mod:`langchain_wandb_router.errors`: nothing here knows
 about chat models, the catalog or routing. ``_http`` sends requests (once
 each) and ``_core`` builds them for each wire; ``_wire`` reads W&B's errors
-off the wire and ``_status`` is the one status -> error table; ``_pools``
+off the wire and asks the one status -> error table in ``errors``; ``_pools``
 holds the connection pools, per base URL and event loop; ``_sse`` decodes
 streams; ``_retry`` is the one :class:`RetryPolicy`; ``_deadline`` carries a
 call's deadline down to every read; ``_loops`` steps never-suspending
@@ -28,7 +28,6 @@ from langchain_wandb_router.transport._pools import (
 )
 from langchain_wandb_router.transport._retry import RetryPolicy
 from langchain_wandb_router.transport._sse import SSEDecoder
-from langchain_wandb_router.transport._status import error_for_status, status_for_code
 from langchain_wandb_router.transport._wire import (
     error_from_payload,
     error_from_status,
@@ -46,12 +45,10 @@ __all__ = [
     "astream_events",
     "async_client",
     "encode_body",
-    "error_for_status",
     "error_from_payload",
     "error_from_status",
     "parse_retry_after",
     "post_json",
-    "status_for_code",
     "stream_events",
     "sync_client",
     "unencodable_text_error",

@@ -2,7 +2,8 @@
 
 A body's message and code and ``Retry-After`` are read off the wire by the
 send functions (``_http``) and the stream decoder (``_sse``), and turned into
-typed errors through the one status -> error table (:mod:`._status`). Every
+typed errors through the one status -> error table
+(:func:`~langchain_wandb_router.errors.error_for_status`). Every
 piece of server text quoted is scrubbed of API keys first. A request whose
 text UTF-8 cannot encode is refused before sending
 (:func:`unencodable_text_error`).
@@ -16,8 +17,13 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from langchain_wandb_router.errors import WandbError, WandbInvalidRequestError, scrub
-from langchain_wandb_router.transport._status import error_for_status, status_for_code
+from langchain_wandb_router.errors import (
+    WandbError,
+    WandbInvalidRequestError,
+    error_for_status,
+    scrub,
+    status_for_code,
+)
 
 __all__ = [
     "error_from_payload",

@@ -27,17 +27,27 @@ FIXTURES = Path(__file__).with_name("fixtures")
 # only re-export (the package's __init__ and the kept public paths) may import
 # anything; nothing in a layer imports them.
 LAYERS: dict[str, set[str]] = {
-    "errors": set(),
-    "transport": {"errors"},
+    # Keeping keys out of text: below everything, errors included.
+    "_secrets": set(),
+    "errors": {"_secrets"},
+    "transport": {"_secrets", "errors"},
     # transport is below everything but errors (its docstring); state uses
     # its hand-stepping of coroutines (transport._loops).
-    "state": {"errors", "transport"},
-    "catalog": {"errors", "transport"},
-    "chat": {"errors", "transport", "catalog"},
-    "router": {"errors", "transport", "catalog", "chat", "state"},
-    "integrations": {"errors", "transport", "catalog", "chat", "router", "state"},
-    "testing": {"errors", "catalog"},
-    "cli": {"errors", "catalog", "chat", "router", "integrations", "testing"},
+    "state": {"_secrets", "errors", "transport"},
+    "catalog": {"_secrets", "errors", "transport"},
+    "chat": {"_secrets", "errors", "transport", "catalog"},
+    "router": {"_secrets", "errors", "transport", "catalog", "chat", "state"},
+    "integrations": {
+        "_secrets",
+        "errors",
+        "transport",
+        "catalog",
+        "chat",
+        "router",
+        "state",
+    },
+    "testing": {"_secrets", "errors", "catalog"},
+    "cli": {"_secrets", "errors", "catalog", "chat", "router", "integrations", "testing"},
 }
 FACADES = {ROOT, f"{ROOT}.chat_model", f"{ROOT}.cost", f"{ROOT}.middleware"}
 

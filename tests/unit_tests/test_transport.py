@@ -32,14 +32,10 @@ from langchain_wandb_router.errors import (
     WandbQuotaError,
     WandbRateLimitError,
     WandbTimeoutError,
-)
-from langchain_wandb_router.transport import (
-    _core,
-    _deadline,
-    _pools,
     error_for_status,
     status_for_code,
 )
+from langchain_wandb_router.transport import _core, _deadline, _pools
 from tests.helpers import error_code_cases
 
 M = "Qwen/Qwen3-235B-A22B-Instruct-2507"
