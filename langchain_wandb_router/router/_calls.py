@@ -1,9 +1,11 @@
-"""Planning a routed call of WandbRouter, and reading its results.
+"""Preparing a routed call of WandbRouter, planning it, and reading its results.
 
 What the sync and async call paths (:mod:`._runs`) share, with no I/O of its
-own: the call's routes and context, the :class:`~._driver.CallDriver` with its
-candidate runs and budget, the closing steps of a committed stream, the
-served answer with its routing record, and what the call cost.
+own: the call's messages and config (the router's own tags, metadata and
+callbacks added), its routes and context, the :class:`~._driver.CallDriver`
+with its candidate runs, strategy and budget, the closing steps of a
+committed stream, the served answer with its routing record, and what the
+call cost.
 """
 
 from __future__ import annotations
@@ -16,8 +18,15 @@ from collections.abc import (
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from langchain_core.callbacks import (
+    BaseCallbackManager,
+    BaseRunManager,
+    CallbackManager,
+)
+from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.prompt_values import PromptValue
+from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 
 from langchain_wandb_router.catalog._pricing import call_cost_usd
 from langchain_wandb_router.chat._model import ChatWandb
@@ -53,7 +62,7 @@ if TYPE_CHECKING:
     from langchain_wandb_router.router._runtime import RouterRuntime
     from langchain_wandb_router.transport._retry import RetryPolicy
 
-__all__ = ["RoutedCalls"]
+__all__ = ["RoutedCalls", "child_config"]
 
 
 class RoutedCalls:
@@ -74,9 +83,80 @@ class RoutedCalls:
         allow_unpriced: bool
         budget_scope: str | None
         strategy: str
+        tags: list[str] | None
+        metadata: dict[str, Any] | None
+        callbacks: Any
+        verbose: bool
+
+        def get_name(
+            self, suffix: str | None = None, *, name: str | None = None
+        ) -> str: ...
+        def _convert_input(self, input: LanguageModelInput) -> PromptValue: ...
 
         def _rt(self) -> RouterRuntime: ...
         def _static_routes(self) -> list[Route] | None: ...
+
+    # ------------------------------------------------ the call and its config
+
+    def _prepared(
+        self, input: LanguageModelInput, config: RunnableConfig | None
+    ) -> tuple[list[BaseMessage], RunnableConfig, dict[str, Any]]:
+        """The call's messages, config (with the router's own) and run name.
+
+        The third item holds the ``on_chain_start`` keywords of the router's
+        own chain run.
+        """
+        messages = self._messages(input)
+        cfg = self._with_own(config)
+        start = {
+            "name": cfg.get("run_name") or self.get_name(),
+            "run_id": cfg.pop("run_id", None),
+        }
+        return messages, cfg, start
+
+    def _messages(self, input: LanguageModelInput) -> list[BaseMessage]:
+        messages = self._convert_input(input).to_messages()
+        if not messages:
+            msg = (
+                "No messages to send: pass a string or a non-empty list of "
+                "messages to the router."
+            )
+            raise ValueError(msg)
+        return messages
+
+    def _with_own(self, config: RunnableConfig | None) -> RunnableConfig:
+        """The call's config plus the router's own callbacks, tags and metadata.
+
+        They are inherited by the attempts, so a cost or usage handler set on
+        the router sees the model runs that carry the usage. Tags and metadata
+        ride in the config itself (as a bound config's would); only callbacks
+        need a manager, and building one costs more than the rest of the
+        router's own work on a call, so it is built only when there are some.
+        """
+        cfg = ensure_config(config)
+        if self.tags:
+            tags = cfg.get("tags") or []
+            cfg["tags"] = [*tags, *(t for t in self.tags if t not in tags)]
+        if self.metadata:
+            # The router's own metadata wins, as a model's own does in core.
+            cfg["metadata"] = {**(cfg.get("metadata") or {}), **self.metadata}
+        if self.callbacks:
+            manager = CallbackManager.configure(
+                cfg.get("callbacks"),
+                None,
+                self.verbose,
+                cfg.get("tags"),
+                None,
+                cfg.get("metadata"),
+            )
+            own = self.callbacks
+            handlers = own.handlers if isinstance(own, BaseCallbackManager) else own
+            for handler in handlers or ():
+                manager.add_handler(handler, inherit=True)
+            cfg["callbacks"] = manager
+        return cfg
+
+    # ---------------------------------------------------------------- planning
 
     def _driver(
         self,
@@ -267,3 +347,15 @@ def _abandoned_cost(input_tokens: int, label: str, value: Any) -> int:
     if isinstance(value, Failure):
         return 0
     return input_micro(label, input_tokens)
+
+
+def child_config(run_manager: BaseRunManager | None) -> RunnableConfig:
+    """Config for attempts made inside one of core's own model runs."""
+    if run_manager is None:
+        return RunnableConfig()
+    # Model run managers have no get_child(); this is what it would build.
+    child = CallbackManager(handlers=[], parent_run_id=run_manager.run_id)
+    child.set_handlers(run_manager.inheritable_handlers)
+    child.add_tags(run_manager.inheritable_tags)
+    child.add_metadata(run_manager.inheritable_metadata)
+    return RunnableConfig(callbacks=child)

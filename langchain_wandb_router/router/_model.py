@@ -14,10 +14,6 @@ from langchain_core.language_models import (
     LanguageModelInput,
     ModelProfile,
 )
-from langchain_core.load.serializable import (
-    SerializedConstructor,
-    SerializedNotImplemented,
-)
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
@@ -26,7 +22,6 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 from langchain_wandb_router.catalog._models import list_models, strip_prefix
-from langchain_wandb_router.chat._model import ChatWandb
 from langchain_wandb_router.chat._structured import (
     json_structured_output,
     normalize_tool_choice,
@@ -44,10 +39,11 @@ from langchain_wandb_router.router._runtime import (
     RouterRuntime,
     merge_settings,
 )
+from langchain_wandb_router.router._serialize import Serialized
 from langchain_wandb_router.router._strategy import Hedge, Strategy
 from langchain_wandb_router.state._factory import check_state, state_from
 from langchain_wandb_router.state._interface import HealthSettings, RouterState
-from langchain_wandb_router.state._urls import redact_url, url_secrets
+from langchain_wandb_router.state._urls import redact_url
 from langchain_wandb_router.transport._config import (
     API_KEY_ENV,
     check_api_key,
@@ -61,7 +57,7 @@ from langchain_wandb_router.transport._retry import DEFAULT_POLICY, RetryPolicy
 __all__ = ["Route", "RoutingContext", "WandbRouter"]
 
 
-class WandbRouter(ChainRuns, BaseChatModel):
+class WandbRouter(ChainRuns, Serialized, BaseChatModel):
     r"""A chat model that routes each call to a W&B model, with fallbacks.
 
     Setup:
@@ -274,65 +270,6 @@ class WandbRouter(ChainRuns, BaseChatModel):
                 )
                 raise ValueError(msg)
         return self
-
-    # ------------------------------------------------------------ serialization
-
-    @classmethod
-    def is_lc_serializable(cls) -> bool:
-        """A router with static routes can be written down with ``dumps``."""
-        return True
-
-    @classmethod
-    def get_lc_namespace(cls) -> list[str]:
-        """Where ``loads`` finds the class (``langchain_wandb_router.router``)."""
-        return ["langchain_wandb_router", "router"]
-
-    @property
-    def lc_secrets(self) -> dict[str, str]:
-        """The key is written as a reference to ``WANDB_API_KEY``, never itself."""
-        return {"api_key": API_KEY_ENV}
-
-    def to_json(self) -> SerializedConstructor | SerializedNotImplemented:
-        """The router's constructor arguments, for ``dumps``.
-
-        Routes are written as model ids, dicts of a ``Route``'s settings, or
-        the serialized ChatWandb; ``loads`` reads them back. What cannot be
-        written down faithfully (a selector function, a route that is not a
-        W&B model, a state object or a state URL with credentials) makes the
-        record "not implemented", as for any LangChain object that cannot be
-        serialized, with a note saying what: tracing still works, and
-        ``loads`` raises ``NotImplementedError`` quoting the note.
-        """
-        problem = self._unserializable()
-        if problem is not None:
-            record = self.to_json_not_implemented()
-            record["repr"] = (
-                f"This WandbRouter cannot be serialized: {problem} cannot be "
-                "written down. Only routers with static W&B routes (model ids, "
-                "Route, ChatWandb) and a state URL without credentials can; build "
-                "this one in code instead."
-            )
-            return record
-        data = super().to_json()
-        if data["type"] == "constructor":
-            kwargs = data["kwargs"]
-            kwargs["models"] = [r.as_spec() for r in self._static or ()]
-            if "fallback_statuses" in kwargs:
-                kwargs["fallback_statuses"] = sorted(self.fallback_statuses)
-        return data
-
-    def _unserializable(self) -> str | None:
-        """What in this router cannot be serialized, if anything."""
-        if self._static is None:
-            return f"its model selector {self._describe_models()!r} (a function)"
-        for route in self._static:
-            if not isinstance(route.model, str | ChatWandb):
-                return f"its route {route.label!r} (a {type(route.model).__name__})"
-        if not isinstance(self.state, str | None):
-            return f"its state object ({type(self.state).__name__})"
-        if isinstance(self.state, str) and url_secrets(self.state):
-            return "its state URL's credentials"
-        return None
 
     # ------------------------------------------------------------------ identity
 

@@ -24,16 +24,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
-    BaseCallbackManager,
-    BaseRunManager,
-    CallbackManager,
     CallbackManagerForLLMRun,
 )
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import add_ai_message_chunks
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import RunnableConfig, ensure_config
 from langchain_core.runnables.config import (
     get_async_callback_manager_for_config,
@@ -44,7 +40,7 @@ from langchain_core.runnables.config import (
 from langchain_wandb_router.errors import NoRouteAvailableError
 from langchain_wandb_router.router import _routing
 from langchain_wandb_router.router._attempts import StreamTally, aclose, interrupted
-from langchain_wandb_router.router._calls import RoutedCalls
+from langchain_wandb_router.router._calls import RoutedCalls, child_config
 from langchain_wandb_router.router._effects import RouteRun
 from langchain_wandb_router.router._interpreters import (
     Held,
@@ -66,16 +62,8 @@ class ChainRuns(RoutedCalls):
     """The public call paths of WandbRouter (see the module docstring)."""
 
     if TYPE_CHECKING:
-        tags: list[str] | None
-        metadata: dict[str, Any] | None
-        callbacks: Any
-        verbose: bool
 
-        def get_name(
-            self, suffix: str | None = None, *, name: str | None = None
-        ) -> str: ...
         def _should_stream(self, *, async_api: bool, **kwargs: Any) -> bool: ...
-        def _convert_input(self, input: LanguageModelInput) -> PromptValue: ...
 
     # The router's own run is a chain run; every attempt is a child model run
     # labelled with the model that ran it, so usage is traced once, by the
@@ -261,7 +249,7 @@ class ChainRuns(RoutedCalls):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        config = _child_config(run_manager)
+        config = child_config(run_manager)
         message = self._route(messages, config, stop, kwargs)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
@@ -272,7 +260,7 @@ class ChainRuns(RoutedCalls):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        config = _child_config(run_manager)
+        config = child_config(run_manager)
         message = await self._aroute(messages, config, stop, kwargs)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
@@ -283,7 +271,7 @@ class ChainRuns(RoutedCalls):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        config = _child_config(run_manager)
+        config = child_config(run_manager)
         with closing(self._route_stream(messages, config, stop, kwargs)) as chunks:
             for chunk in chunks:
                 yield ChatGenerationChunk(message=chunk)
@@ -295,7 +283,7 @@ class ChainRuns(RoutedCalls):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        config = _child_config(run_manager)
+        config = child_config(run_manager)
         chunks = self._aroute_stream(messages, config, stop, kwargs)
         async with aclosing(chunks):
             async for chunk in chunks:
@@ -484,84 +472,12 @@ class ChainRuns(RoutedCalls):
             if held:
                 await aundo(state, held)
 
-    # ------------------------------------------------------- call helpers
-
-    def _prepared(
-        self, input: LanguageModelInput, config: RunnableConfig | None
-    ) -> tuple[list[BaseMessage], RunnableConfig, dict[str, Any]]:
-        """The call's messages, config (with the router's own) and run name.
-
-        The third item holds the ``on_chain_start`` keywords of the router's
-        own chain run.
-        """
-        messages = self._messages(input)
-        cfg = self._with_own(config)
-        start = {
-            "name": cfg.get("run_name") or self.get_name(),
-            "run_id": cfg.pop("run_id", None),
-        }
-        return messages, cfg, start
-
-    def _messages(self, input: LanguageModelInput) -> list[BaseMessage]:
-        messages = self._convert_input(input).to_messages()
-        if not messages:
-            msg = (
-                "No messages to send: pass a string or a non-empty list of "
-                "messages to the router."
-            )
-            raise ValueError(msg)
-        return messages
-
-    def _with_own(self, config: RunnableConfig | None) -> RunnableConfig:
-        """The call's config plus the router's own callbacks, tags and metadata.
-
-        They are inherited by the attempts, so a cost or usage handler set on
-        the router sees the model runs that carry the usage. Tags and metadata
-        ride in the config itself (as a bound config's would); only callbacks
-        need a manager, and building one costs more than the rest of the
-        router's own work on a call, so it is built only when there are some.
-        """
-        cfg = ensure_config(config)
-        if self.tags:
-            tags = cfg.get("tags") or []
-            cfg["tags"] = [*tags, *(t for t in self.tags if t not in tags)]
-        if self.metadata:
-            # The router's own metadata wins, as a model's own does in core.
-            cfg["metadata"] = {**(cfg.get("metadata") or {}), **self.metadata}
-        if self.callbacks:
-            manager = CallbackManager.configure(
-                cfg.get("callbacks"),
-                None,
-                self.verbose,
-                cfg.get("tags"),
-                None,
-                cfg.get("metadata"),
-            )
-            own = self.callbacks
-            handlers = own.handlers if isinstance(own, BaseCallbackManager) else own
-            for handler in handlers or ():
-                manager.add_handler(handler, inherit=True)
-            cfg["callbacks"] = manager
-        return cfg
-
 
 def _merged(chunks: list[AIMessageChunk] | None) -> AIMessageChunk | None:
     """The streamed answer as one message, for the run's end."""
     if not chunks:
         return None
     return add_ai_message_chunks(chunks[0], *chunks[1:])
-
-
-def _child_config(run_manager: BaseRunManager | None) -> RunnableConfig:
-    """Config for attempts made inside one of core's own model runs."""
-    if run_manager is None:
-        return RunnableConfig()
-    # Model run managers have no get_child(); this is what it would build.
-    child = CallbackManager(handlers=[], parent_run_id=run_manager.run_id)
-    child.set_handlers(run_manager.inheritable_handlers)
-    child.add_tags(run_manager.inheritable_tags)
-    child.add_metadata(run_manager.inheritable_metadata)
-    return RunnableConfig(callbacks=child)
 
 
 def _named(config: RunnableConfig, route: RouteRun) -> RunnableConfig:
