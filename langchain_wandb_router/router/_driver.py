@@ -146,6 +146,8 @@ class CallDriver:
     figures: Mapping[str, RouteStats] = field(init=False, default_factory=dict)
     """The routes' live figures, when the plan read them."""
     _slots_until: float | None = field(init=False, default=None)
+    _abandoned: list[dict[str, Any]] = field(init=False, default_factory=list)
+    """The attempt records of race losers (slow, not failed)."""
 
     def __post_init__(self) -> None:
         self.attempts = Attempts(self.excluded)
@@ -329,7 +331,7 @@ class CallDriver:
                     raise fatal
                 continue
             first = self.clock() - started if self.shape.stream else None
-            record = self._record(route, started)
+            record = self._record(route, started, hedged)
             record["hedged"] = self.hedged
             return Committed(
                 route, result, lease, reservation, record, started, first, hedged
@@ -376,7 +378,7 @@ class CallDriver:
 
     def _spare(self, route: RouteRun) -> Generator[Effect, Any, Runner | None]:
         """A second attempt's route with its slot (and reserve), if any may start."""
-        if self.allowance is not None and not self.allowance.take():
+        if self.allowance is not None and not self.allowance.may():
             return None
         now = self.clock()
         plan = [*self.routes[self.routes.index(route) + 1 :], route]
@@ -395,6 +397,11 @@ class CallDriver:
                 if self._extra is None:
                     yield Finish(lease, spare.key, "other")
                     return None
+            # Counted only when a hedge starts: a refused one takes no share.
+            if self.allowance is not None and not self.allowance.take():
+                yield from self._settle_extra(0)
+                yield Finish(lease, spare.key, "other")
+                return None
             return Runner(spare, None, lease, self.clock(), True)
         return None
 
@@ -409,6 +416,7 @@ class CallDriver:
     def _lost(self, runner: Runner, late: Any) -> Generator[Effect, Any, None]:
         """The race's loser, abandoned: give its slot back and count its cost."""
         self.attempts.abandoned(runner.route.cand.label, runner.started)
+        self._abandoned.append(self.attempts.records[-1])
         seen = Observation("other", self.clock() - runner.started, hedge=runner.hedge)
         yield Finish(runner.lease, runner.route.key, "other", seen)
         yield from self._settle_extra(self.cost_of(runner.route.cand.label, late))
@@ -453,12 +461,19 @@ class CallDriver:
         note_attempts(error, self.attempts)
         return "other", error
 
-    def _record(self, route: RouteRun, started: float) -> dict[str, Any]:
+    def _record(
+        self, route: RouteRun, started: float, hedge_won: bool
+    ) -> dict[str, Any]:
         self.attempts.succeeded(route.cand.label, started)
         reason = route.reason or route.cand.reason
         records = self.attempts.records
-        if len(records) > 1 and records[-2]["error"]:
-            reason = f"{reason}; after {records[-2]['model']} failed"
+        # An attempt abandoned by a race was slow, not failed.
+        earlier = [r for r in records[:-1] if not _is_abandoned(r, self._abandoned)]
+        if hedge_won:
+            slow = self._abandoned[-1]["model"] if self._abandoned else None
+            reason = f"{reason}; hedge" + (f" ({slow} was slow)" if slow else "")
+        if earlier and earlier[-1]["error"]:
+            reason = f"{reason}; after {earlier[-1]['model']} failed"
         return {
             "model": route.cand.label,
             "reason": reason,
@@ -504,3 +519,7 @@ class CallDriver:
         if self.deadline is None:
             return max(seconds, 0.0)
         return max(min(seconds, self.deadline - self.clock()), 0.0)
+
+
+def _is_abandoned(record: dict[str, Any], abandoned: list[dict[str, Any]]) -> bool:
+    return any(record is lost for lost in abandoned)

@@ -282,11 +282,15 @@ class HedgeAllowance:
         with self._lock:
             self._recent.append(False)
 
+    def may(self) -> bool:
+        """Whether a hedge may start now (nothing counted: see :meth:`take`)."""
+        with self._lock:
+            return self._room()
+
     def take(self) -> bool:
         """Whether a hedge may start now (and count it if so)."""
         with self._lock:
-            hedged = sum(self._recent)
-            if hedged + 1 > max(1.0, self.max_extra * len(self._recent)):
+            if not self._room():
                 return False
             for i in range(len(self._recent) - 1, -1, -1):
                 if not self._recent[i]:
@@ -295,3 +299,7 @@ class HedgeAllowance:
             else:
                 self._recent.append(True)
             return True
+
+    def _room(self) -> bool:
+        hedged = sum(self._recent)
+        return hedged + 1 <= max(1.0, self.max_extra * len(self._recent))
