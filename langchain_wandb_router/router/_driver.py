@@ -325,7 +325,7 @@ class CallDriver:
                 started, hedged = last.started, last.hedge
             if isinstance(result, Failure):
                 outcome, fatal = self._failed(route, result.error, started)
-                seen = Observation(outcome, self.clock() - started)
+                seen = Observation(outcome, self.clock() - started, hedge=hedged)
                 yield Finish(lease, route.key, outcome, seen)
                 if fatal is not None:
                     raise fatal

@@ -311,6 +311,7 @@ async def _race_step(
             effect.handles, timeout=effect.timeout, return_when=FIRST_COMPLETED
         )
         held.tasks.difference_update(done)
+        held.sending = bool(held.tasks)  # what is done is no longer at W&B
         return [
             (handle, handle.result()) for handle in effect.handles if handle in done
         ]
@@ -318,6 +319,7 @@ async def _race_step(
     late = handle.result() if handle.done() else None
     handle.cancel()
     held.tasks.discard(handle)
+    held.sending = bool(held.tasks)
     if late is None:
         await asyncio.wait({handle}, timeout=_ABANDON_WAIT)
     elif isinstance(late, tuple):

@@ -23,6 +23,7 @@ from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_wandb_router import Hedge, Route, WandbRouter
 from langchain_wandb_router.catalog._pricing import call_cost_usd
 from langchain_wandb_router.chat._tokens import estimate_message_tokens
+from langchain_wandb_router.errors import WandbAPIError
 from langchain_wandb_router.router._budget import input_micro, to_micro
 from langchain_wandb_router.testing import Latency, WandbEmulator
 from langchain_wandb_router.testing._latency import draw_latency
@@ -435,3 +436,26 @@ async def test_a_cancelled_hedged_call_cancels_both_attempts(
     # Both requests may have been billed: the reservations were settled.
     spent = router._rt().state.spent(router._budget_scope())
     assert spent > 0
+
+
+async def test_a_hedged_call_that_fails_everywhere_costs_nothing(
+    emulator: WandbEmulator, router_factory: Factory
+) -> None:
+    emulator.fault(status=500, delay=0.3, model=QWEN)
+    emulator.fault(status=500, delay=0.4, model=DSV31)
+    router = router_factory(
+        [QWEN, DSV31],
+        hedge=EVERY_CALL,
+        max_retries=0,
+        budget_usd=5.0,
+        budget_scope=f"hedge-{uuid.uuid4().hex}",
+    )
+    with pytest.raises(WandbAPIError):
+        await router.ainvoke("hi")
+    assert served(emulator) == [QWEN, DSV31]  # both raced, both failed
+    # Failed attempts are not billed: every reservation settled at 0.
+    assert router._rt().state.spent(router._budget_scope()) == 0
+    stats = router.stats()
+    assert stats[QWEN]["errors"] == 1 and stats[DSV31]["errors"] == 1
+    assert stats[DSV31]["hedges"] == 1 and stats[DSV31]["hedges_won"] == 0
+    assert in_flight(router, QWEN, DSV31) == [0, 0]
