@@ -79,6 +79,7 @@ __all__ = [
     "WandbRateLimitError",
     "WandbTimeoutError",
     "error_for_status",
+    "not_found_advice",
     "register_secret",
     "scrub",
     "status_for_code",
@@ -432,10 +433,34 @@ def _kind_of(status: int, detail: str, code: str | None) -> str:
     return kind
 
 
-def _not_found_hint(successor: str | None) -> str:
+def _not_found_hint(successor: str | None, advice: str | None) -> str:
     if successor:
-        return f" It was retired; use 'wandb/{successor}' instead."
-    return " Run `wandb-router models --live` to see what W&B serves now."
+        return f" It was retired; use 'wandb/{successor}' instead." + (advice or "")
+    listing = " Run `wandb-router models --live` to see what W&B serves now."
+    return (advice or "") + listing
+
+
+def not_found_advice(
+    *, suggestion: str | None, base_url: str | None, default_base_url: str
+) -> str | None:
+    """What a 404 for a model should add, beyond "not served".
+
+    Args:
+        suggestion: A catalog id close to the one asked for (a typo).
+        base_url: The base URL the request went to, when it is not W&B's own:
+            a wrong base URL answers 404 for every model.
+        default_base_url: W&B's base URL, to compare with.
+    """
+    advice = ""
+    if suggestion:
+        advice += f" Did you mean 'wandb/{suggestion}'?"
+    if base_url:
+        advice += (
+            f" Check base_url ({base_url}): a wrong base URL answers 404 for every "
+            f"model; W&B's is {default_base_url} (it ends in /v1, without "
+            "/chat/completions)."
+        )
+    return advice or None
 
 
 def error_for_status(
@@ -447,6 +472,7 @@ def error_for_status(
     code: str | None = None,
     successor: str | None = None,
     location: str | None = None,
+    advice: str | None = None,
 ) -> WandbError:
     """Build the typed error for a W&B answer with ``status``.
 
@@ -459,6 +485,7 @@ def error_for_status(
             which sharpens the class when the status alone is ambiguous.
         successor: The model that replaced ``model``, named on a 404.
         location: Where a 3xx pointed (redirects are never followed).
+        advice: More for a 404 to say (:func:`not_found_advice`).
 
     Returns:
         An instance of the class the status stands for, with a message that
@@ -470,7 +497,7 @@ def error_for_status(
         model=model,
         status=status,
         detail=detail,
-        hint=_not_found_hint(successor) if kind == "not_found" else "",
+        hint=_not_found_hint(successor, advice) if kind == "not_found" else "",
         location=location or "?",
     )
     return cls(message, status_code=status, model=model, retry_after=retry_after)

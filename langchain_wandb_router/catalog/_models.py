@@ -8,6 +8,7 @@ cache) is ``_live``'s concern; it marks the catalog through :func:`mark_live`.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import re
@@ -19,7 +20,10 @@ from typing import Any, Final, Literal
 
 from langchain_core.language_models import ModelProfile
 
-from langchain_wandb_router.errors import WandbModelRetiredError
+from langchain_wandb_router.errors import (
+    WandbModelNotFoundError,
+    WandbModelRetiredError,
+)
 
 # No ``__all__`` here: the package (``catalog/__init__.py``) lists the public
 # names once; other modules of the package import what they need by name.
@@ -50,6 +54,8 @@ UNKNOWN: Final[Unknown] = "unknown"
 
 _PREFIXES = ("wandb/", "wandb:")
 _LORA_SCHEME = "wandb-artifact:///"
+# How alike an id must be to a catalog id to be named in "did you mean".
+_CLOSE_ENOUGH = 0.9
 
 
 def strip_prefix(model: str) -> str:
@@ -404,6 +410,40 @@ def register_model(info: ModelInfo) -> None:
     routing can see their capabilities and cost tracking their prices.
     """
     _CATALOG.put(replace(info, id=normalize_model_id(info.id)))
+
+
+def suggest_model_id(model: str) -> str | None:
+    """A catalog id the caller probably meant by ``model``, if any.
+
+    The id that matches ignoring case (W&B ids are case-sensitive, so this is
+    a typo), else the closest id within a small edit distance. ``None`` for
+    catalog ids and for ids unlike any (new models, LoRA artifacts).
+    """
+    wanted = normalize_model_id(model)
+    if _CATALOG.get(wanted) is not None:
+        return None
+    ids = [info.id for info in _CATALOG.all()]
+    folded = {known.casefold(): known for known in ids}
+    if wanted.casefold() in folded:
+        return folded[wanted.casefold()]
+    close = difflib.get_close_matches(wanted, ids, n=1, cutoff=_CLOSE_ENOUGH)
+    return close[0] if close else None
+
+
+def wrong_case_error(model: str) -> WandbModelNotFoundError | None:
+    """The error for an id that is a catalog id in the wrong case, else ``None``.
+
+    Known before any request: W&B would answer 404.
+    """
+    wanted = normalize_model_id(model)
+    meant = suggest_model_id(wanted)
+    if meant is None or meant.casefold() != wanted.casefold():
+        return None
+    return WandbModelNotFoundError(
+        f"W&B model ids are case-sensitive: {wanted!r} is not served; did you "
+        f"mean 'wandb/{meant}'?",
+        model=wanted,
+    )
 
 
 def retired_error(info: ModelInfo) -> WandbModelRetiredError:

@@ -26,7 +26,7 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from pydantic import PrivateAttr
 
 from langchain_wandb_router import transport as _transport
-from langchain_wandb_router.catalog._models import get_model_info
+from langchain_wandb_router.catalog._models import get_model_info, suggest_model_id
 from langchain_wandb_router.chat._chunks import (
     StreamTracker,
     attach_parsed,
@@ -36,7 +36,9 @@ from langchain_wandb_router.chat._chunks import (
 )
 from langchain_wandb_router.chat._fields import check_stream_usage
 from langchain_wandb_router.chat._params import WandbParams
+from langchain_wandb_router.errors import not_found_advice
 from langchain_wandb_router.transport import _deadline
+from langchain_wandb_router.transport._config import DEFAULT_BASE_URL
 
 __all__ = ["WandbCalls"]
 
@@ -50,6 +52,8 @@ class WandbCalls(WandbParams):
 
     # Model id -> the catalog's successor, for 404 messages (model= per call).
     _successors: dict[str, str | None] = PrivateAttr(default_factory=dict)
+    # Model id -> what else a 404 should say (model= per call).
+    _advice: dict[str, str | None] = PrivateAttr(default_factory=dict)
 
     # ------------------------------------------------------------ the hooks
     # LangChain calls these four by name, two sync and two async, with fixed
@@ -187,6 +191,7 @@ class WandbCalls(WandbParams):
             else _DEFAULT_TIMEOUT,
             successor=self._successor_of(model),
             deadline=self._call_deadline(),
+            advice=self._advice_of(model),
         )
 
     def _call_deadline(self) -> float | None:
@@ -199,6 +204,18 @@ class WandbCalls(WandbParams):
         own = None if seconds is None else time.monotonic() + seconds
         with _deadline.bounded(own) as deadline:
             return deadline
+
+    def _advice_of(self, model: str) -> str | None:
+        """What a 404 for ``model`` should add (a close id, the base URL), cached."""
+        advice: dict[str, str | None] = self._private()["_advice"]
+        if model not in advice:
+            base = self.openai_api_base
+            advice[model] = not_found_advice(
+                suggestion=suggest_model_id(model),
+                base_url=base if base != DEFAULT_BASE_URL else None,
+                default_base_url=DEFAULT_BASE_URL,
+            )
+        return advice[model]
 
     def _successor_of(self, model: str) -> str | None:
         """The catalog's successor for ``model`` (a 404 names it), cached."""

@@ -172,11 +172,18 @@ REFUSED: dict[str, Refusal] = {
 def refused_in_use(model: BaseModel) -> list[str]:
     """The refused fields ``model`` holds a meaningful value for."""
     given = model.model_fields_set
+    fields = type(model).model_fields
     used = []
     for name, rule in REFUSED.items():
-        if rule.only_if_given and name not in given:
+        value = getattr(model, name, None)
+        if rule.only_if_given and (
+            name not in given
+            # A model rebuilt from another's attributes (configurable_fields,
+            # with_config) passes the default on: that is not a choice.
+            or value == fields[name].get_default(call_default_factory=True)
+        ):
             continue
-        if getattr(model, name, None) not in rule.harmless:
+        if value not in rule.harmless:
             used.append(name)
     return used
 

@@ -27,6 +27,7 @@ from langchain_wandb_router.catalog._models import (
     strip_prefix,
 )
 from langchain_wandb_router.chat._calls import WandbCalls
+from langchain_wandb_router.chat._structured import json_structured_output
 from langchain_wandb_router.chat._tokens import (
     estimate_message_tokens,
     estimate_text_tokens,
@@ -248,8 +249,22 @@ class ChatWandb(WandbCalls):
         W&B constrains the answer to the schema through ``response_format``
         (``json_schema``), which needs no tool call; BaseChatOpenAI defaults to
         ``"function_calling"``. Pass ``method="function_calling"`` or
-        ``"json_mode"`` to choose otherwise.
+        ``"json_mode"`` to choose otherwise. ``strict=True`` is sent for a
+        pydantic class as for a dict schema (``strict`` and
+        ``additionalProperties: false``).
         """
+        if method == "json_schema" and strict is not None and isinstance(schema, type):
+            # The parent binds the class itself and builds the request from it
+            # later, without ``strict``: bind the schema as sent instead (the
+            # router does the same), parsed into the class.
+            return json_structured_output(
+                self,
+                schema,
+                method=method,
+                include_raw=include_raw,
+                strict=strict,
+                **kwargs,
+            )
         return super().with_structured_output(
             schema, method=method, include_raw=include_raw, strict=strict, **kwargs
         )

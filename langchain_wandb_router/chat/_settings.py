@@ -26,6 +26,7 @@ from langchain_wandb_router.catalog._models import (
     get_model_info,
     normalize_model_id,
     retired_error,
+    wrong_case_error,
 )
 from langchain_wandb_router.chat._fields import check_refused_fields
 from langchain_wandb_router.transport._config import (
@@ -174,6 +175,8 @@ class WandbSettings(BaseChatOpenAI):
         info = get_model_info(self.model_name)
         if info is not None and info.is_retired():
             raise retired_error(info)
+        if info is None and (wrong := wrong_case_error(self.model_name)):
+            raise wrong
         return self
 
     def _private(self) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from langchain_wandb_router.catalog._models import (
     ModelInfo,
     get_model_info,
     normalize_model_id,
+    wrong_case_error,
 )
 from langchain_wandb_router.chat._tokens import estimate_message_tokens, has_image_input
 from langchain_wandb_router.router._scope import CURRENT_AGENT_STATE
@@ -55,6 +56,10 @@ class Route:
     def __post_init__(self) -> None:
         if isinstance(self.model, str):
             object.__setattr__(self, "model", normalize_model_id(self.model))
+            if get_model_info(self.model) is None and (
+                wrong := wrong_case_error(self.model)
+            ):
+                raise wrong
         elif not isinstance(self.model, BaseChatModel):
             msg = (
                 "Route.model must be a W&B model id or a LangChain chat model, got "

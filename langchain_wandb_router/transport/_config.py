@@ -83,6 +83,13 @@ def resolve_base_url(value: str | None) -> str:
     if parts.username or parts.password:
         msg = "base_url must not carry credentials; pass api_key= instead."
         raise ValueError(msg)
+    if parts.path.rstrip("/").endswith("/chat/completions"):
+        root = url.rstrip("/").removesuffix("/chat/completions")
+        msg = (
+            f"base_url is the API's root, not its endpoint: use {root!r} (the "
+            f"part before /chat/completions, like {DEFAULT_BASE_URL!r})."
+        )
+        raise ValueError(msg)
     if parts.query or parts.fragment:
         # Not echoed: a query string is where a credential might hide.
         msg = (

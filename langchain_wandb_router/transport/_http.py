@@ -68,6 +68,8 @@ class Request:
         timeout: Seconds, an ``httpx.Timeout``, or ``None`` for no limit.
         successor: The model that replaced ``model``, if the caller knows one;
             a 404 names it.
+        advice: More for a 404 to say (a close catalog id, a base URL to
+            check).
         deadline: When the whole call must be over (``time.monotonic()``
             seconds), or ``None``; no wait of this request goes past it.
     """
@@ -79,6 +81,7 @@ class Request:
     timeout: Any
     successor: str | None = None
     deadline: float | None = None
+    advice: str | None = None
 
 
 def encode_body(payload: Mapping[str, Any]) -> bytes:
@@ -165,7 +168,9 @@ def _decode_json(content: bytes, req: Request) -> dict[str, Any]:
     choices = data.get("choices")
     if not (isinstance(choices, list) and choices and _choices_ok(choices)):
         if data.get("error"):
-            raise error_from_payload(data, req.model, successor=req.successor)
+            raise error_from_payload(
+                data, req.model, successor=req.successor, advice=req.advice
+            )
         # A 200 without an answer is W&B's fault, not the request's: the error
         # carries no status so RetryPolicy treats it as a retryable API error.
         raise WandbAPIError(
@@ -229,7 +234,12 @@ def _json_steps(req: Request) -> _Steps:
         raise _transport_error(exc, req) from None
     if status >= 300:
         raise error_from_status(
-            status, content, headers, req.model, successor=req.successor
+            status,
+            content,
+            headers,
+            req.model,
+            successor=req.successor,
+            advice=req.advice,
         )
     yield _decode_json(content, req)
 
@@ -243,9 +253,14 @@ def _event_steps(req: Request) -> _Steps:
         if status >= 300:
             body = yield from _rest(req)
             raise error_from_status(
-                status, body, headers, req.model, successor=req.successor
+                status,
+                body,
+                headers,
+                req.model,
+                successor=req.successor,
+                advice=req.advice,
             )
-        decoder = SSEDecoder(req.model, successor=req.successor)
+        decoder = SSEDecoder(req.model, successor=req.successor, advice=req.advice)
         while (piece := (yield READ)) is not None:
             _on_time(req)
             # After [DONE], keep reading to the end of the body: a response

@@ -44,6 +44,7 @@ class SSEDecoder:
         "_data",
         "_started",
         "_tail",
+        "advice",
         "done",
         "failure",
         "finished",
@@ -51,7 +52,9 @@ class SSEDecoder:
         "successor",
     )
 
-    def __init__(self, model: str, *, successor: str | None = None) -> None:
+    def __init__(
+        self, model: str, *, successor: str | None = None, advice: str | None = None
+    ) -> None:
         self._tail = b""
         self._cr = False
         self._started = False
@@ -64,6 +67,7 @@ class SSEDecoder:
         self.failure: WandbError | None = None
         self.model = model
         self.successor = successor
+        self.advice = advice
 
     def feed(self, piece: bytes) -> list[dict[str, Any]]:
         """Decode ``piece``; return the complete events it finished."""
@@ -137,7 +141,7 @@ class SSEDecoder:
                 return None
         elif event.get("error"):
             self.failure = error_from_payload(
-                event, self.model, successor=self.successor
+                event, self.model, successor=self.successor, advice=self.advice
             )
             return None
         elif event.get("usage"):

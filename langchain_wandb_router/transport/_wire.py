@@ -102,6 +102,7 @@ def error_from_status(
     model: str,
     *,
     successor: str | None = None,
+    advice: str | None = None,
 ) -> WandbError:
     """Map a W&B error response to a typed error that says what to do."""
     headers = headers or {}
@@ -114,11 +115,16 @@ def error_from_status(
         code=code,
         successor=successor,
         location=headers.get("location"),
+        advice=advice,
     )
 
 
 def error_from_payload(
-    data: Mapping[str, Any], model: str, *, successor: str | None = None
+    data: Mapping[str, Any],
+    model: str,
+    *,
+    successor: str | None = None,
+    advice: str | None = None,
 ) -> WandbError:
     """Type an error W&B sent inside a 200 body or an SSE event.
 
@@ -135,6 +141,7 @@ def error_from_payload(
         model=model,
         code=code,
         successor=successor,
+        advice=advice,
     )
 
 
