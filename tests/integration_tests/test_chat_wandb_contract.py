@@ -247,7 +247,10 @@ def test_streaming_true_streams_and_disable_streaming_wins(
 
 
 def test_default_query_is_sent_on_every_request() -> None:
-    """An httpx transport records the URL (the emulator serves no query strings)."""
+    """An httpx transport records the URL a user's own http_client sends to.
+
+    (test_emulator_agents.py checks the default pools against the emulator.)
+    """
     seen: list[httpx.Request] = []
     body = {
         "id": "x",
