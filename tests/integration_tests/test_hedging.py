@@ -43,6 +43,12 @@ def served(emulator: WandbEmulator) -> list[str]:
     return [r.model or "" for r in emulator.chat_requests()]
 
 
+def pace(emulator: WandbEmulator, qwen: Latency, dsv31: Latency) -> None:
+    """QWEN's and DSV31's timing."""
+    emulator.set_latency(qwen, model=QWEN)
+    emulator.set_latency(dsv31, model=DSV31)
+
+
 def key(router: WandbRouter, model: str) -> str:
     return router._rt().key_for(Route(model))
 
@@ -92,8 +98,7 @@ class Runs(AsyncCallbackHandler):
 async def test_a_hung_first_attempt_is_hedged_and_the_hedge_wins(
     emulator: WandbEmulator, router_factory: Factory
 ) -> None:
-    emulator.set_latency(Latency(ttft=LONG), model=QWEN)
-    emulator.set_latency(FAST, model=DSV31)
+    pace(emulator, Latency(ttft=LONG), FAST)
     router = router_factory([QWEN, DSV31], hedge=EVERY_CALL)
 
     message = await router.ainvoke("hi")
@@ -119,8 +124,7 @@ async def test_a_hung_first_attempt_is_hedged_and_the_hedge_wins(
 async def test_the_first_attempt_still_wins_when_it_answers_before_the_hedge(
     emulator: WandbEmulator, router_factory: Factory
 ) -> None:
-    emulator.set_latency(Latency(ttft=0.5), model=QWEN)
-    emulator.set_latency(Latency(ttft=LONG), model=DSV31)
+    pace(emulator, Latency(ttft=0.5), Latency(ttft=LONG))
     router = router_factory([QWEN, DSV31], hedge=EVERY_CALL)
 
     message = await router.ainvoke("hi")
@@ -184,8 +188,7 @@ async def test_a_single_model_hedges_on_itself(
 async def test_a_hedged_stream_commits_to_the_winner(
     emulator: WandbEmulator, router_factory: Factory
 ) -> None:
-    emulator.set_latency(Latency(ttft=LONG), model=QWEN)
-    emulator.set_latency(Latency(ttft=0.02, per_token=0.002), model=DSV31)
+    pace(emulator, Latency(ttft=LONG), Latency(ttft=0.02, per_token=0.002))
     router = router_factory([QWEN, DSV31], hedge=EVERY_CALL)
 
     chunks = [chunk async for chunk in router.astream("tell me something")]
@@ -207,8 +210,7 @@ async def test_a_hedged_stream_commits_to_the_winner(
 async def test_a_stream_whose_first_chunk_comes_first_wins_over_its_hedge(
     emulator: WandbEmulator, router_factory: Factory
 ) -> None:
-    emulator.set_latency(Latency(ttft=0.4, per_token=0.002), model=QWEN)
-    emulator.set_latency(Latency(ttft=LONG), model=DSV31)
+    pace(emulator, Latency(ttft=0.4, per_token=0.002), Latency(ttft=LONG))
     router = router_factory([QWEN, DSV31], hedge=EVERY_CALL)
 
     chunks = [chunk async for chunk in router.astream("hi")]
@@ -248,8 +250,7 @@ async def test_a_failed_first_attempt_lets_the_running_hedge_answer(
 def test_sync_calls_are_never_hedged(
     emulator: WandbEmulator, router_factory: Factory
 ) -> None:
-    emulator.set_latency(Latency(ttft=0.4), model=QWEN)
-    emulator.set_latency(FAST, model=DSV31)
+    pace(emulator, Latency(ttft=0.4), FAST)
     router = router_factory([QWEN, DSV31], hedge=EVERY_CALL)
 
     message = router.invoke("hi")
@@ -263,8 +264,7 @@ def test_sync_calls_are_never_hedged(
 async def test_hedge_true_waits_for_the_routes_p95_before_hedging(
     emulator: WandbEmulator, router_factory: Factory
 ) -> None:
-    emulator.set_latency(FAST, model=QWEN)
-    emulator.set_latency(FAST, model=DSV31)
+    pace(emulator, FAST, FAST)
     router = router_factory([QWEN, DSV31], hedge=True)
     for _ in range(3):  # QWEN's figures: fast, so the delay is the floor
         message = await router.ainvoke("hi")
@@ -286,8 +286,7 @@ async def test_hedge_true_waits_for_the_routes_p95_before_hedging(
 async def test_no_hedge_without_a_free_slot(
     emulator: WandbEmulator, router_factory: Factory
 ) -> None:
-    emulator.set_latency(Latency(ttft=0.5), model=QWEN)
-    emulator.set_latency(FAST, model=DSV31)
+    pace(emulator, Latency(ttft=0.5), FAST)
     # One slot each: QWEN's is the first attempt's, DSV31's is taken here.
     router = router_factory(
         [QWEN, DSV31], hedge=EVERY_CALL, max_in_flight={QWEN: 1, DSV31: 1}
@@ -311,8 +310,7 @@ async def test_no_hedge_without_a_free_slot(
 async def test_hedges_never_exceed_the_limits(
     emulator: WandbEmulator, router_factory: Factory
 ) -> None:
-    emulator.set_latency(Latency(ttft=0.3), model=QWEN)
-    emulator.set_latency(Latency(ttft=0.05), model=DSV31)
+    pace(emulator, Latency(ttft=0.3), Latency(ttft=0.05))
     caps = {QWEN: 2, DSV31: 2}
     emulator.set_concurrency_limit(caps)
     router = router_factory(
@@ -341,8 +339,7 @@ async def test_hedges_never_exceed_the_limits(
 async def test_max_extra_caps_hedges_as_a_share_of_calls(
     emulator: WandbEmulator, router_factory: Factory
 ) -> None:
-    emulator.set_latency(Latency(ttft=0.15), model=QWEN)
-    emulator.set_latency(FAST, model=DSV31)
+    pace(emulator, Latency(ttft=0.15), FAST)
     router = router_factory([QWEN, DSV31], hedge=Hedge(delay=0.02, max_extra=0.25))
 
     hedged = []
@@ -397,8 +394,7 @@ async def test_both_attempts_count_under_a_budget(
 async def test_both_attempts_appear_in_tracing(
     emulator: WandbEmulator, router_factory: Factory
 ) -> None:
-    emulator.set_latency(Latency(ttft=LONG), model=QWEN)
-    emulator.set_latency(FAST, model=DSV31)
+    pace(emulator, Latency(ttft=LONG), FAST)
     router = router_factory([QWEN, DSV31], hedge=EVERY_CALL)
     runs = Runs()
 

@@ -14,9 +14,8 @@ import random
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -28,7 +27,6 @@ from langchain_wandb_router.state._lua_stats import (  # noqa: E402
     STATS_TTL_SECONDS,
     stats_keys,
 )
-from langchain_wandb_router.state._memory import InProcessState  # noqa: E402
 from langchain_wandb_router.state._redis import RedisState  # noqa: E402
 from langchain_wandb_router.state._stats import (  # noqa: E402
     WINDOW,
@@ -38,10 +36,14 @@ from langchain_wandb_router.state._stats import (  # noqa: E402
 )
 from langchain_wandb_router.testing import Latency, WandbEmulator  # noqa: E402
 from tests import redis_server  # noqa: E402
+from tests.integration_tests import test_redis_state, test_router_fleet  # noqa: E402
 from tests.integration_tests.test_emulator_latency import await_until  # noqa: E402
 
 redis_url = redis_server.redis_url  # the session's redis-server
 redis_cluster_url = redis_server.redis_cluster_url  # the session's 3-master cluster
+# In-process, Redis and Redis Cluster states; a single server and a cluster.
+make_state = test_redis_state.make_state
+fleet_url = test_router_fleet.fleet_url
 
 QWEN = "Qwen/Qwen3-235B-A22B-Instruct-2507"
 DSV31 = "deepseek-ai/DeepSeek-V3.1"
@@ -64,24 +66,6 @@ FIELDS = {
 }
 
 Factory = Callable[..., RouterState]
-
-
-@pytest.fixture(params=["in-process", "redis", "redis-cluster"])
-def make_state(request: pytest.FixtureRequest) -> Iterator[Factory]:
-    made: list[RouterState] = []
-
-    def factory(**settings: Any) -> RouterState:
-        if request.param == "in-process":
-            state: RouterState = InProcessState(**settings)
-        else:
-            url = request.getfixturevalue(request.param.replace("-", "_") + "_url")
-            state = RedisState.from_url(url, on_error="closed", **settings)
-        made.append(state)
-        return state
-
-    yield factory
-    for state in made:
-        state.close()
 
 
 def fresh_key(model: str = "a", project: str | None = None) -> str:
@@ -258,12 +242,6 @@ def test_router_stats_count_concurrency_429s_as_limited(
 
 
 # ------------------------------------------------------------ a fleet
-
-
-@pytest.fixture(params=["redis_url", "redis_cluster_url"])
-def fleet_url(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue(request.param)
-    return url
 
 
 def test_a_fleet_shares_its_figures_through_redis(
