@@ -1,0 +1,62 @@
+"""Which conversation a call belongs to, for keeping it on a warm prompt cache.
+
+W&B caches prompt prefixes per backend, so a conversation whose turns stay on
+one route reads its history from the cache. The conversation's key is
+LangGraph's ``configurable.thread_id``, else ``configurable.session_id`` or
+``metadata.session_id``, else a hash of the system prompt and the first user
+message (what every later turn of the same conversation starts with).
+
+The key is always hashed: the state (Redis, shared by a fleet) never holds a
+thread id or a prompt, only a one-way digest of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+from langchain_core.runnables import RunnableConfig
+
+__all__ = ["conversation_key"]
+
+_SEPARATOR = "\x1f"
+
+
+def conversation_key(
+    messages: Sequence[BaseMessage], config: RunnableConfig | None
+) -> str | None:
+    """A one-way key for the conversation ``messages`` belong to.
+
+    Returns ``None`` when nothing identifies a conversation (no thread or
+    session id, and no user message to anchor a hash on).
+    """
+    config = config or {}
+    configurable: Mapping[str, Any] = config.get("configurable") or {}
+    metadata: Mapping[str, Any] = config.get("metadata") or {}
+    for source, value in (
+        ("thread", configurable.get("thread_id")),
+        ("session", configurable.get("session_id")),
+        ("session", metadata.get("session_id")),
+    ):
+        if value is not None and value != "":
+            return _digest(source, str(value))
+    anchor = _anchor(messages)
+    return None if anchor is None else _digest("prefix", anchor)
+
+
+def _anchor(messages: Sequence[BaseMessage]) -> str | None:
+    """The system prompt and the first user message, as one string."""
+    system = ""
+    for message in messages:
+        if message.type == "system" and not system:
+            system = message.text
+        elif message.type == "human":
+            return system + _SEPARATOR + message.text
+    return None
+
+
+def _digest(source: str, text: str) -> str:
+    raw = f"langchain-wandb-router|conversation|{source}|{text}".encode()
+    return hashlib.sha256(raw).hexdigest()[:24]
