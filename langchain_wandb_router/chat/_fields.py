@@ -138,7 +138,7 @@ REFUSED: dict[str, Refusal] = {
     "service_tier": Refusal("W&B has no service tiers"),
     "prompt_cache_options": Refusal(
         "it is an OpenAI setting; W&B caches prompt prefixes by itself "
-        "(partition its cache with extra_body={'cache_salt': '...'})"
+        "(partition its cache with cache_salt='...')"
     ),
     "client": Refusal(_SDK_CLIENT),
     "async_client": Refusal(_SDK_CLIENT),

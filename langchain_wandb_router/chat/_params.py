@@ -44,6 +44,8 @@ class WandbParams(WandbSettings):
                 params["chat_template_kwargs"] = {
                     "enable_thinking": self.enable_thinking
                 }
+            if self.cache_salt is not None:
+                params["cache_salt"] = self.cache_salt
             derived = DerivedParams(dict(self.model_kwargs), params)
             private["_params"] = derived
         return derived

@@ -72,6 +72,10 @@ class WandbSettings(BaseChatOpenAI):
     enable_thinking: bool | None = None
     """``chat_template_kwargs.enable_thinking`` for default-on/off reasoning models."""
 
+    cache_salt: str | None = None
+    """W&B's ``cache_salt``: prompts share W&B's prefix cache only with the same
+    salt, so a salt per tenant keeps tenants' cached prompts apart."""
+
     max_tokens: int | None = Field(default=None, alias="max_completion_tokens")
     """Output cap, sent as ``max_tokens``; ``max_completion_tokens`` is accepted."""
 
@@ -123,6 +127,14 @@ class WandbSettings(BaseChatOpenAI):
     @classmethod
     def _bare_model_id(cls, value: Any) -> str:
         return normalize_model_id(value)
+
+    @field_validator("cache_salt")
+    @classmethod
+    def _check_cache_salt(cls, value: str | None) -> str | None:
+        if value is not None and not (isinstance(value, str) and value):
+            msg = "cache_salt must be a non-empty string (or None), e.g. a tenant id."
+            raise ValueError(msg)
+        return value
 
     @field_validator("max_retries")
     @classmethod
