@@ -10,6 +10,7 @@ step but the ones that block (sending, iterating, the token callback).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import time
@@ -83,7 +84,15 @@ class WandbCalls(WandbParams):
     ) -> ChatResult:
         req, client = self._json_request(messages, stop, kwargs), self._async_http()
         send = functools.partial(_transport.apost_json, client, req)
-        response = await self.retry_policy.acall(send, *self._retrying(req))
+        try:
+            response = await self.retry_policy.acall(send, *self._retrying(req))
+        except asyncio.CancelledError as exc:
+            # Core ends a model run only for errors its gather() returns; a
+            # cancelled call (a LangGraph run cancelled, a hedge that lost)
+            # would leave the run open in every tracer. End it here.
+            if run_manager is not None:
+                await asyncio.shield(run_manager.on_llm_error(exc))
+            raise
         return self._finish_result(response, kwargs)
 
     def _stream(

@@ -253,3 +253,33 @@ def test_leases_of_calls_longer_than_their_ttl_are_renewed(
     assert len(seen) >= 10 and min(seen) == 1  # never expired under the stream
     assert emulator.peak_in_flight == 1  # the cap held for the whole stream
     _holds_nothing(router)
+
+
+async def test_a_cancelled_chat_wandb_call_ends_its_traced_run(
+    emulator: WandbEmulator, chat_factory: Any
+) -> None:
+    # Core leaves a model run open when its ainvoke is cancelled; ChatWandb
+    # ends it with the cancellation, so tracers never hold a dangling run.
+    from langchain_wandb_router.testing import Latency
+
+    ended: list[str] = []
+
+    class Ends(BaseCallbackHandler):
+        def on_llm_error(self, error: BaseException, **kwargs: Any) -> None:
+            ended.append(type(error).__name__)
+
+        def on_llm_end(self, response: Any, **kwargs: Any) -> None:
+            ended.append("end")
+
+    emulator.set_latency(Latency(ttft=60.0))
+    call = asyncio.ensure_future(
+        chat_factory().ainvoke("hi", config={"callbacks": [Ends()]})
+    )
+    for _ in range(1000):  # until the request is at the emulator (bounded)
+        if emulator.in_flight:
+            break
+        await asyncio.sleep(0.01)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert ended == ["CancelledError"]
