@@ -36,12 +36,22 @@ and read back what each request drew:
         ...
         [(d.model, d.ttft, d.tail) for d in emu.latencies()]
 
+Cache tests read what the prefix cache found (``cache_salt`` isolates, blocks
+expire on the emulator's clock):
+
+.. code-block:: python
+
+    with WandbEmulator(cache_block=16, cache_ttl=600, clock=fake_clock) as emu:
+        ...
+        [(c.model, c.salt, c.cached_tokens) for c in emu.cache_lookups()]
+        emu.cache_stats().hits
+
 Inside: ``_server`` is the emulator's API, ``_handler`` its HTTP side (typed
 against a small protocol, not the emulator's module), ``_types`` the scripted
 faults, forced replies and recorded requests, ``_responder`` what the model
 says, ``_bodies`` how that goes on the wire (JSON or SSE), ``_load`` the
 concurrency caps, service times, outages and counters, ``_latency`` the seeded
-time to first token and per token.
+time to first token and per token, ``_cache`` the prefix cache.
 """
 
 import os
@@ -49,17 +59,25 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from langchain_wandb_router.testing._cache import (
+    CacheLookup,
+    CacheSettings,
+    PrefixCacheStats,
+)
 from langchain_wandb_router.testing._latency import Latency, LatencyDraw
 from langchain_wandb_router.testing._load import EmulatorStats, Outage
 from langchain_wandb_router.testing._server import WandbEmulator
 from langchain_wandb_router.testing._types import Fault, RecordedRequest
 
 __all__ = [
+    "CacheLookup",
+    "CacheSettings",
     "EmulatorStats",
     "Fault",
     "Latency",
     "LatencyDraw",
     "Outage",
+    "PrefixCacheStats",
     "RecordedRequest",
     "WandbEmulator",
     "offline_unless_key",

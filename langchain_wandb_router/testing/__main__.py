@@ -5,7 +5,9 @@ Benchmarks use this to keep the server's CPU out of the client's process, and
 load tests give it W&B's behaviour under pressure with flags such as
 ``--concurrency-limit 8 --model-concurrency-limit zai-org/GLM-5.2=1
 --service-time 0.2``, and latency benchmarks seeded model timings with
-``--latency '*=0.3,0.01,0.05,10' --seed 7`` (see ``--help``).
+``--latency '*=0.3,0.01,0.05,10' --seed 7``, and cache tests the prefix cache
+with ``--cache-ttl 60 --cache-block 16 --cache-model '*'`` or
+``--no-prefix-cache`` (see ``--help``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from langchain_wandb_router.testing import Latency, WandbEmulator
+from langchain_wandb_router.testing._cache import (
+    DEFAULT_BLOCK,
+    DEFAULT_CAPACITY,
+    DEFAULT_TTL,
+)
 
 _N = TypeVar("_N", int, float)
 
@@ -122,7 +129,48 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="send Retry-After on concurrency 429s (W&B documents none)",
     )
+    _add_cache_flags(parser)
     return parser
+
+
+def _add_cache_flags(parser: argparse.ArgumentParser) -> None:
+    """Add the prefix cache's flags: on/off, TTL, block, capacity, models."""
+    parser.add_argument(
+        "--prefix-cache",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="cache prompt prefixes and report usage.prompt_tokens_details."
+        "cached_tokens (default: on)",
+    )
+    parser.add_argument(
+        "--cache-ttl",
+        type=float,
+        default=DEFAULT_TTL,
+        metavar="SECONDS",
+        help="how long a cached block lives unused",
+    )
+    parser.add_argument(
+        "--cache-block",
+        type=int,
+        default=DEFAULT_BLOCK,
+        metavar="TOKENS",
+        help="tokens per cache block; reuse is reported in whole blocks",
+    )
+    parser.add_argument(
+        "--cache-capacity",
+        type=int,
+        default=DEFAULT_CAPACITY,
+        metavar="BLOCKS",
+        help="most blocks cached per model, least recently used dropped first",
+    )
+    parser.add_argument(
+        "--cache-model",
+        action="append",
+        default=None,
+        metavar="MODEL",
+        help="a model that caches ('*': every model; repeatable); default: the "
+        "models with a cache-read price",
+    )
 
 
 def emulator_from_args(args: argparse.Namespace) -> WandbEmulator:
@@ -132,7 +180,8 @@ def emulator_from_args(args: argparse.Namespace) -> WandbEmulator:
         args: What :func:`build_parser` parsed.
 
     Returns:
-        The emulator, with caps, service times, latencies and replies set.
+        The emulator, with caps, service times, latencies, replies and the
+        prefix cache set.
     """
     caps: dict[str, int] = dict(args.model_concurrency_limit)
     if args.concurrency_limit is not None:
@@ -146,6 +195,11 @@ def emulator_from_args(args: argparse.Namespace) -> WandbEmulator:
         rate_limit_retry_after=args.retry_after,
         latency=dict(args.latency) or None,
         latency_seed=args.seed,
+        prefix_cache=args.prefix_cache,
+        cache_ttl=args.cache_ttl,
+        cache_block=args.cache_block,
+        cache_capacity=args.cache_capacity,
+        cache_models=args.cache_model,
     )
     if args.reply_words:
         words = " ".join(f"word{i}" for i in range(args.reply_words))

@@ -17,6 +17,7 @@ from langchain_wandb_router.testing._bodies import (
     sampling_error,
     sampling_of,
 )
+from langchain_wandb_router.testing._cache import cache_salt_error
 from langchain_wandb_router.testing._latency import (
     LatencyDraw,
     LatencyState,
@@ -66,7 +67,6 @@ class Emulated(Protocol):
     load: LoadState
     latency: LatencyState
     sleep_for: Callable[[float], None]
-    cached_tokens: int
 
     @property
     def reasoning_field(self) -> str: ...
@@ -76,6 +76,10 @@ class Emulated(Protocol):
     def take_fault(self, model: str | None) -> Fault | None: ...
 
     def reply_for(self, info: ModelInfo, body: dict[str, Any], n: int) -> Reply: ...
+
+    def cached_tokens_for(
+        self, info: ModelInfo, body: dict[str, Any], request: int
+    ) -> int: ...
 
 
 def error_body(status: int, message: str | None = None) -> dict[str, Any]:
@@ -291,7 +295,7 @@ class _Handler(BaseHTTPRequestHandler):
             ]
             self._send(422, {"detail": detail})
             return
-        invalid = sampling_error(body)
+        invalid = sampling_error(body) or cache_salt_error(body)
         if invalid is not None:
             self._send(400, error_body(400, invalid))
             return
@@ -325,7 +329,7 @@ class _Handler(BaseHTTPRequestHandler):
             n,
             sampling_of(body),
             emu.reasoning_field,
-            emu.cached_tokens,
+            emu.cached_tokens_for(info, body, n),
         )
         draw = emu.latency.draw(info.id, n)
         if body.get("stream"):

@@ -16,6 +16,14 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from langchain_wandb_router.catalog._models import ModelInfo, list_models
+from langchain_wandb_router.testing._cache import (
+    DEFAULT_BLOCK,
+    DEFAULT_CAPACITY,
+    DEFAULT_TTL,
+    CacheSettings,
+    PrefixCache,
+    PrefixCacheControls,
+)
 from langchain_wandb_router.testing._handler import make_server
 from langchain_wandb_router.testing._latency import (
     LatencySetting,
@@ -34,7 +42,7 @@ from langchain_wandb_router.testing._types import Fault, Forced, RecordedRequest
 __all__ = ["WandbEmulator"]
 
 
-class WandbEmulator(PressureControls):
+class WandbEmulator(PressureControls, PrefixCacheControls):
     """A W&B Inference look-alike on 127.0.0.1, for tests, demos and benchmarks.
 
     It checks the bearer key and ``OpenAI-Project`` like W&B, serves
@@ -56,8 +64,14 @@ class WandbEmulator(PressureControls):
     outages that last a while (:meth:`outage`), and counters of it all
     (:meth:`stats`).
 
+    Like W&B it caches prompt prefixes per ``(model, cache_salt)`` on models
+    with a cache-read price and reports reuse in
+    ``usage.prompt_tokens_details.cached_tokens``, in whole blocks, forgotten
+    after a TTL (:meth:`set_prefix_cache`, :meth:`cache_lookups`).
+
     A chat request goes through these steps, stopping at the first answer: key
-    and project check (401), body check (422), ``n``/``logprobs`` check (400),
+    and project check (401), body check (422), ``n``/``logprobs``/``cache_salt``
+    check (400),
     the concurrency cap (429, at once), an outage (its status, at once), a
     scripted :class:`Fault`, the model lookup (404), the service time, then
     the reply, paced by the model's :class:`Latency` if it has one.
@@ -99,6 +113,11 @@ class WandbEmulator(PressureControls):
         latency_seed: int = 0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        prefix_cache: bool = True,
+        cache_ttl: float = DEFAULT_TTL,
+        cache_block: int = DEFAULT_BLOCK,
+        cache_capacity: int = DEFAULT_CAPACITY,
+        cache_models: Iterable[str] | None = None,
     ) -> None:
         """Create an emulator (call :meth:`start` or use it as a context manager).
 
@@ -128,15 +147,22 @@ class WandbEmulator(PressureControls):
                 latency (``"*"`` for the others), or ``None`` to answer at
                 once. See :meth:`set_latency`.
             latency_seed: The seed the latency draws start from.
-            clock: Monotonic seconds; outages are timed on it (inject a fake
-                clock to end them without waiting).
+            clock: Monotonic seconds; outages and the prefix cache's TTL are
+                timed on it (inject a fake clock to end them without waiting).
             sleep: How the service time is waited out, in the handling thread
                 (inject a function that blocks on an event to hold requests in
                 flight for as long as a test needs).
+            prefix_cache: Cache prompt prefixes and report reuse.
+            cache_ttl: Seconds a cached block lives unused.
+            cache_block: Tokens per cache block; reuse is reported in blocks.
+            cache_capacity: Most blocks cached per model (LRU).
+            cache_models: Models that cache (``"*"``: all), or ``None`` for
+                those with a cache-read price. See :meth:`set_prefix_cache`.
         """
         self.api_key = api_key
         self.projects = set(projects) if projects is not None else None
         self.reasoning_field = reasoning_field
+        # A fixed cached_tokens for every reply, overriding the prefix cache.
         self.cached_tokens = 0
         self.live_models: list[str] | None = None
         self.models_by_id: dict[str, ModelInfo] = {
@@ -157,6 +183,11 @@ class WandbEmulator(PressureControls):
         self.sleep_for = sleep
         self.load = LoadState(concurrency_limit, service_time, clock)
         self.latency = LatencyState(latency, latency_seed)
+        models = None if cache_models is None else frozenset(cache_models)
+        self.prefix_cache = PrefixCache(
+            CacheSettings(prefix_cache, cache_ttl, cache_block, cache_capacity, models),
+            clock,
+        )
         self._server = make_server((host, port), self)
         self._thread: threading.Thread | None = None
 
@@ -251,8 +282,9 @@ class WandbEmulator(PressureControls):
         """Forget faults, forced replies, chaos, outages and recorded requests.
 
         Load counters start again: counts go to zero and peaks to what is in
-        flight now. Caps, service times and latencies are settings and stay;
-        latency draws are forgotten and start again from their seeds.
+        flight now. Caps, service times, latencies and the prefix cache's
+        setting stay; latency draws are forgotten and start again from their
+        seeds, and the prefix cache is emptied.
         """
         with self._lock:
             self._faults.clear()
@@ -261,6 +293,7 @@ class WandbEmulator(PressureControls):
             self._requests.clear()
         self.load.reset()
         self.latency.reset()
+        self.prefix_cache.clear()
 
     @property
     def requests(self) -> list[RecordedRequest]:
