@@ -14,9 +14,17 @@ from __future__ import annotations
 import asyncio
 import time
 from asyncio import FIRST_COMPLETED
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Sequence,
+)
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol, TypeVar
 
 from langchain_wandb_router.errors import WandbTimeoutError
 from langchain_wandb_router.router import _effects as fx
@@ -25,8 +33,11 @@ from langchain_wandb_router.state._interface import (
     Reservation,
     RouterState,
     SlotTimeoutError,
+    Want,
 )
 from langchain_wandb_router.state._leases import KEEPER, LeaseKeeper
+from langchain_wandb_router.state._stats import Observation, RouteStats
+from langchain_wandb_router.transport._loops import run_at_once
 from langchain_wandb_router.transport._retry import RetryPolicy
 
 __all__ = [
@@ -41,6 +52,28 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+A = TypeVar("A")
+R = TypeVar("R")
+SlotOutcome = Literal["ok", "limited", "other"]
+
+
+class AwaitedState(Protocol):
+    """What the interpreter awaits of a state (a RouterState, or :class:`Blocking`)."""
+
+    @property
+    def answers_at_once(self) -> bool: ...
+    async def atry_acquire(self, key: str, hard_limit: int | None) -> Lease | None: ...
+    async def aacquire_any(self, wants: Sequence[Want], deadline: float) -> Lease: ...
+    async def arelease(self, lease: Lease, outcome: SlotOutcome) -> None: ...
+    async def areport(self, key: str, failed: bool) -> None: ...
+    async def aobserve(self, key: str, seen: Observation) -> None: ...
+    async def acooling(self, keys: Iterable[str]) -> dict[str, float]: ...
+    async def astats(self, keys: Iterable[str]) -> dict[str, RouteStats]: ...
+    async def areserve(
+        self, scope: str, estimate_micro: int, budget_micro: int
+    ) -> Reservation | None: ...
+    async def asettle(self, reservation: Reservation, actual_micro: int) -> None: ...
+    async def aspent(self, scope: str) -> int: ...
 
 
 @dataclass(slots=True)
@@ -144,76 +177,21 @@ def drive(
 ) -> T:
     """Carry out a driver's effects with blocking I/O; return its result.
 
-    ``held`` records the slots and reservation the effects hand out; the
-    caller gives back what is left with :func:`undo`.
+    The one interpreter (:func:`adrive`) run to its end at once: the state's
+    and the policy's blocking methods stand in for the awaited ones, so no
+    await suspends and no event loop is needed. ``held`` records the slots and
+    reservation the effects hand out; the caller gives back what is left with
+    :func:`undo`.
     """
-    value: Any = None
-    try:
-        while True:
-            try:
-                effect = steps.send(value)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            value = _carry_out(effect, state, policy, attempt, held)
-    finally:
-        steps.close()  # a driver left suspended holds nothing of its own
-
-
-def _carry_out(
-    effect: fx.Effect,
-    state: RouterState,
-    policy: RetryPolicy,
-    attempt: Callable[[fx.RouteRun], Any],
-    held: Held,
-) -> Any:
-    if isinstance(effect, fx.Attempt):
-        held.sending = True
-        try:
-            value = attempt(effect.route)
-        except Exception as exc:  # handed to the driver to classify
-            value = fx.Failure(exc)
-        held.sending = False
-        return value
-    if isinstance(effect, fx.TryAcquire):
-        lease = state.try_acquire(effect.key, effect.limit)
-        held.took(lease)
-        return lease
-    if isinstance(effect, fx.WaitSlot):
-        try:
-            lease = state.acquire_any(effect.wants, effect.deadline)
-        except SlotTimeoutError:
-            return None
-        held.took(lease)
-        return lease
-    if isinstance(effect, fx.Finish):
-        held.gives_back(effect)
-        _finish(state, effect)
-        return None
-    if isinstance(effect, fx.Cooling):
-        return state.cooling(effect.keys)
-    if isinstance(effect, fx.Stats):
-        return state.stats(effect.keys)
-    if isinstance(effect, fx.Start | fx.Await | fx.Abandon):
-        # A blocking attempt cannot be cancelled from outside: sync calls
-        # are never hedged (the router gives their drivers no Hedge).
-        raise TypeError("hedged attempts need the async interpreter")
-    if isinstance(effect, fx.Reserve):
-        reservation = state.reserve(effect.scope, effect.micro, effect.budget)
-        held.reserved(reservation)
-        return reservation
-    if isinstance(effect, fx.Spent):
-        return state.spent(effect.scope)
-    if isinstance(effect, fx.Settle):
-        held.gives_back(effect)
-        state.settle(effect.reservation, effect.micro)
-        return None
-    policy.sleep(effect.seconds)
-    return None
+    blocking = replace(policy, asleep=_blocking(policy.sleep))
+    return run_at_once(
+        adrive(steps, Blocking(state), blocking, _blocking(attempt), held)
+    )
 
 
 async def adrive(
     steps: Generator[fx.Effect, Any, T],
-    state: RouterState,
+    state: AwaitedState,
     policy: RetryPolicy,
     attempt: Callable[[fx.RouteRun], Awaitable[Any]],
     held: Held,
@@ -233,7 +211,7 @@ async def adrive(
 
 async def _acarry_out(
     effect: fx.Effect,
-    state: RouterState,
+    state: AwaitedState,
     policy: RetryPolicy,
     attempt: Callable[[fx.RouteRun], Awaitable[Any]],
     held: Held,
@@ -391,29 +369,20 @@ def _give_back_late(task: asyncio.Future[Any]) -> None:
 
 def undo(state: RouterState, held: Held) -> None:
     """Give back every slot and reservation ``held`` still records."""
-    undo_effects(state, held.undo_effects())
+    run_at_once(aundo(Blocking(state), held))
 
 
-def undo_effects(state: RouterState, effects: list[fx.Finish | fx.Settle]) -> None:
-    """Carry out :meth:`Held.undo_effects` with blocking I/O."""
-    for effect in effects:
-        if isinstance(effect, fx.Finish):
-            _finish(state, effect)
-        else:
-            state.settle(effect.reservation, effect.micro)
-
-
-async def aundo(state: RouterState, held: Held) -> None:
+async def aundo(state: AwaitedState, held: Held) -> None:
     """Async :func:`undo`: completes even if the caller is cancelled again."""
     effects = held.undo_effects()
     if effects and state.answers_at_once:
-        undo_effects(state, effects)
+        await _aundo_effects(state, effects)  # never suspends: nothing to shield
     elif effects:
         await _completed(_aundo_effects(state, effects))
 
 
 async def _aundo_effects(
-    state: RouterState, effects: list[fx.Finish | fx.Settle]
+    state: AwaitedState, effects: list[fx.Finish | fx.Settle]
 ) -> None:
     for effect in effects:
         if isinstance(effect, fx.Finish):
@@ -422,27 +391,76 @@ async def _aundo_effects(
             await state.asettle(effect.reservation, effect.micro)
 
 
-def _slot_outcome(outcome: fx.Outcome) -> Literal["ok", "limited", "other"]:
+def _slot_outcome(outcome: fx.Outcome) -> SlotOutcome:
     # The adaptive limit learns from 429s and successes only.
     return "other" if outcome == "failed" else outcome
 
 
-def _finish(state: RouterState, effect: fx.Finish) -> None:
-    if effect.lease is not None:
-        state.release(effect.lease, _slot_outcome(effect.outcome))
-    if effect.outcome in ("ok", "failed"):
-        state.report(effect.key, effect.outcome == "failed")
-    if effect.seen is not None:
-        state.observe(effect.key, effect.seen)
-
-
-async def _afinish(state: RouterState, effect: fx.Finish) -> None:
+async def _afinish(state: AwaitedState, effect: fx.Finish) -> None:
     if effect.lease is not None:
         await state.arelease(effect.lease, _slot_outcome(effect.outcome))
     if effect.outcome in ("ok", "failed"):
         await state.areport(effect.key, effect.outcome == "failed")
     if effect.seen is not None:
         await state.aobserve(effect.key, effect.seen)
+
+
+# ------------------------------------------------------------ blocking I/O
+
+
+class Blocking:
+    """A state's blocking methods under the names the interpreter awaits.
+
+    Each answers at once (it blocks this thread instead of suspending), so
+    :func:`adrive` run by :func:`run_at_once` is the blocking interpreter.
+    """
+
+    __slots__ = ("state",)
+    answers_at_once = True  # nothing to shield: no await can be cancelled
+
+    def __init__(self, state: RouterState) -> None:
+        self.state = state
+
+    async def atry_acquire(self, key: str, hard_limit: int | None) -> Lease | None:
+        return self.state.try_acquire(key, hard_limit)
+
+    async def aacquire_any(self, wants: Sequence[Want], deadline: float) -> Lease:
+        return self.state.acquire_any(wants, deadline)
+
+    async def arelease(self, lease: Lease, outcome: SlotOutcome) -> None:
+        self.state.release(lease, outcome)
+
+    async def areport(self, key: str, failed: bool) -> None:
+        self.state.report(key, failed)
+
+    async def aobserve(self, key: str, seen: Observation) -> None:
+        self.state.observe(key, seen)
+
+    async def acooling(self, keys: Iterable[str]) -> dict[str, float]:
+        return self.state.cooling(keys)
+
+    async def astats(self, keys: Iterable[str]) -> dict[str, RouteStats]:
+        return self.state.stats(keys)
+
+    async def areserve(
+        self, scope: str, estimate_micro: int, budget_micro: int
+    ) -> Reservation | None:
+        return self.state.reserve(scope, estimate_micro, budget_micro)
+
+    async def asettle(self, reservation: Reservation, actual_micro: int) -> None:
+        self.state.settle(reservation, actual_micro)
+
+    async def aspent(self, scope: str) -> int:
+        return self.state.spent(scope)
+
+
+def _blocking(call: Callable[[A], R]) -> Callable[[A], Awaitable[R]]:
+    """``call`` under an awaitable name; it blocks instead of suspending."""
+
+    async def at_once(arg: A) -> R:
+        return call(arg)
+
+    return at_once
 
 
 async def within(deadline: float | None, work: Awaitable[T], label: str) -> T:

@@ -49,8 +49,10 @@ _DEFAULT_OUTPUT = 512
 
 # Hedge delay without figures, and the least delay while figures are few.
 _HEDGE_DELAY_UNKNOWN = 2.0
-_HEDGE_DELAY_FLOOR = 0.25
-_HEDGE_SAMPLES = 20
+_HEDGE_DELAY_FLOOR = 0.1
+_HEDGE_SAMPLES = 10
+# The default hedge delay is the route's p95, but at most this many medians.
+_HEDGE_MEDIANS = 3.0
 # Calls over which hedges are counted against Hedge.max_extra.
 _ALLOWANCE_WINDOW = 200
 
@@ -104,6 +106,8 @@ class Placed:
     """The route's position among the candidates as given."""
     score: float | None
     reason: str
+    first: bool = False
+    """Goes before every scored route (a route that must be measured)."""
 
 
 def place(
@@ -144,10 +148,8 @@ def place(
         )
         for i, route in enumerate(routes)
     ]
-    if strategy == "latency":
-        # Routes without figures yet are measured first, in the user's order.
-        return _explore(sorted(placed, key=_unmeasured_first), rng)
-    return sorted(placed, key=_sort_key)
+    ordered = sorted(placed, key=_sort_key)
+    return _explore(ordered, rng) if strategy == "latency" else ordered
 
 
 @dataclass(frozen=True)
@@ -159,13 +161,10 @@ class _Call:
     rng: random.Random
 
 
-def _sort_key(placed: Placed) -> tuple[bool, float, int]:
-    # Routes without a score go after scored ones, in the user's order.
-    return (placed.score is None, placed.score or 0.0, placed.index)
-
-
-def _unmeasured_first(placed: Placed) -> tuple[bool, float, int]:
-    return (placed.score is not None, placed.score or 0.0, placed.index)
+def _sort_key(placed: Placed) -> tuple[bool, bool, float, int]:
+    # Routes to measure first; then scored ones, best first; routes without
+    # a score last; the user's order breaks ties.
+    return (not placed.first, placed.score is None, placed.score or 0.0, placed.index)
 
 
 def _weighted(i: int, route: Route, stats: RouteStats | None, call: _Call) -> Placed:
@@ -186,8 +185,12 @@ def _least_busy(i: int, route: Route, stats: RouteStats | None, call: _Call) -> 
 
 
 def _latency(i: int, route: Route, stats: RouteStats | None, call: _Call) -> Placed:
-    if stats is None or stats.samples < _MIN_SAMPLES:
-        return Placed(i, None, "no figures yet: measured first")
+    if stats is None or stats.samples + stats.in_flight < _MIN_SAMPLES:
+        return Placed(i, None, "no figures yet: measured first", first=True)
+    if stats.samples < _MIN_SAMPLES:
+        # Its measurements are in flight: until they are back, the routes
+        # with figures serve (not every call of a burst on an unknown route).
+        return Placed(i, None, "being measured")
     first, second = ("ttft_recent", "latency_recent")
     if not call.stream:
         first, second = second, first
@@ -197,7 +200,7 @@ def _latency(i: int, route: Route, stats: RouteStats | None, call: _Call) -> Pla
         value = getattr(stats, second)
         name = "latency" if name == "time to first token" else "time to first token"
     if value is None:
-        return Placed(i, None, "no figures yet: measured first")
+        return Placed(i, None, "no figures yet: measured first", first=True)
     return Placed(i, float(value), f"recent {name} {value:.3f}s")
 
 
@@ -236,7 +239,7 @@ _SCORERS: dict[str, Callable[[int, Route, RouteStats | None, _Call], Placed]] = 
 
 def _explore(ordered: list[Placed], rng: random.Random) -> list[Placed]:
     """Now and then, try another route first so its figures stay fresh."""
-    if ordered[0].score is None or len(ordered) < 2:
+    if ordered[0].first or ordered[0].score is None or len(ordered) < 2:
         return ordered  # a route without figures is being measured anyway
     if rng.random() >= EXPLORE_SHARE:
         return ordered
@@ -257,6 +260,11 @@ def hedge_delay(hedge: Hedge, stats: RouteStats | None, *, stream: bool) -> floa
         p95 = stats.latency_p95 if stream else stats.ttft_p95
     if p95 is None:
         return _HEDGE_DELAY_UNKNOWN
+    median = stats.ttft_p50 if stream else stats.latency_p50
+    if median is not None:
+        # A tail as common as 1 in 20 puts p95 inside the tail itself, where
+        # hedging comes too late to help: never wait past a few medians.
+        p95 = min(p95, _HEDGE_MEDIANS * median)
     if stats.samples < _HEDGE_SAMPLES:
         return max(p95, _HEDGE_DELAY_FLOOR)
     return p95

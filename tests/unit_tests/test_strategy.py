@@ -316,6 +316,34 @@ def test_hedge_delay_is_the_given_one_or_the_routes_p95() -> None:
     )
 
 
+def test_hedge_delay_is_never_more_than_a_few_medians() -> None:
+    # A 1-in-20 tail puts p95 inside the tail: hedging there would be too late.
+    tail = RouteStats(samples=100, latency_p50=0.05, latency_p95=0.5)
+    assert hedge_delay(Hedge(), tail, stream=False) == pytest.approx(0.15)
+    tight = RouteStats(samples=100, latency_p50=0.05, latency_p95=0.08)
+    assert hedge_delay(Hedge(), tight, stream=False) == 0.08
+
+
+def test_latency_sends_a_burst_to_measured_routes_while_one_is_measured() -> None:
+    measured = RouteStats(samples=10, latency_recent=0.1)
+    pending = RouteStats(samples=1, in_flight=2)  # its measurements are out
+    unknown = RouteStats()
+    routes = [Route("wandb/a/one"), Route("wandb/a/two"), Route("wandb/a/three")]
+    figures = {"a/one": pending, "a/two": measured, "a/three": unknown}
+    placed = place(
+        "latency",
+        routes,
+        figures,
+        stream=False,
+        input_tokens=10,
+        max_tokens=None,
+        limits=[None] * 3,
+        rng=random.Random(0),
+    )
+    assert [p.index for p in placed] == [2, 1, 0]
+    assert placed[-1].reason == "being measured"
+
+
 def test_hedge_delay_has_a_floor_while_samples_are_few() -> None:
     few = RouteStats(samples=3, latency_p95=0.01)
     assert hedge_delay(Hedge(), few, stream=False) == _HEDGE_DELAY_FLOOR
