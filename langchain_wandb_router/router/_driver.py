@@ -41,9 +41,7 @@ from langchain_wandb_router.errors import (
 from langchain_wandb_router.router._attempts import Attempts, note_attempts
 from langchain_wandb_router.router._budget import to_usd
 from langchain_wandb_router.router._effects import (
-    Abandon,
     Attempt,
-    Await,
     Committed,
     Cooling,
     Effect,
@@ -55,18 +53,13 @@ from langchain_wandb_router.router._effects import (
     Settle,
     Sleep,
     Spent,
-    Start,
     Stats,
     TryAcquire,
     WaitSlot,
 )
-from langchain_wandb_router.router._strategy import (
-    Hedge,
-    HedgeAllowance,
-    hedge_delay,
-    place,
-)
-from langchain_wandb_router.state._interface import Lease, Reservation
+from langchain_wandb_router.router._hedging import HedgedAttempts
+from langchain_wandb_router.router._strategy import Hedge, HedgeAllowance, place
+from langchain_wandb_router.state._interface import Reservation
 from langchain_wandb_router.state._stats import Observation, RouteStats
 from langchain_wandb_router.transport._retry import RetryPolicy, is_concurrency_limit
 
@@ -106,19 +99,8 @@ def observed(
     )
 
 
-@dataclass(frozen=True)
-class Runner:
-    """An attempt of a hedged call: its route, result, slot and start."""
-
-    route: RouteRun
-    result: Any
-    lease: Lease | None
-    started: float
-    hedge: bool
-
-
 @dataclass
-class CallDriver:
+class CallDriver(HedgedAttempts):
     """The decisions of one routed call (see the module docstring)."""
 
     routes: list[RouteRun]
@@ -336,95 +318,6 @@ class CallDriver:
             return Committed(
                 route, result, lease, reservation, record, started, first, hedged
             )
-
-    # -------------------------------------------------------------- hedging
-
-    def _race(
-        self, route: RouteRun, lease: Lease | None, started: float
-    ) -> Generator[Effect, Any, Runner]:
-        """One attempt, hedged if it is slow; the runner that answered last.
-
-        The first attempt runs alone for the hedge's delay. If it has not
-        answered by then and the plan's next route (the same one too) has a
-        free slot, a second attempt starts there; the first to answer wins and
-        the other is abandoned at once (its slot given back, its cost
-        counted). A failure while the other still runs is counted and the
-        other awaited. Returns the winner, or the last failure for the
-        caller's usual handling; everything else is finished here.
-        """
-        assert self.hedge is not None  # only called for hedged calls
-        first = yield Start(route)
-        stats = self.figures.get(route.key)
-        delay = hedge_delay(self.hedge, stats, stream=self.shape.stream)
-        done = yield Await((first,), self._bounded(delay))
-        runners = {first: Runner(route, None, lease, started, False)}
-        if not done:
-            spare = yield from self._spare(route)
-            if spare is not None:
-                self.hedged = True
-                second = yield Start(spare.route)
-                runners[second] = spare
-            done = yield Await(tuple(runners), None)
-        while True:
-            handle, result = done[0]
-            ended = replace(runners.pop(handle), result=result)
-            if not runners or not isinstance(result, Failure):
-                for other, loser in runners.items():
-                    late = yield Abandon(other)
-                    yield from self._lost(loser, late)
-                return ended
-            yield from self._fell(ended)
-            done = done[1:] or (yield Await(tuple(runners), None))
-
-    def _spare(self, route: RouteRun) -> Generator[Effect, Any, Runner | None]:
-        """A second attempt's route with its slot (and reserve), if any may start."""
-        if self.allowance is not None and not self.allowance.may():
-            return None
-        now = self.clock()
-        plan = [*self.routes[self.routes.index(route) + 1 :], route]
-        for spare in plan:
-            if spare.done or spare.not_before > now:
-                continue
-            lease = None
-            if spare.slots:
-                # Only a free slot: a hedge never waits, never causes a 429.
-                lease = yield TryAcquire(spare.key, spare.limit)
-                if lease is None:
-                    continue
-            if self.budget is not None:
-                scope, estimate, budget = self.budget
-                self._extra = yield Reserve(scope, estimate, budget + estimate - 1)
-                if self._extra is None:
-                    yield Finish(lease, spare.key, "other")
-                    return None
-            # Counted only when a hedge starts: a refused one takes no share.
-            if self.allowance is not None and not self.allowance.take():
-                yield from self._settle_extra(0)
-                yield Finish(lease, spare.key, "other")
-                return None
-            return Runner(spare, None, lease, self.clock(), True)
-        return None
-
-    def _fell(self, runner: Runner) -> Generator[Effect, Any, None]:
-        """A raced attempt failed while the other still runs: count it."""
-        assert isinstance(runner.result, Failure)
-        outcome, _ = self._failed(runner.route, runner.result.error, runner.started)
-        seen = Observation(outcome, self.clock() - runner.started, hedge=runner.hedge)
-        yield Finish(runner.lease, runner.route.key, outcome, seen)
-        yield from self._settle_extra(0)
-
-    def _lost(self, runner: Runner, late: Any) -> Generator[Effect, Any, None]:
-        """The race's loser, abandoned: give its slot back and count its cost."""
-        self.attempts.abandoned(runner.route.cand.label, runner.started)
-        self._abandoned.append(self.attempts.records[-1])
-        seen = Observation("other", self.clock() - runner.started, hedge=runner.hedge)
-        yield Finish(runner.lease, runner.route.key, "other", seen)
-        yield from self._settle_extra(self.cost_of(runner.route.cand.label, late))
-
-    def _settle_extra(self, micro: int) -> Generator[Effect, Any, None]:
-        if self._extra is not None:
-            extra, self._extra = self._extra, None
-            yield Settle(extra, micro)
 
     def _failed(
         self, route: RouteRun, error: Exception, started: float
