@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     )
     from langchain_wandb_router.errors import (
         BudgetExceededError as BudgetExceededError,
+        DecisionInputError as DecisionInputError,
         NoRouteAvailableError as NoRouteAvailableError,
         StreamInterruptedError as StreamInterruptedError,
         WandbAPIError as WandbAPIError,
@@ -39,6 +40,12 @@ if TYPE_CHECKING:
         WandbQuotaError as WandbQuotaError,
         WandbRateLimitError as WandbRateLimitError,
         WandbTimeoutError as WandbTimeoutError,
+    )
+    from langchain_wandb_router.integrations._decision_selector import (
+        DecisionSelector as DecisionSelector,
+    )
+    from langchain_wandb_router.integrations._decisions import (
+        WandbDecisions as WandbDecisions,
     )
     from langchain_wandb_router.integrations._provider import (
         ProviderRegistrationError as ProviderRegistrationError,
@@ -117,6 +124,7 @@ _EXPORTS: dict[str, str] = {
     "get_wandb_cost_callback": "integrations.cost",
     "WandbRoutingMiddleware": "middleware",
     "BudgetExceededError": "errors",
+    "DecisionInputError": "errors",
     "NoRouteAvailableError": "errors",
     "StreamInterruptedError": "errors",
     "WandbAPIError": "errors",
@@ -136,6 +144,8 @@ _EXPORTS: dict[str, str] = {
     "register_provider": "integrations._provider",
     "SupportsAddCost": "integrations._weave",
     "register_weave_costs": "integrations._weave",
+    "WandbDecisions": "integrations._decisions",
+    "DecisionSelector": "integrations._decision_selector",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

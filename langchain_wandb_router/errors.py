@@ -38,6 +38,7 @@ them where they were first published). The tree, with the
         BudgetExceededError                                    router
     SlotTimeoutError [TimeoutError]                            router state
     ProviderRegistrationError [RuntimeError]                   register_provider
+    DecisionInputError [ValueError]                            WandbDecisions input
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from langchain_wandb_router._secrets import register_secret, scrub
 
 __all__ = [
     "BudgetExceededError",
+    "DecisionInputError",
     "MissingAPIKeyError",
     "NoRouteAvailableError",
     "ProviderRegistrationError",
@@ -257,6 +259,14 @@ class SlotTimeoutError(TimeoutError):
         )
         self.key = key
         self.limit = limit
+
+
+class DecisionInputError(ValueError):
+    """A decision request WandbDecisions cannot answer; raised before any request.
+
+    No questions, a ``Box`` question, media blocks or non-JSON values in the
+    state or the questions, or a DecisionSelector set up with unknown labels.
+    """
 
 
 # ------------------------------------------------------------- stream interrupted

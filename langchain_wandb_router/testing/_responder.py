@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_wandb_router.testing._decide import decision_answer
 from langchain_wandb_router.testing._schema import ArgSource, fill_schema
 
 _WORD_RE = re.compile(r"[A-Za-z]{4,}")
@@ -137,6 +138,8 @@ def _structured(body: dict[str, Any], text: str) -> str | None:
     fmt = body.get("response_format")
     if not isinstance(fmt, dict):
         return None
+    if (decided := decision_answer(fmt, text)) is not None:
+        return decided  # WandbDecisions' schema: answered by _decide's rules
     if fmt.get("type") == "json_schema":
         schema = (fmt.get("json_schema") or {}).get("schema") or {}
         value = fill_schema(schema, ArgSource(text), minimal=True)
