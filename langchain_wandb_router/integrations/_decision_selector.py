@@ -17,7 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage
@@ -240,7 +240,8 @@ class DecisionSelector:
         """The cache key and the message to ask about, or the routes already known."""
         key = conversation_key(ctx.messages, ctx.config)
         if key is not None and (found := self._cache.get(key)) is not None:
-            return key, self.routes[found.label]
+            why = f"{found.reason} (this conversation's decision)"
+            return key, _explained(self.routes[found.label], why)
         message = next(
             (m for m in reversed(ctx.messages) if isinstance(m, HumanMessage)), None
         )
@@ -261,7 +262,8 @@ class DecisionSelector:
             str(exc).splitlines()[0] if str(exc) else "",
             self.default,
         )
-        return self.routes[self.default]
+        why = f"decision failed ({type(exc).__name__}); default {self.default!r}"
+        return _explained(self.routes[self.default], why)
 
     def _decided(self, key: str | None, response: ClassifierResponse) -> list[Route]:
         answer = response.choices.get(_QUESTION_ID)
@@ -276,7 +278,12 @@ class DecisionSelector:
         logger.debug("DecisionSelector: %s", reason)
         if key is not None:
             self._cache.put(key, label, reason, answer.confidence)
-        return self.routes[label]
+        return _explained(self.routes[label], reason)
+
+
+def _explained(routes: list[Route], reason: str) -> list[Route]:
+    """``routes`` with the first one saying why it was chosen (routing's reason)."""
+    return [replace(routes[0], reason=f"decision: {reason}"), *routes[1:]]
 
 
 def _check_settings(

@@ -30,6 +30,7 @@ from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 
 from langchain_wandb_router.catalog._pricing import call_cost_usd
 from langchain_wandb_router.chat._model import ChatWandb
+from langchain_wandb_router.chat._tokens import estimate_message_tokens
 from langchain_wandb_router.errors import (
     NoRouteAvailableError,
     StreamInterruptedError,
@@ -37,6 +38,7 @@ from langchain_wandb_router.errors import (
     WandbTimeoutError,
 )
 from langchain_wandb_router.router import _routing
+from langchain_wandb_router.router._affinity import conversation_key
 from langchain_wandb_router.router._attempts import StreamTally
 from langchain_wandb_router.router._budget import (
     estimate_micro,
@@ -56,7 +58,7 @@ from langchain_wandb_router.router._interpreters import (
     Held,
 )
 from langchain_wandb_router.router._routing import Route, RoutingContext, as_routes
-from langchain_wandb_router.state._interface import budget_key, route_key
+from langchain_wandb_router.state._interface import affinity_key, budget_key, route_key
 
 if TYPE_CHECKING:
     from langchain_wandb_router.router._runtime import RouterRuntime
@@ -83,6 +85,9 @@ class RoutedCalls:
         allow_unpriced: bool
         budget_scope: str | None
         strategy: str
+        affinity: bool
+        affinity_ttl: float
+        cache_salt: Any
         tags: list[str] | None
         metadata: dict[str, Any] | None
         callbacks: Any
@@ -191,7 +196,8 @@ class RoutedCalls:
             raise NoRouteAvailableError(msg, reasons=excluded)
         call = {k: v for k, v in kwargs.items() if k != "model"}
         runtime = self._rt()
-        runs = [self._route_run(runtime, cand, call) for cand in candidates]
+        salt = self._cache_salt_for(ctx)
+        runs = [self._route_run(runtime, cand, call, salt) for cand in candidates]
         max_tokens = call.get("max_tokens") or self.max_tokens
         budget = None
         if self.budget_usd is not None:
@@ -210,17 +216,26 @@ class RoutedCalls:
             strategy=self.strategy,
             shape=CallShape(stream, ctx.estimated_input_tokens, max_tokens),
             rng=runtime.rng,
+            affinity=self._affinity_key(ctx, len(runs)),
+            affinity_ttl=self.affinity_ttl,
+            warm_tokens=_warm_tokens(ctx) if self.strategy == "cost" else 0,
             hedge=runtime.hedge if hedging else None,
             allowance=runtime.allowance if hedging else None,
             cost_of=partial(_abandoned_cost, ctx.estimated_input_tokens),
         )
 
     def _route_run(
-        self, runtime: RouterRuntime, cand: _routing.Candidate, call: dict[str, Any]
+        self,
+        runtime: RouterRuntime,
+        cand: _routing.Candidate,
+        call: dict[str, Any],
+        salt: str | None = None,
     ) -> RouteRun:
         model = runtime.model_for(cand.route)
         target: Runnable[Any, Any] = model
         kwargs = call
+        if salt is not None and isinstance(model, ChatWandb):
+            kwargs = {**call, "cache_salt": salt}
         if not isinstance(model, ChatWandb) and call.get("tools"):
             # A foreign model formats tools its own way: bind through its API.
             kwargs = dict(call)
@@ -242,6 +257,27 @@ class RoutedCalls:
             limit=limit,
             retries_left=retries if retries is not None else self.max_retries,
         )
+
+    def _affinity_key(self, ctx: RoutingContext, routes: int) -> str | None:
+        """The conversation's state key, when affinity can choose a route."""
+        if not self.affinity or routes < 2:
+            return None
+        conversation = conversation_key(ctx.messages, ctx.config)
+        if conversation is None:
+            return None
+        account = self._rt().account
+        return affinity_key(self.base_url or "", self.project, conversation, account)
+
+    def _cache_salt_for(self, ctx: RoutingContext) -> str | None:
+        """This call's ``cache_salt`` (a string, or the selector-like function's)."""
+        salt = self.cache_salt(ctx) if callable(self.cache_salt) else self.cache_salt
+        if salt is not None and not (isinstance(salt, str) and salt):
+            msg = (
+                "cache_salt must give a non-empty string or None (e.g. a tenant "
+                f"id); got {salt!r}."
+            )
+            raise ValueError(msg)
+        return salt
 
     def _budget_scope(self) -> str:
         """The budget's state key: a named scope, else this account's project.
@@ -359,3 +395,8 @@ def child_config(run_manager: BaseRunManager | None) -> RunnableConfig:
     child.add_tags(run_manager.inheritable_tags)
     child.add_metadata(run_manager.inheritable_metadata)
     return RunnableConfig(callbacks=child)
+
+
+def _warm_tokens(ctx: RoutingContext) -> int:
+    """The prompt a warm route has cached: everything before the last message."""
+    return estimate_message_tokens(ctx.messages[:-1]) if len(ctx.messages) > 1 else 0

@@ -48,6 +48,8 @@ from langchain_wandb_router.router._effects import (
     Failure,
     Finish,
     Outcome,
+    Pin,
+    Pinned,
     Reserve,
     RouteRun,
     Settle,
@@ -115,6 +117,11 @@ class CallDriver(HedgedAttempts):
     """Hedge slow attempts (async calls only: the interpreter starts tasks)."""
     allowance: HedgeAllowance | None = None
     strategy: str = "ordered"
+    affinity: str | None = None
+    """The conversation's state key: its last route goes first (``None``: off)."""
+    affinity_ttl: float = 600.0
+    warm_tokens: int = 0
+    """Prompt tokens a warm route would read from its cache (cost strategy)."""
     shape: CallShape = field(default_factory=lambda: CallShape())
     """What the strategy and the statistics need to know about the call."""
     rng: random.Random = field(default_factory=random.Random)
@@ -208,13 +215,20 @@ class CallDriver(HedgedAttempts):
         ready = [r for r in self.routes if r.key not in cooling]
         if self.hedge is not None and self.hedge.delay is None:
             self.figures = yield Stats(keys)  # the hedge's delay is the route's p95
+        warm = None
+        if self.affinity is not None and len(self.routes) > 1:
+            warm = yield Pinned(self.affinity)
         if self.strategy != "ordered" and len(ready) > 1:
             if not self.figures:
                 self.figures = yield Stats([r.key for r in ready])
-            ready = self._placed(ready, self.figures)
+            ready = self._placed(ready, self.figures, warm)
         else:
             for route in ready:
                 route.reason = route.cand.reason
+        if warm is not None and self.strategy != "cost":
+            # The cost strategy weighs the warm cache itself; every other
+            # keeps the conversation where its prompt is cached.
+            ready = _stick(ready, warm)
         waiting = sorted(
             (r for r in self.routes if r.key in cooling), key=lambda r: cooling[r.key]
         )
@@ -227,7 +241,10 @@ class CallDriver(HedgedAttempts):
         self.routes = ready + waiting
 
     def _placed(
-        self, ready: list[RouteRun], figures: Mapping[str, RouteStats]
+        self,
+        ready: list[RouteRun],
+        figures: Mapping[str, RouteStats],
+        warm: str | None = None,
     ) -> list[RouteRun]:
         """``ready`` in the strategy's order, each with its score and reason."""
         placed = place(
@@ -239,6 +256,7 @@ class CallDriver(HedgedAttempts):
             max_tokens=self.shape.max_tokens,
             limits=[r.limit for r in ready],
             rng=self.rng,
+            warm=(warm, self.warm_tokens) if warm is not None else None,
         )
         ordered = []
         for rank, where in enumerate(placed):
@@ -315,6 +333,8 @@ class CallDriver(HedgedAttempts):
             first = self.clock() - started if self.shape.stream else None
             record = self._record(route, started, hedged)
             record["hedged"] = self.hedged
+            if self.affinity is not None and len(self.routes) > 1:
+                yield Pin(self.affinity, route.cand.label, self.affinity_ttl)
             return Committed(
                 route, result, lease, reservation, record, started, first, hedged
             )
@@ -416,3 +436,12 @@ class CallDriver(HedgedAttempts):
 
 def _is_abandoned(record: dict[str, Any], abandoned: list[dict[str, Any]]) -> bool:
     return any(record is lost for lost in abandoned)
+
+
+def _stick(ready: list[RouteRun], warm: str) -> list[RouteRun]:
+    """``ready`` with the conversation's last route first, if it is there."""
+    for i, route in enumerate(ready):
+        if route.cand.label == warm:
+            route.reason = "affinity: this conversation's route (its prompt is cached)"
+            return [route, *ready[:i], *ready[i + 1 :]]
+    return ready

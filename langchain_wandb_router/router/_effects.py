@@ -28,6 +28,8 @@ __all__ = [
     "Failure",
     "Finish",
     "Outcome",
+    "Pin",
+    "Pinned",
     "Reserve",
     "RouteRun",
     "Settle",
@@ -158,6 +160,23 @@ class Attempt:
 
 
 @dataclass(frozen=True)
+class Pinned:
+    """Ask which route (its label) served this conversation last, if any."""
+
+    key: str
+    """The conversation's state key (a digest, never its text)."""
+
+
+@dataclass(frozen=True)
+class Pin:
+    """Remember the route that served this conversation, for an idle TTL."""
+
+    key: str
+    label: str
+    ttl: float
+
+
+@dataclass(frozen=True)
 class Start:
     """Start an attempt on ``route`` without waiting for it (async calls).
 
@@ -192,6 +211,8 @@ class Abandon:
 
 Effect = (
     Cooling
+    | Pinned
+    | Pin
     | Start
     | Await
     | Abandon

@@ -68,6 +68,8 @@ class AwaitedState(Protocol):
     async def areport(self, key: str, failed: bool) -> None: ...
     async def aobserve(self, key: str, seen: Observation) -> None: ...
     async def acooling(self, keys: Iterable[str]) -> dict[str, float]: ...
+    async def apinned(self, key: str) -> str | None: ...
+    async def apin(self, key: str, label: str, ttl: float) -> None: ...
     async def astats(self, keys: Iterable[str]) -> dict[str, RouteStats]: ...
     async def areserve(
         self, scope: str, estimate_micro: int, budget_micro: int
@@ -248,6 +250,10 @@ async def _acarry_out(
         return await state.acooling(effect.keys)
     if isinstance(effect, fx.Stats):
         return await state.astats(effect.keys)
+    if isinstance(effect, fx.Pinned):
+        return await state.apinned(effect.key)
+    if isinstance(effect, fx.Pin):
+        return await state.apin(effect.key, effect.label, effect.ttl)
     if isinstance(effect, fx.Start | fx.Await | fx.Abandon):
         return await _race_step(effect, attempt, held)
     if isinstance(effect, fx.Reserve):
@@ -441,6 +447,12 @@ class Blocking:
 
     async def astats(self, keys: Iterable[str]) -> dict[str, RouteStats]:
         return self.state.stats(keys)
+
+    async def apinned(self, key: str) -> str | None:
+        return self.state.pinned(key)
+
+    async def apin(self, key: str, label: str, ttl: float) -> None:
+        self.state.pin(key, label, ttl)
 
     async def areserve(
         self, scope: str, estimate_micro: int, budget_micro: int

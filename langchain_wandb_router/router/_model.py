@@ -185,6 +185,21 @@ class WandbRouter(ChainRuns, Serialized, BaseChatModel):
     attempt is slow start a second one on the next route with a free slot;
     the first to answer wins. Sync calls are never hedged."""
 
+    affinity: bool = True
+    """Keep a conversation on the route that served its previous turn (while
+    it is healthy and has room), so W&B's prompt cache stays warm. The
+    conversation is LangGraph's ``thread_id``, else ``session_id``, else a
+    hash of the system prompt and first user message; a fleet on Redis state
+    shares the table. Strategies choose only a conversation's first route."""
+
+    affinity_ttl: float = Field(default=600.0, gt=0)
+    """Seconds a conversation keeps its route after its last turn."""
+
+    cache_salt: str | Callable[[RoutingContext], str | None] | None = None
+    """W&B's ``cache_salt`` for the W&B routes: a string, or a function of the
+    call's context (e.g. the tenant's id), so tenants never share cached
+    prompts."""
+
     upgrade_retired: bool = False
     """Replace a retired route by its successor instead of skipping it."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel, ModelProfile
@@ -45,6 +45,7 @@ class Route:
             ``max_tokens``, ``enable_thinking``…), over the router's.
         weight: This route's share under ``strategy="weighted"`` (relative
             to the other routes' weights).
+        reason: Why a selector chose it (shown in ``routing["reason"]``).
     """
 
     model: str | BaseChatModel
@@ -52,6 +53,8 @@ class Route:
     headers: Mapping[str, str] | None = None
     model_settings: Mapping[str, Any] | None = None
     weight: float = 1.0
+    reason: str | None = field(default=None, compare=False)
+    """Why a selector chose this route (shown in ``routing["reason"]``)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.model, str):
@@ -335,7 +338,7 @@ def filter_routes(
     candidates: list[Candidate] = []
     excluded: dict[str, str] = {}
     for route in routes:
-        why = reason if not candidates else "fallback"
+        why = (route.reason or reason) if not candidates else "fallback"
         if isinstance(route.model, BaseChatModel):
             problem = exclusion_reason(None, ctx, route.model.profile)
             if problem:
@@ -347,12 +350,7 @@ def filter_routes(
         if info is not None and info.is_retired():
             if upgrade_retired and info.successor:
                 why = f"upgraded from retired {route.label}"
-                route = Route(
-                    info.successor,
-                    route.max_retries,
-                    route.headers,
-                    route.model_settings,
-                )
+                route = replace(route, model=info.successor)
                 info = get_model_info(info.successor)
             else:
                 excluded[route.label] = info.retirement_message()

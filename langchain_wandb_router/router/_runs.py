@@ -308,7 +308,10 @@ class ChainRuns(RoutedCalls):
     async def _aselect(self, ctx: RoutingContext, static: list[Route] | None) -> Any:
         if static is not None or _routing.forced_model(ctx, {}) is not None:
             return None
-        selected = self.models(ctx)
+        # A selector object may have an async way to choose (DecisionSelector's
+        # acall asks its decision model without blocking the loop).
+        choose = getattr(self.models, "acall", None)
+        selected = choose(ctx) if callable(choose) else self.models(ctx)
         if inspect.isawaitable(selected):
             selected = await selected
         return selected

@@ -120,6 +120,7 @@ def place(
     max_tokens: int | None,
     limits: Sequence[int | None],
     rng: random.Random,
+    warm: tuple[str, int] | None = None,
 ) -> list[Placed]:
     """Order ``routes`` by ``strategy``; ``stats`` is keyed by route label.
 
@@ -132,6 +133,9 @@ def place(
         max_tokens: The call's output cap, if any.
         limits: Each route's hard in-flight cap (``max_in_flight``).
         rng: Randomness for ``weighted`` and ``latency``'s exploration.
+        warm: The label of the route that served this conversation last, and
+            the prompt tokens it would read from its cache (``cost`` prices
+            them at its cache-read price).
 
     Returns:
         Every route once, best first; ties keep the user's order.
@@ -144,7 +148,14 @@ def place(
             i,
             route,
             stats.get(route.label),
-            _Call(stream, input_tokens, max_tokens, limits[i], rng),
+            _Call(
+                stream,
+                input_tokens,
+                max_tokens,
+                limits[i],
+                rng,
+                warm[1] if warm is not None and warm[0] == route.label else 0,
+            ),
         )
         for i, route in enumerate(routes)
     ]
@@ -159,6 +170,7 @@ class _Call:
     max_tokens: int | None
     limit: int | None
     rng: random.Random
+    warm_tokens: int = 0
 
 
 def _sort_key(placed: Placed) -> tuple[bool, bool, float, int]:
@@ -208,15 +220,17 @@ def _cost(i: int, route: Route, stats: RouteStats | None, call: _Call) -> Placed
     info = get_model_info(route.label) if isinstance(route.model, str) else None
     if info is None or not info.pricing.known:
         return Placed(i, None, "price unknown")
+    cached = int(call.input_tokens * (stats.cached_share or 0.0)) if stats else 0
     usd = tokens_cost_usd(
         info.pricing,
         call.input_tokens,
         _expected_output(call.max_tokens, stats, info.max_output_tokens),
-        int(call.input_tokens * (stats.cached_share or 0.0)) if stats else 0,
+        max(cached, call.warm_tokens),
     )
     if usd is None:
         return Placed(i, None, "price unknown")
-    return Placed(i, usd, f"expected ${usd:.6f}")
+    warm = " with this conversation's cached prompt" if call.warm_tokens else ""
+    return Placed(i, usd, f"expected ${usd:.6f}{warm}")
 
 
 def _expected_output(

@@ -17,7 +17,6 @@ Redis Cluster slot.
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Iterable, Sequence
@@ -27,7 +26,7 @@ from typing import ClassVar, Literal, NamedTuple
 
 # Defined with every other error; re-exported here, where they were first published.
 from langchain_wandb_router.errors import SlotTimeoutError, StateUnavailableError
-from langchain_wandb_router.state._stats import Observation, RouteStats, StatsWindow
+from langchain_wandb_router.state._routes import RouteMemory
 from langchain_wandb_router.state._steps import adrive, drive
 
 __all__ = [
@@ -43,6 +42,7 @@ __all__ = [
     "StateUnavailableError",
     "Want",
     "account_fingerprint",
+    "affinity_key",
     "budget_key",
     "route_key",
 ]
@@ -213,10 +213,25 @@ def route_key(base_url: str, project: str | None, model: str, account: str = "")
     ``(base_url, account, project)`` scope, so multi-key scripts work on Redis
     Cluster.
     """
+    return f"{_scope(base_url, project, account)}:m:{model}"
+
+
+def affinity_key(
+    base_url: str, project: str | None, conversation: str, account: str = ""
+) -> str:
+    """The state key of a conversation's route (``conversation``: a digest).
+
+    In the scope of that (base URL, account, project)'s routes, so one
+    account's conversations never meet another's.
+    """
+    return f"{_scope(base_url, project, account)}:c:{conversation}"
+
+
+def _scope(base_url: str, project: str | None, account: str) -> str:
     scope = base_url.rstrip("/") + "|" + (project or "")
     if account:
         scope = f"{scope}|{account}"
-    return f"wbr:{{{_tag(scope)}}}:m:{model}"
+    return f"wbr:{{{_tag(scope)}}}"
 
 
 def budget_key(name: str) -> str:
@@ -255,7 +270,7 @@ def _taking_turns(
         return got
 
 
-class RouterState(ABC):
+class RouterState(RouteMemory, ABC):
     """What the router keeps between calls; see the module docstring.
 
     Every method has an ``a``-prefixed async twin. Methods that record what
@@ -398,48 +413,6 @@ class RouterState(ABC):
     async def aspent(self, scope: str) -> int:
         """Async :meth:`spent`."""
 
-    # Live statistics ----------------------------------------------------------
-    # Kept in this process by default (bounded windows per key); a shared
-    # state (Redis) overrides all four so a fleet sees one set of figures.
-    def observe(self, key: str, seen: Observation) -> None:
-        """Count one finished attempt in route ``key``'s live figures."""
-        windows, lock = self._stats_windows()
-        with lock:
-            window = windows.get(key)
-            if window is None:
-                window = windows[key] = StatsWindow()
-            window.observe(seen)
-
-    def stats(self, keys: Iterable[str]) -> dict[str, RouteStats]:
-        """The live figures of each of ``keys`` (zeros where nothing was seen)."""
-        windows, lock = self._stats_windows()
-        out = {}
-        for key in keys:
-            in_flight, limit = self.in_flight(key), self.limit(key)
-            with lock:
-                window = windows.get(key)
-                out[key] = (
-                    window.stats(in_flight, limit)
-                    if window is not None
-                    else RouteStats(in_flight=in_flight, limit=limit)
-                )
-        return out
-
-    async def aobserve(self, key: str, seen: Observation) -> None:
-        """Async :meth:`observe`."""
-        self.observe(key, seen)
-
-    async def astats(self, keys: Iterable[str]) -> dict[str, RouteStats]:
-        """Async :meth:`stats`."""
-        return self.stats(keys)
-
-    def _stats_windows(self) -> tuple[dict[str, StatsWindow], threading.Lock]:
-        # Made on first use: subclasses need not call a base __init__.
-        kept = self.__dict__.get("_windows")
-        if kept is None:
-            kept = self.__dict__.setdefault("_windows", ({}, threading.Lock()))
-        return kept  # type: ignore[no-any-return]
-
     # Waiting on several routes at once --------------------------------------
     def acquire_any(self, wants: Sequence[Want], deadline: float) -> Lease:
         """Take a slot of whichever of ``wants`` has room first.
@@ -473,7 +446,7 @@ class RouterState(ABC):
             return await self.atry_acquire(step.key, step.hard_limit)
         return await self.aacquire(step.key, step.hard_limit, step.until)
 
-    def close(self) -> None:  # noqa: B027 - optional hook, nothing to free here
+    def close(self) -> None:
         """Free connections (nothing to do for in-process state)."""
 
     async def aclose(self) -> None:

@@ -1,4 +1,4 @@
-"""The Lua scripts that keep routes' live statistics in Redis, and their calls.
+"""The Lua scripts of routes' live statistics and conversations' routes in Redis.
 
 One route's figures live under its key: ``<key>:stats`` (a hash of counters
 and recent figures), ``<key>:ttft``, ``<key>:lat`` and ``<key>:tps`` (lists of
@@ -28,6 +28,7 @@ __all__ = [
     "observe_keys",
     "stats_keys",
     "stats_of",
+    "text_of",
 ]
 
 STATS_TTL_SECONDS = 3600
@@ -97,7 +98,18 @@ end
 return out
 """
 
-STATS_SCRIPTS = {"observe": _OBSERVE, "stats": _STATS}
+# KEYS: a conversation's key. ARGV: route label, idle TTL (ms).
+_PIN = "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 0"
+
+# KEYS: a conversation's key. Returns the label of its route, or nil.
+_PINNED = "return redis.call('GET', KEYS[1])"
+
+STATS_SCRIPTS = {
+    "observe": _OBSERVE,
+    "stats": _STATS,
+    "pin": _PIN,
+    "pinned": _PINNED,
+}
 """The scripts by the name a script call gives (merged into ``_lua.SCRIPTS``)."""
 
 
@@ -133,9 +145,9 @@ def stats_keys(key: str) -> list[str]:
 def stats_of(raw: Sequence[Any], initial_limit: int | None) -> RouteStats:
     """One route's :class:`RouteStats` from its part of the ``stats`` answer."""
     fields, ttft, latency, speed, in_flight, limit = raw
-    pairs = [_text(x) for x in fields]
+    pairs = [text_of(x) for x in fields]
     counters = {pairs[i]: float(pairs[i + 1]) for i in range(0, len(pairs), 2)}
-    learned = int(_text(limit))
+    learned = int(text_of(limit))
     return route_stats(
         counters,
         [float(x) for x in ttft],
@@ -146,5 +158,6 @@ def stats_of(raw: Sequence[Any], initial_limit: int | None) -> RouteStats:
     )
 
 
-def _text(value: Any) -> str:
+def text_of(value: Any) -> str:
+    """A Redis reply (bytes without ``decode_responses``) as text."""
     return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,7 +1,9 @@
-"""Live route statistics shared by a fleet through Redis (``RedisState``'s part).
+"""Live route statistics and conversation affinity shared by a fleet through Redis.
 
-Recording an attempt is one ``observe`` script call; reading figures is one
-``stats`` call per Cluster slot (a scope's routes share one). While Redis is
+``RedisState``'s part of :class:`~._routes.RouteMemory`. Recording an attempt
+is one ``observe`` script call; reading figures is one ``stats`` call per
+Cluster slot (a scope's routes share one); a conversation's route is one key
+with an idle TTL (``pin``/``pinned``). While Redis is
 unavailable, both fall back to the outage's in-process state, like every other
 record: figures are kept locally and the shared ones resume afterwards.
 """
@@ -17,6 +19,7 @@ from langchain_wandb_router.state._lua_stats import (
     observe_keys,
     stats_keys,
     stats_of,
+    text_of,
 )
 from langchain_wandb_router.state._runner import DOWN, Op, Step, down, ignore
 from langchain_wandb_router.state._stats import Observation, RouteStats
@@ -77,3 +80,31 @@ class RedisStats:
     async def astats(self, keys: Iterable[str]) -> dict[str, RouteStats]:
         """See :meth:`RouterState.astats`."""
         return await self._runner.adrive(self._stats(keys))
+
+    def _pin_op(self, key: str, label: str, ttl: float) -> Op[None]:
+        call = ScriptCall("pin", [key], [label, max(1, int(ttl * 1000))])
+        return Op(call, ignore, lambda: self._outage.local().pin(key, label, ttl))
+
+    def _pinned_op(self, key: str) -> Op[str | None]:
+        return Op(
+            ScriptCall("pinned", [key], []),
+            lambda got: None if got is None else text_of(got),
+            lambda: self._outage.local().pinned(key),
+        )
+
+    def pin(self, key: str, label: str, ttl: float) -> None:
+        """See :meth:`RouterState.pin`."""
+        self._runner.run(self._pin_op(key, label, ttl))
+
+    async def apin(self, key: str, label: str, ttl: float) -> None:
+        """See :meth:`RouterState.apin`."""
+        await self._runner.arun(self._pin_op(key, label, ttl))
+
+    def pinned(self, key: str) -> str | None:
+        """See :meth:`RouterState.pinned`."""
+        return self._runner.run(self._pinned_op(key))
+
+    async def apinned(self, key: str) -> str | None:
+        """See :meth:`RouterState.apinned`."""
+        return await self._runner.arun(self._pinned_op(key))
+

@@ -430,11 +430,15 @@ def test_selector_routes_and_asks_once_per_conversation(rig: Rig) -> None:
     router = rig.router(chooser)
     first = router.invoke("Greetings, some small talk?", _thread("a"))
     assert _served(first) == CHEAP
-    assert first.response_metadata["routing"]["reason"] == "chosen by selector"
+    reason = first.response_metadata["routing"]["reason"]
+    assert reason == "decision: decided 'cheap' at confidence 0.80"
     # Later turns of the same conversation ask nothing, whatever they say.
     later = router.invoke("Now write code for an algorithm.", _thread("a"))
     assert _served(later) == CHEAP
     assert rig.asked() == 1
+    assert later.response_metadata["routing"]["reason"] == (
+        "decision: decided 'cheap' at confidence 0.80 (this conversation's decision)"
+    )
     other = router.invoke("Now write code for an algorithm.", _thread("b"))
     assert _served(other) == STRONG
     assert rig.asked() == 2
