@@ -19,9 +19,25 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 
-__all__ = ["conversation_key"]
+__all__ = ["continues", "conversation_key"]
 
 _SEPARATOR = "\x1f"
+
+
+def continues(messages: Sequence[BaseMessage], config: RunnableConfig | None) -> bool:
+    """Whether a call may have a route to go back to: a later turn, or an id.
+
+    Without a thread or session id, conversations are told apart by how they
+    open; many open alike ("Hello"), so a first turn is placed by the
+    strategy, not by whoever said the same before. Its route is remembered
+    all the same, for its second turn.
+    """
+    config = config or {}
+    configurable: Mapping[str, Any] = config.get("configurable") or {}
+    metadata: Mapping[str, Any] = config.get("metadata") or {}
+    if configurable.get("thread_id") or configurable.get("session_id"):
+        return True
+    return bool(metadata.get("session_id")) or any(m.type == "ai" for m in messages)
 
 
 def conversation_key(

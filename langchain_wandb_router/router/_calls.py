@@ -38,7 +38,7 @@ from langchain_wandb_router.errors import (
     WandbTimeoutError,
 )
 from langchain_wandb_router.router import _routing
-from langchain_wandb_router.router._affinity import conversation_key
+from langchain_wandb_router.router._affinity import continues, conversation_key
 from langchain_wandb_router.router._attempts import StreamTally
 from langchain_wandb_router.router._budget import (
     estimate_micro,
@@ -218,6 +218,7 @@ class RoutedCalls:
             rng=runtime.rng,
             affinity=self._affinity_key(ctx, len(runs)),
             affinity_ttl=self.affinity_ttl,
+            continues=continues(ctx.messages, ctx.config),
             warm_tokens=_warm_tokens(ctx) if self.strategy == "cost" else 0,
             hedge=runtime.hedge if hedging else None,
             allowance=runtime.allowance if hedging else None,

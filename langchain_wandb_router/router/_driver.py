@@ -120,6 +120,8 @@ class CallDriver(HedgedAttempts):
     affinity: str | None = None
     """The conversation's state key: its last route goes first (``None``: off)."""
     affinity_ttl: float = 600.0
+    continues: bool = True
+    """Whether the conversation's last route is looked up (a later turn)."""
     warm_tokens: int = 0
     """Prompt tokens a warm route would read from its cache (cost strategy)."""
     shape: CallShape = field(default_factory=lambda: CallShape())
@@ -216,7 +218,7 @@ class CallDriver(HedgedAttempts):
         if self.hedge is not None and self.hedge.delay is None:
             self.figures = yield Stats(keys)  # the hedge's delay is the route's p95
         warm = None
-        if self.affinity is not None and len(self.routes) > 1:
+        if self.affinity is not None and self.continues and len(self.routes) > 1:
             warm = yield Pinned(self.affinity)
         if self.strategy != "ordered" and len(ready) > 1:
             if not self.figures:

@@ -35,6 +35,7 @@ class Serialized(Serializable):
         _static: list[Route] | None
         state: Any
         fallback_statuses: frozenset[int]
+        cache_salt: Any
 
         def _describe_models(self) -> Any: ...
 
@@ -59,7 +60,7 @@ class Serialized(Serializable):
         Routes are written as model ids, dicts of a ``Route``'s settings, or
         the serialized ChatWandb; ``loads`` reads them back. What cannot be
         written down faithfully (a selector function, a route that is not a
-        W&B model, a state object or a state URL with credentials) makes the
+        W&B model, a cache_salt function, a state object or a state URL with credentials) makes the
         record "not implemented", as for any LangChain object that cannot be
         serialized, with a note saying what: tracing still works, and
         ``loads`` raises ``NotImplementedError`` quoting the note.
@@ -89,6 +90,8 @@ class Serialized(Serializable):
         for route in self._static:
             if not isinstance(route.model, str | ChatWandb):
                 return f"its route {route.label!r} (a {type(route.model).__name__})"
+        if callable(self.cache_salt):
+            return "its cache_salt function"
         if not isinstance(self.state, str | None):
             return f"its state object ({type(self.state).__name__})"
         if isinstance(self.state, str) and url_secrets(self.state):
