@@ -295,3 +295,37 @@ def test_cost_prefers_the_warm_route_when_switching_costs_more(
     # A new conversation of the same size starts on the cheaper cold route.
     fresh = router.invoke(history, thread("fresh"))
     assert served(fresh) == QWEN
+
+
+@pytest.mark.parametrize("how", ["invoke", "stream"])
+def test_cached_prompt_tokens_are_priced_at_the_cache_read_price(
+    emulator: WandbEmulator, chat_factory: Any, how: str
+) -> None:
+    from langchain_wandb_router.catalog import get_model_info
+    from langchain_wandb_router.catalog._pricing import tokens_cost_usd
+
+    llm = chat_factory(FLASH)
+    long = "Read this contract carefully. " * 60
+
+    def call() -> Any:
+        if how == "invoke":
+            return llm.invoke(long)
+        chunks = list(llm.stream(long))
+        whole = chunks[0]
+        for chunk in chunks[1:]:
+            whole += chunk
+        return whole
+
+    call()
+    again = call()
+    usage = again.usage_metadata
+    cached = usage["input_token_details"]["cache_read"]
+    assert 0 < cached < usage["input_tokens"]
+    info = get_model_info(FLASH)
+    assert info is not None and info.pricing.cache_read is not None
+    expected = tokens_cost_usd(
+        info.pricing, usage["input_tokens"], usage["output_tokens"], cached
+    )
+    assert again.response_metadata["cost_usd"] == pytest.approx(expected)
+    full = tokens_cost_usd(info.pricing, usage["input_tokens"], usage["output_tokens"])
+    assert expected is not None and full is not None and expected < full
