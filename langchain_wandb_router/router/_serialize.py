@@ -60,9 +60,10 @@ class Serialized(Serializable):
         Routes are written as model ids, dicts of a ``Route``'s settings, or
         the serialized ChatWandb; ``loads`` reads them back. What cannot be
         written down faithfully (a selector function, a route that is not a
-        W&B model, a cache_salt function, a state object or a state URL with credentials) makes the
-        record "not implemented", as for any LangChain object that cannot be
-        serialized, with a note saying what: tracing still works, and
+        W&B model, a cache_salt function, a state object or a state URL with
+        credentials) makes the record "not implemented", as for any LangChain
+        object that cannot be serialized, with a note saying what: tracing
+        still works, and
         ``loads`` raises ``NotImplementedError`` quoting the note.
         """
         problem = self._unserializable()

@@ -41,7 +41,8 @@ expire on the emulator's clock):
 
 .. code-block:: python
 
-    with WandbEmulator(cache_block=16, cache_ttl=600, clock=fake_clock) as emu:
+    settings = CacheSettings(block=16, ttl=600)
+    with WandbEmulator(prefix_cache=settings, clock=fake_clock) as emu:
         ...
         [(c.model, c.salt, c.cached_tokens) for c in emu.cache_lookups()]
         emu.cache_stats().hits

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from langchain_wandb_router.testing import Latency, WandbEmulator
+from langchain_wandb_router.testing import CacheSettings, Latency, WandbEmulator
 from langchain_wandb_router.testing._cache import (
     DEFAULT_BLOCK,
     DEFAULT_CAPACITY,
@@ -195,11 +195,13 @@ def emulator_from_args(args: argparse.Namespace) -> WandbEmulator:
         rate_limit_retry_after=args.retry_after,
         latency=dict(args.latency) or None,
         latency_seed=args.seed,
-        prefix_cache=args.prefix_cache,
-        cache_ttl=args.cache_ttl,
-        cache_block=args.cache_block,
-        cache_capacity=args.cache_capacity,
-        cache_models=args.cache_model,
+        prefix_cache=CacheSettings(
+            args.prefix_cache,
+            args.cache_ttl,
+            args.cache_block,
+            args.cache_capacity,
+            None if args.cache_model is None else frozenset(args.cache_model),
+        ),
     )
     if args.reply_words:
         words = " ".join(f"word{i}" for i in range(args.reply_words))

@@ -17,9 +17,6 @@ from urllib.parse import urlsplit
 
 from langchain_wandb_router.catalog._models import ModelInfo, list_models
 from langchain_wandb_router.testing._cache import (
-    DEFAULT_BLOCK,
-    DEFAULT_CAPACITY,
-    DEFAULT_TTL,
     CacheSettings,
     PrefixCache,
     PrefixCacheControls,
@@ -113,11 +110,7 @@ class WandbEmulator(PressureControls, PrefixCacheControls):
         latency_seed: int = 0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        prefix_cache: bool = True,
-        cache_ttl: float = DEFAULT_TTL,
-        cache_block: int = DEFAULT_BLOCK,
-        cache_capacity: int = DEFAULT_CAPACITY,
-        cache_models: Iterable[str] | None = None,
+        prefix_cache: bool | CacheSettings = True,
     ) -> None:
         """Create an emulator (call :meth:`start` or use it as a context manager).
 
@@ -152,12 +145,9 @@ class WandbEmulator(PressureControls, PrefixCacheControls):
             sleep: How the service time is waited out, in the handling thread
                 (inject a function that blocks on an event to hold requests in
                 flight for as long as a test needs).
-            prefix_cache: Cache prompt prefixes and report reuse.
-            cache_ttl: Seconds a cached block lives unused.
-            cache_block: Tokens per cache block; reuse is reported in blocks.
-            cache_capacity: Most blocks cached per model (LRU).
-            cache_models: Models that cache (``"*"``: all), or ``None`` for
-                those with a cache-read price. See :meth:`set_prefix_cache`.
+            prefix_cache: Cache prompt prefixes and report reuse: ``True``
+                (the defaults of :class:`CacheSettings`), ``False``, or the
+                settings. See :meth:`set_prefix_cache`.
         """
         self.api_key = api_key
         self.projects = set(projects) if projects is not None else None
@@ -183,11 +173,9 @@ class WandbEmulator(PressureControls, PrefixCacheControls):
         self.sleep_for = sleep
         self.load = LoadState(concurrency_limit, service_time, clock)
         self.latency = LatencyState(latency, latency_seed)
-        models = None if cache_models is None else frozenset(cache_models)
-        self.prefix_cache = PrefixCache(
-            CacheSettings(prefix_cache, cache_ttl, cache_block, cache_capacity, models),
-            clock,
-        )
+        if not isinstance(prefix_cache, CacheSettings):
+            prefix_cache = CacheSettings(enabled=prefix_cache)
+        self.prefix_cache = PrefixCache(prefix_cache, clock)
         self._server = make_server((host, port), self)
         self._thread: threading.Thread | None = None
 

@@ -11,7 +11,7 @@ import pytest
 from langchain_core.messages import AIMessageChunk
 
 from langchain_wandb_router import ChatWandb
-from langchain_wandb_router.testing import WandbEmulator
+from langchain_wandb_router.testing import CacheSettings, WandbEmulator
 from langchain_wandb_router.testing._cache import prompt_token_list
 from tests.integration_tests.test_emulator_load import FakeClock
 
@@ -145,13 +145,13 @@ def test_models_without_caching_report_none_but_record_the_salt(
 
 
 def test_block_size_rounds_the_reported_prefix(client: httpx.Client) -> None:
-    with WandbEmulator(cache_block=1) as emu:
+    with WandbEmulator(prefix_cache=CacheSettings(block=1)) as emu:
         post(client, emu, request())
         usage = usage_of(post(client, emu, request()))
         assert usage["prompt_tokens_details"]["cached_tokens"] == (
             usage["prompt_tokens"] - 1
         )
-    with WandbEmulator(cache_block=64) as emu:
+    with WandbEmulator(prefix_cache=CacheSettings(block=64)) as emu:
         post(client, emu, request())
         usage = usage_of(post(client, emu, request()))
         assert usage["prompt_tokens_details"]["cached_tokens"] == expected_hit(emu, 64)
@@ -160,7 +160,7 @@ def test_block_size_rounds_the_reported_prefix(client: httpx.Client) -> None:
 
 def test_cached_blocks_expire_on_the_emulator_clock(client: httpx.Client) -> None:
     clock = FakeClock()
-    with WandbEmulator(clock=clock, cache_ttl=600.0) as emu:
+    with WandbEmulator(clock=clock, prefix_cache=CacheSettings(ttl=600.0)) as emu:
         post(client, emu, request())
         clock.now += 599.0
         assert "prompt_tokens_details" in usage_of(post(client, emu, request()))
@@ -170,7 +170,7 @@ def test_cached_blocks_expire_on_the_emulator_clock(client: httpx.Client) -> Non
 
 
 def test_memory_stays_within_the_capacity(client: httpx.Client) -> None:
-    with WandbEmulator(cache_capacity=8) as emu:
+    with WandbEmulator(prefix_cache=CacheSettings(capacity=8)) as emu:
         for i in range(20):
             post(client, emu, request(text=f"{i} {DOCUMENT}"))
         stats = emu.cache_stats()

@@ -236,7 +236,9 @@ def test_cache_salt_must_be_a_non_empty_string(salt: Any, refused: bool) -> None
 
 
 def test_emulator_settings_from_arguments_and_set_prefix_cache() -> None:
-    emu = WandbEmulator(cache_ttl=30.0, cache_block=8, cache_models=["*"])
+    emu = WandbEmulator(
+        prefix_cache=CacheSettings(ttl=30.0, block=8, models=frozenset({"*"}))
+    )
     try:
         assert emu.prefix_cache_settings == CacheSettings(
             ttl=30.0, block=8, models=frozenset({"*"})
