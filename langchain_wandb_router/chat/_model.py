@@ -257,13 +257,9 @@ class ChatWandb(WandbCalls):
             # The parent binds the class itself and builds the request from it
             # later, without ``strict``: bind the schema as sent instead (the
             # router does the same), parsed into the class.
+            options: dict[str, Any] = {"method": method, "include_raw": include_raw}
             return json_structured_output(
-                self,
-                schema,
-                method=method,
-                include_raw=include_raw,
-                strict=strict,
-                **kwargs,
+                self, schema, strict=strict, **options, **kwargs
             )
         return super().with_structured_output(
             schema, method=method, include_raw=include_raw, strict=strict, **kwargs
