@@ -74,5 +74,9 @@ def _anchor(messages: Sequence[BaseMessage]) -> str | None:
 
 
 def _digest(source: str, text: str) -> str:
-    raw = f"langchain-wandb-router|conversation|{source}|{text}".encode()
+    # surrogatepass: a lone surrogate is the request's problem to report
+    # (before sending), not a reason for the key to fail first.
+    raw = f"langchain-wandb-router|conversation|{source}|{text}".encode(
+        "utf-8", "surrogatepass"
+    )
     return hashlib.sha256(raw).hexdigest()[:24]
