@@ -1,11 +1,12 @@
-"""ChatWandb's call hooks: requests, retries, results and stream chunks.
+"""LangChain's model hooks, and ChatWandb's calls: requests, retries, chunks.
 
-:class:`WandbCalls` implements ``_generate``/``_agenerate``/``_stream``/
-``_astream`` on the transport: it builds the request (URL, headers, body,
-timeout, the call's deadline, the catalog's successor for 404s), picks the
-pooled (or the user's) httpx client, runs the attempts under the retry policy,
-and shapes results and stream chunks. The sync and async hooks share every
-step but the ones that block (sending, iterating, the token callback).
+:class:`CoreHooks` writes LangChain's four hooks once, for ChatWandb and
+WandbRouter alike. :class:`WandbCalls` answers them on the transport: it
+builds the request (URL, headers, body, timeout, the call's deadline, what a
+404 should say), picks the pooled (or the user's) httpx client, runs the
+attempts under the retry policy, and shapes results and stream chunks. The
+sync and async calls share every step but the ones that block (sending,
+iterating, the token callback).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import functools
 import inspect
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -41,27 +43,32 @@ from langchain_wandb_router.errors import not_found_advice
 from langchain_wandb_router.transport import _deadline
 from langchain_wandb_router.transport._config import DEFAULT_BASE_URL
 
-__all__ = ["WandbCalls"]
+__all__ = ["CoreCall", "CoreHooks", "WandbCalls"]
 
 # Reasoning models can think for minutes on a non-streamed call; connecting
 # should still fail fast.
 _DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 
 
-class WandbCalls(WandbParams):
-    """The call hooks, on W&B's transport (no openai SDK client)."""
+@dataclass(frozen=True, slots=True)
+class CoreCall:
+    """One call of LangChain's model hooks, as one value."""
 
-    # Model id -> the catalog's successor, for 404 messages (model= per call).
-    _successors: dict[str, str | None] = PrivateAttr(default_factory=dict)
-    # Model id -> what else a 404 should say (model= per call).
-    _advice: dict[str, str | None] = PrivateAttr(default_factory=dict)
+    messages: list[BaseMessage]
+    stop: list[str] | None
+    run_manager: Any
+    """The call's run manager (sync or async, as the hook), if any."""
+    kwargs: dict[str, Any]
 
-    # ------------------------------------------------------------ the hooks
-    # LangChain calls these four by name, two sync and two async, with fixed
-    # signatures, so they stay two pairs (the router's hooks share their
-    # signatures too). Each is a thin interpreter of the shared steps below
-    # (request, retry arguments, result or chunks): the pair differs only in
-    # blocking or awaiting the send, the iteration and the token callback.
+
+class CoreHooks:
+    """LangChain's four model hooks, written once for ChatWandb and WandbRouter.
+
+    LangChain calls ``_generate``/``_agenerate``/``_stream``/``_astream`` by
+    name with fixed signatures, sync and async (a twin by LangChain's
+    design); each hands the call, as one :class:`CoreCall`, to the model's own
+    ``_answer``/``_aanswer``/``_chunks``/``_achunks``.
+    """
 
     def _generate(
         self,
@@ -70,10 +77,7 @@ class WandbCalls(WandbParams):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        req, client = self._json_request(messages, stop, kwargs), self._sync_http()
-        send = functools.partial(_transport.post_json, client, req)
-        response = self.retry_policy.call(send, *self._retrying(req))
-        return self._finish_result(response, kwargs)
+        return self._answer(CoreCall(messages, stop, run_manager, kwargs))
 
     async def _agenerate(
         self,
@@ -82,30 +86,78 @@ class WandbCalls(WandbParams):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        req, client = self._json_request(messages, stop, kwargs), self._async_http()
-        send = functools.partial(_transport.apost_json, client, req)
-        try:
-            response = await self.retry_policy.acall(send, *self._retrying(req))
-        except asyncio.CancelledError as exc:
-            # Core ends a model run only for errors its gather() returns; a
-            # cancelled call (a LangGraph run cancelled, a hedge that lost)
-            # would leave the run open in every tracer. End it here.
-            if run_manager is not None:
-                await asyncio.shield(run_manager.on_llm_error(exc))
-            raise
-        return self._finish_result(response, kwargs)
+        return await self._aanswer(CoreCall(messages, stop, run_manager, kwargs))
 
     def _stream(
         self,
         messages: list[BaseMessage],
         stop: list[str] | None = None,
         run_manager: CallbackManagerForLLMRun | None = None,
-        *,
-        stream_usage: bool | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        tracker, req = self._stream_request(messages, stop, stream_usage, kwargs)
+        return self._chunks(CoreCall(messages, stop, run_manager, kwargs))
+
+    def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        # A plain function returning the model's async iterator: no second
+        # generator layer on every chunk.
+        return self._achunks(CoreCall(messages, stop, run_manager, kwargs))
+
+    def _answer(self, call: CoreCall) -> ChatResult:
+        raise NotImplementedError
+
+    async def _aanswer(self, call: CoreCall) -> ChatResult:
+        raise NotImplementedError
+
+    def _chunks(self, call: CoreCall) -> Iterator[ChatGenerationChunk]:
+        raise NotImplementedError
+
+    def _achunks(self, call: CoreCall) -> AsyncIterator[ChatGenerationChunk]:
+        raise NotImplementedError
+
+
+class WandbCalls(CoreHooks, WandbParams):
+    """The call hooks, on W&B's transport (no openai SDK client)."""
+
+    # Model id -> the catalog's successor, for 404 messages (model= per call).
+    _successors: dict[str, str | None] = PrivateAttr(default_factory=dict)
+    # Model id -> what else a 404 should say (model= per call).
+    _advice: dict[str, str | None] = PrivateAttr(default_factory=dict)
+
+    # ---------------------------------------------------- the calls, sync and async
+    # The thin interpreters of the shared steps below (request, retry
+    # arguments, result or chunks): each pair differs only in blocking or
+    # awaiting the send, the iteration and the token callback.
+
+    def _answer(self, call: CoreCall) -> ChatResult:
+        req = self._json_request(call.messages, call.stop, call.kwargs)
+        send = functools.partial(_transport.post_json, self._sync_http(), req)
+        response = self.retry_policy.call(send, *self._retrying(req))
+        return self._finish_result(response, call.kwargs)
+
+    async def _aanswer(self, call: CoreCall) -> ChatResult:
+        req = self._json_request(call.messages, call.stop, call.kwargs)
+        send = functools.partial(_transport.apost_json, self._async_http(), req)
+        try:
+            response = await self.retry_policy.acall(send, *self._retrying(req))
+        except asyncio.CancelledError as exc:
+            # Core ends a model run only for errors its gather() returns; a
+            # cancelled call (a LangGraph run cancelled, a hedge that lost)
+            # would leave the run open in every tracer. End it here.
+            if call.run_manager is not None:
+                await asyncio.shield(call.run_manager.on_llm_error(exc))
+            raise
+        return self._finish_result(response, call.kwargs)
+
+    def _chunks(self, call: CoreCall) -> Iterator[ChatGenerationChunk]:
+        tracker, req = self._stream_request(call)
         send = functools.partial(_transport.stream_events, self._sync_http(), req)
+        run_manager = call.run_manager
         with tracker.translating_errors(req.model):
             for event in self.retry_policy.stream(send, *self._retrying(req)):
                 if (chunk := tracker.convert(event)) is not None:
@@ -115,17 +167,10 @@ class WandbCalls(WandbParams):
         if (final := tracker.parsed_chunk()) is not None:
             yield final
 
-    async def _astream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        *,
-        stream_usage: bool | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        tracker, req = self._stream_request(messages, stop, stream_usage, kwargs)
+    async def _achunks(self, call: CoreCall) -> AsyncIterator[ChatGenerationChunk]:
+        tracker, req = self._stream_request(call)
         send = functools.partial(_transport.astream_events, self._async_http(), req)
+        run_manager = call.run_manager
         with tracker.translating_errors(req.model):
             async for event in self.retry_policy.astream(send, *self._retrying(req)):
                 if (chunk := tracker.convert(event)) is not None:
@@ -149,19 +194,16 @@ class WandbCalls(WandbParams):
         return self._request(self._get_request_payload(messages, stop=stop, **kwargs))
 
     def _stream_request(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None,
-        stream_usage: bool | None,
-        kwargs: dict[str, Any],
+        self, call: CoreCall
     ) -> tuple[StreamTracker, _transport.Request]:
         """The stream's chunk tracker and request (the call's deadline in it)."""
+        kwargs = call.kwargs  # this call's own dict: changing it is safe
         # Usage is always requested: cost, budgets and usage callbacks need it,
         # and W&B sends it anyway; asking for a stream without it is refused.
-        check_stream_usage(stream_usage)
+        check_stream_usage(kwargs.pop("stream_usage", None))
         kwargs["stream"] = True
         kwargs["stream_options"] = {"include_usage": True}
-        payload = self._get_request_payload(messages, stop=stop, **kwargs)
+        payload = self._get_request_payload(call.messages, stop=call.stop, **kwargs)
         tracker = StreamTracker(
             self._convert_chunk_to_generation_chunk, kwargs.get("response_format")
         )
@@ -282,5 +324,5 @@ class WandbCalls(WandbParams):
 # whether it takes run_manager). A function's stored __signature__ is what
 # inspect.signature returns without inspecting again.
 for _hook in ("_generate", "_agenerate"):
-    _fn = vars(WandbCalls)[_hook]
+    _fn = vars(CoreHooks)[_hook]
     _fn.__signature__ = inspect.signature(_fn)

@@ -5,6 +5,10 @@ is an *effect* here (try a route, take or wait for a slot, give one back,
 reserve or settle budget, sleep); the interpreters (``_interpreters``) carry
 them out with sync or async I/O and send back the result (a lease, a
 reservation, an attempt's value or its :class:`Failure`).
+
+The effects are alike by design: one small frozen dataclass each, a plain
+record of what is asked, so the driver's steps read as the decisions they
+are and the interpreter matches on the class.
 """
 
 from __future__ import annotations

@@ -22,10 +22,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from contextlib import aclosing, closing
 from typing import TYPE_CHECKING, Any, cast
 
-from langchain_core.callbacks import (
-    AsyncCallbackManagerForLLMRun,
-    CallbackManagerForLLMRun,
-)
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import add_ai_message_chunks
@@ -37,6 +33,7 @@ from langchain_core.runnables.config import (
     patch_config,
 )
 
+from langchain_wandb_router.chat._calls import CoreCall, CoreHooks
 from langchain_wandb_router.errors import NoRouteAvailableError
 from langchain_wandb_router.router import _routing
 from langchain_wandb_router.router._attempts import StreamTally, aclose, interrupted
@@ -58,7 +55,7 @@ from langchain_wandb_router.transport._deadline import bounded
 __all__ = ["ChainRuns"]
 
 
-class ChainRuns(RoutedCalls):
+class ChainRuns(CoreHooks, RoutedCalls):
     """The public call paths of WandbRouter (see the module docstring)."""
 
     if TYPE_CHECKING:
@@ -240,52 +237,30 @@ class ChainRuns(RoutedCalls):
 
     # ------------------------------------------------ LangChain's own hooks
     # Core's legacy generate() and its streaming paths (stream_events) land
-    # here, inside a model run core opened; attempts become its children.
+    # here (through CoreHooks), inside a model run core opened; attempts
+    # become its children.
 
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        config = child_config(run_manager)
-        message = self._route(messages, config, stop, kwargs)
+    def _answer(self, call: CoreCall) -> ChatResult:
+        config = child_config(call.run_manager)
+        message = self._route(call.messages, config, call.stop, call.kwargs)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        config = child_config(run_manager)
-        message = await self._aroute(messages, config, stop, kwargs)
+    async def _aanswer(self, call: CoreCall) -> ChatResult:
+        config = child_config(call.run_manager)
+        message = await self._aroute(call.messages, config, call.stop, call.kwargs)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        config = child_config(run_manager)
-        with closing(self._route_stream(messages, config, stop, kwargs)) as chunks:
+    def _chunks(self, call: CoreCall) -> Iterator[ChatGenerationChunk]:
+        config = child_config(call.run_manager)
+        routed = self._route_stream(call.messages, config, call.stop, call.kwargs)
+        with closing(routed) as chunks:
             for chunk in chunks:
                 yield ChatGenerationChunk(message=chunk)
 
-    async def _astream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        config = child_config(run_manager)
-        chunks = self._aroute_stream(messages, config, stop, kwargs)
-        async with aclosing(chunks):
+    async def _achunks(self, call: CoreCall) -> AsyncIterator[ChatGenerationChunk]:
+        config = child_config(call.run_manager)
+        routed = self._aroute_stream(call.messages, config, call.stop, call.kwargs)
+        async with aclosing(routed) as chunks:
             async for chunk in chunks:
                 yield ChatGenerationChunk(message=chunk)
 
