@@ -206,6 +206,8 @@ class RoutedCalls:
                 for run in runs
             )
             budget = (self._budget_scope(), estimate, to_micro(self.budget_usd))
+        affinity = self._affinity_key(ctx, len(runs))
+        hedge = runtime.hedge if hedging else None
         return CallDriver(
             runs,
             excluded,
@@ -216,13 +218,15 @@ class RoutedCalls:
             strategy=self.strategy,
             shape=CallShape(stream, ctx.estimated_input_tokens, max_tokens),
             rng=runtime.rng,
-            affinity=self._affinity_key(ctx, len(runs)),
+            affinity=affinity,
             affinity_ttl=self.affinity_ttl,
-            continues=continues(ctx.messages, ctx.config),
+            continues=affinity is not None and continues(ctx.messages, ctx.config),
             warm_tokens=_warm_tokens(ctx) if self.strategy == "cost" else 0,
-            hedge=runtime.hedge if hedging else None,
-            allowance=runtime.allowance if hedging else None,
-            cost_of=partial(_abandoned_cost, ctx.estimated_input_tokens),
+            hedge=hedge,
+            allowance=runtime.allowance if hedge else None,
+            cost_of=partial(_abandoned_cost, ctx.estimated_input_tokens)
+            if hedge
+            else _nothing,
         )
 
     def _route_run(
@@ -401,3 +405,8 @@ def child_config(run_manager: BaseRunManager | None) -> RunnableConfig:
 def _warm_tokens(ctx: RoutingContext) -> int:
     """The prompt a warm route has cached: everything before the last message."""
     return estimate_message_tokens(ctx.messages[:-1]) if len(ctx.messages) > 1 else 0
+
+
+def _nothing(label: str, value: Any) -> int:
+    """The cost of an abandoned attempt when nothing is hedged (none are)."""
+    return 0

@@ -23,7 +23,7 @@ from collections.abc import (
     Iterator,
     Sequence,
 )
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
 from langchain_wandb_router.errors import WandbTimeoutError
@@ -185,16 +185,14 @@ def drive(
     reservation the effects hand out; the caller gives back what is left with
     :func:`undo`.
     """
-    blocking = replace(policy, asleep=_blocking(policy.sleep))
-    return run_at_once(
-        adrive(steps, Blocking(state), blocking, _blocking(attempt), held)
-    )
+    sleep = _blocking(policy.sleep)
+    return run_at_once(adrive(steps, Blocking(state), sleep, _blocking(attempt), held))
 
 
 async def adrive(
     steps: Generator[fx.Effect, Any, T],
     state: AwaitedState,
-    policy: RetryPolicy,
+    sleep: Callable[[float], Awaitable[None]],
     attempt: Callable[[fx.RouteRun], Awaitable[Any]],
     held: Held,
 ) -> T:
@@ -206,7 +204,7 @@ async def adrive(
                 effect = steps.send(value)
             except StopIteration as done:
                 return done.value  # type: ignore[no-any-return]
-            value = await _acarry_out(effect, state, policy, attempt, held)
+            value = await _acarry_out(effect, state, sleep, attempt, held)
     finally:
         steps.close()
 
@@ -214,7 +212,7 @@ async def adrive(
 async def _acarry_out(
     effect: fx.Effect,
     state: AwaitedState,
-    policy: RetryPolicy,
+    sleep: Callable[[float], Awaitable[None]],
     attempt: Callable[[fx.RouteRun], Awaitable[Any]],
     held: Held,
 ) -> Any:
@@ -268,7 +266,7 @@ async def _acarry_out(
         settling = state.asettle(effect.reservation, effect.micro)
         await (settling if at_once else _completed(settling))
         return None
-    await policy.asleep(effect.seconds)
+    await sleep(effect.seconds)
     return None
 
 

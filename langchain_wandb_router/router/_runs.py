@@ -230,9 +230,8 @@ class ChainRuns(CoreHooks, RoutedCalls):
         except NoRouteAvailableError as exc:
             return {"candidates": [], "excluded": dict(exc.reasons)}
         steps = driver.plan()
-        order = await adrive(
-            steps, self._rt().state, self.retry_policy, _ano_attempt, Held()
-        )
+        sleep = self.retry_policy.asleep
+        order = await adrive(steps, self._rt().state, sleep, _ano_attempt, Held())
         return {"candidates": order, "excluded": dict(driver.excluded)}
 
     # ------------------------------------------------ LangChain's own hooks
@@ -344,11 +343,11 @@ class ChainRuns(CoreHooks, RoutedCalls):
 
         held = Held()
         try:
-            done = await adrive(driver.run(), state, policy, attempt, held)
+            done = await adrive(driver.run(), state, policy.asleep, attempt, held)
             message = self._served(done)
             cost = self._cost(done, message)
             end = driver.finish(done, "ok", cost, message.usage_metadata)
-            await adrive(end, state, policy, attempt, held)
+            await adrive(end, state, policy.asleep, attempt, held)
             return message
         finally:
             if held:
@@ -424,10 +423,10 @@ class ChainRuns(CoreHooks, RoutedCalls):
 
         held = Held()
         try:
-            done = await adrive(driver.run(), state, policy, attempt, held)
+            done = await adrive(driver.run(), state, policy.asleep, attempt, held)
             if done.value is None:
                 end = driver.finish(done, "ok", 0)
-                await adrive(end, state, policy, attempt, held)
+                await adrive(end, state, policy.asleep, attempt, held)
                 return
             first, rest = done.value
             first.response_metadata["routing"] = done.record
@@ -442,10 +441,10 @@ class ChainRuns(CoreHooks, RoutedCalls):
                 broke = self._broke(driver, done, held, tally, exc)
                 if broke is None:
                     raise
-                await adrive(broke, state, policy, attempt, held)
+                await adrive(broke, state, policy.asleep, attempt, held)
                 raise interrupted(done.route.cand.label, exc, tally) from exc
             ended = self._finished(driver, done, held, tally)
-            await adrive(ended, state, policy, attempt, held)
+            await adrive(ended, state, policy.asleep, attempt, held)
         finally:
             if held:
                 await aundo(state, held)

@@ -107,4 +107,3 @@ class RedisStats:
     async def apinned(self, key: str) -> str | None:
         """See :meth:`RouterState.apinned`."""
         return await self._runner.arun(self._pinned_op(key))
-
