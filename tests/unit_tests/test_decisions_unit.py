@@ -13,7 +13,7 @@ pytest.importorskip("langchain_core.decisions")
 from langchain_core.decisions import Choice, Noul, Score
 from langchain_core.messages import AIMessage
 
-from langchain_wandb_router.integrations import _decisions
+from langchain_wandb_router.integrations import _decision_io as _decisions
 from langchain_wandb_router.testing import _decide
 
 TEAM = Choice(
@@ -61,7 +61,7 @@ def test_logprobs_of_the_answer_token_give_the_distribution() -> None:
             (tail, [(tail, math.log(0.7)), ("billing", math.log(0.2)), (" the", -3)]),
         ],
     )
-    response = _decisions._response(_asked(team=TEAM), reply, "m")
+    response = _decisions.response_of(_asked(team=TEAM), reply, "m")
     answer = response.choices["team"]
     assert answer.probabilities == pytest.approx({"tech": 0.7 / 0.9, "billing": 0.2 / 0.9})
     assert answer.confidence == pytest.approx(0.7 / 0.9)
@@ -78,7 +78,7 @@ def test_a_token_with_the_opening_quote_is_read_past_it() -> None:
             (tail, [(tail, math.log(0.5)), ('"bill', math.log(0.5))]),
         ],
     )
-    answer = _decisions._response(_asked(team=TEAM), reply, "m").choices["team"]
+    answer = _decisions.response_of(_asked(team=TEAM), reply, "m").choices["team"]
     assert answer.probabilities == pytest.approx({"tech": 0.5, "billing": 0.5})
 
 
@@ -96,7 +96,7 @@ def test_uninformative_logprobs_fall_back_to_stated(
     reply = _reply(
         CONTENT, [(head, [(head, -0.01)]), (tail, [(tail, -0.1), *alternatives])]
     )
-    response = _decisions._response(_asked(team=TEAM), reply, "m")
+    response = _decisions.response_of(_asked(team=TEAM), reply, "m")
     assert response.response_metadata["probability_source"] == {"team": "stated"}, why
     assert response.choices["team"].probabilities == pytest.approx(
         {"tech": 0.6, "billing": 0.4}
@@ -111,7 +111,7 @@ def test_a_token_shared_by_two_options_is_not_split() -> None:
         content,
         [(head, [(head, 0.0)]), (tail, [(tail, -0.1), ("fast", -1.0)])],
     )
-    response = _decisions._response(_asked(q=question), reply, "m")
+    response = _decisions.response_of(_asked(q=question), reply, "m")
     assert response.response_metadata["probability_source"] == {"q": "stated"}
     # The answer it committed to stays, at its stated probability.
     assert response.choices["q"].choice == "fast"
@@ -120,7 +120,7 @@ def test_a_token_shared_by_two_options_is_not_split() -> None:
 
 def test_tokens_that_do_not_spell_the_content_are_not_used() -> None:
     reply = _reply(CONTENT, [("something else", [("something else", -0.1)])])
-    response = _decisions._response(_asked(team=TEAM), reply, "m")
+    response = _decisions.response_of(_asked(team=TEAM), reply, "m")
     assert response.response_metadata["probability_source"] == {"team": "stated"}
 
 
@@ -134,7 +134,7 @@ def test_reasoning_tokens_before_the_content_are_skipped() -> None:
             (tail, [(tail, math.log(0.3)), ("billing", math.log(0.1))]),
         ],
     )
-    answer = _decisions._response(_asked(team=TEAM), reply, "m").choices["team"]
+    answer = _decisions.response_of(_asked(team=TEAM), reply, "m").choices["team"]
     assert answer.confidence == pytest.approx(0.75)
 
 
@@ -148,7 +148,7 @@ def test_stated_probabilities_are_cleaned_and_normalized() -> None:
     asked = _asked(
         n=Noul(instructions="?"), s=Score(instructions="?", criteria=["a", "b", "c"])
     )
-    response = _decisions._response(asked, AIMessage(content), "m")
+    response = _decisions.response_of(asked, AIMessage(content), "m")
     assert response.nouls["n"].noul == 1.0
     score = response.scores["s"]
     assert score.score == 2.0
