@@ -19,24 +19,26 @@ from collections.abc import (
     Awaitable,
     Callable,
     Generator,
-    Iterable,
     Iterator,
-    Sequence,
 )
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from langchain_wandb_router.errors import WandbTimeoutError
 from langchain_wandb_router.router import _effects as fx
+from langchain_wandb_router.router._blocking import (
+    AwaitedState,
+    Blocking,
+    SlotOutcome,
+    blocking,
+)
 from langchain_wandb_router.state._interface import (
     Lease,
     Reservation,
     RouterState,
     SlotTimeoutError,
-    Want,
 )
 from langchain_wandb_router.state._leases import KEEPER, LeaseKeeper
-from langchain_wandb_router.state._stats import Observation, RouteStats
 from langchain_wandb_router.transport._loops import run_at_once
 from langchain_wandb_router.transport._retry import RetryPolicy
 
@@ -52,30 +54,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-A = TypeVar("A")
-R = TypeVar("R")
-SlotOutcome = Literal["ok", "limited", "other"]
-
-
-class AwaitedState(Protocol):
-    """What the interpreter awaits of a state (a RouterState, or :class:`Blocking`)."""
-
-    @property
-    def answers_at_once(self) -> bool: ...
-    async def atry_acquire(self, key: str, hard_limit: int | None) -> Lease | None: ...
-    async def aacquire_any(self, wants: Sequence[Want], deadline: float) -> Lease: ...
-    async def arelease(self, lease: Lease, outcome: SlotOutcome) -> None: ...
-    async def areport(self, key: str, failed: bool) -> None: ...
-    async def aobserve(self, key: str, seen: Observation) -> None: ...
-    async def acooling(self, keys: Iterable[str]) -> dict[str, float]: ...
-    async def apinned(self, key: str) -> str | None: ...
-    async def apin(self, key: str, label: str, ttl: float) -> None: ...
-    async def astats(self, keys: Iterable[str]) -> dict[str, RouteStats]: ...
-    async def areserve(
-        self, scope: str, estimate_micro: int, budget_micro: int
-    ) -> Reservation | None: ...
-    async def asettle(self, reservation: Reservation, actual_micro: int) -> None: ...
-    async def aspent(self, scope: str) -> int: ...
 
 
 @dataclass(slots=True)
@@ -185,8 +163,8 @@ def drive(
     reservation the effects hand out; the caller gives back what is left with
     :func:`undo`.
     """
-    sleep = _blocking(policy.sleep)
-    return run_at_once(adrive(steps, Blocking(state), sleep, _blocking(attempt), held))
+    sleep = blocking(policy.sleep)
+    return run_at_once(adrive(steps, Blocking(state), sleep, blocking(attempt), held))
 
 
 async def adrive(
@@ -407,70 +385,6 @@ async def _afinish(state: AwaitedState, effect: fx.Finish) -> None:
         await state.areport(effect.key, effect.outcome == "failed")
     if effect.seen is not None:
         await state.aobserve(effect.key, effect.seen)
-
-
-# ------------------------------------------------------------ blocking I/O
-
-
-class Blocking:
-    """A state's blocking methods under the names the interpreter awaits.
-
-    Each answers at once (it blocks this thread instead of suspending), so
-    :func:`adrive` run by :func:`run_at_once` is the blocking interpreter.
-    """
-
-    __slots__ = ("state",)
-    answers_at_once = True  # nothing to shield: no await can be cancelled
-
-    def __init__(self, state: RouterState) -> None:
-        self.state = state
-
-    async def atry_acquire(self, key: str, hard_limit: int | None) -> Lease | None:
-        return self.state.try_acquire(key, hard_limit)
-
-    async def aacquire_any(self, wants: Sequence[Want], deadline: float) -> Lease:
-        return self.state.acquire_any(wants, deadline)
-
-    async def arelease(self, lease: Lease, outcome: SlotOutcome) -> None:
-        self.state.release(lease, outcome)
-
-    async def areport(self, key: str, failed: bool) -> None:
-        self.state.report(key, failed)
-
-    async def aobserve(self, key: str, seen: Observation) -> None:
-        self.state.observe(key, seen)
-
-    async def acooling(self, keys: Iterable[str]) -> dict[str, float]:
-        return self.state.cooling(keys)
-
-    async def astats(self, keys: Iterable[str]) -> dict[str, RouteStats]:
-        return self.state.stats(keys)
-
-    async def apinned(self, key: str) -> str | None:
-        return self.state.pinned(key)
-
-    async def apin(self, key: str, label: str, ttl: float) -> None:
-        self.state.pin(key, label, ttl)
-
-    async def areserve(
-        self, scope: str, estimate_micro: int, budget_micro: int
-    ) -> Reservation | None:
-        return self.state.reserve(scope, estimate_micro, budget_micro)
-
-    async def asettle(self, reservation: Reservation, actual_micro: int) -> None:
-        self.state.settle(reservation, actual_micro)
-
-    async def aspent(self, scope: str) -> int:
-        return self.state.spent(scope)
-
-
-def _blocking(call: Callable[[A], R]) -> Callable[[A], Awaitable[R]]:
-    """``call`` under an awaitable name; it blocks instead of suspending."""
-
-    async def at_once(arg: A) -> R:
-        return call(arg)
-
-    return at_once
 
 
 async def within(deadline: float | None, work: Awaitable[T], label: str) -> T:

@@ -5,31 +5,18 @@ from __future__ import annotations
 import copy
 import difflib
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, Self, cast
 
 from langchain_core.language_models import (
     BaseChatModel,
     LangSmithParams,
-    LanguageModelInput,
     ModelProfile,
 )
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.runnables import Runnable
-from langchain_core.tools import BaseTool
 from langchain_core.utils import secret_from_env
-from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 from langchain_wandb_router.catalog._models import list_models, strip_prefix
-from langchain_wandb_router.chat._structured import (
-    json_structured_output,
-    normalize_tool_choice,
-)
-from langchain_wandb_router.chat._tokens import (
-    estimate_message_tokens,
-    estimate_text_tokens,
-)
 from langchain_wandb_router.router import _routing
 from langchain_wandb_router.router._budget import priced, to_usd
 from langchain_wandb_router.router._routing import Route, RoutingContext, as_routes
@@ -41,6 +28,7 @@ from langchain_wandb_router.router._runtime import (
 )
 from langchain_wandb_router.router._serialize import Serialized
 from langchain_wandb_router.router._strategy import Hedge, Strategy
+from langchain_wandb_router.router._tools import ToolsAndSchemas
 from langchain_wandb_router.state._factory import check_state, state_from
 from langchain_wandb_router.state._interface import HealthSettings, RouterState
 from langchain_wandb_router.state._urls import redact_url
@@ -57,7 +45,7 @@ from langchain_wandb_router.transport._retry import DEFAULT_POLICY, RetryPolicy
 __all__ = ["Route", "RoutingContext", "WandbRouter"]
 
 
-class WandbRouter(ChainRuns, Serialized, BaseChatModel):
+class WandbRouter(ChainRuns, ToolsAndSchemas, Serialized, BaseChatModel):
     r"""A chat model that routes each call to a W&B model, with fallbacks.
 
     Setup:
@@ -366,70 +354,6 @@ class WandbRouter(ChainRuns, Serialized, BaseChatModel):
         if stop or self.stop:
             params["ls_stop"] = stop or self.stop
         return params
-
-    # ------------------------------------------------------------ tools, schema
-
-    def bind_tools(
-        self,
-        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
-        *,
-        tool_choice: dict[str, Any] | str | bool | None = None,
-        strict: bool | None = None,
-        **kwargs: Any,
-    ) -> Runnable[LanguageModelInput, AIMessage]:
-        """Bind tools; they go to whichever model serves the call, fallbacks too.
-
-        ``strict=True`` asks for arguments that match each tool's schema
-        exactly (``strict`` and ``additionalProperties: false`` are sent).
-        """
-        formatted = [convert_to_openai_tool(tool, strict=strict) for tool in tools]
-        if tool_choice is not None and tool_choice is not False:
-            kwargs["tool_choice"] = normalize_tool_choice(tool_choice)
-        return self.bind(tools=formatted, **kwargs)
-
-    def with_structured_output(
-        self,
-        schema: dict[str, Any] | type,
-        *,
-        method: str = "json_schema",
-        include_raw: bool = False,
-        strict: bool | None = None,
-        **kwargs: Any,
-    ) -> Runnable[LanguageModelInput, Any]:
-        """Structured output through the router, whichever model serves.
-
-        ``method`` is ``json_schema`` (default, as for ChatWandb),
-        ``json_mode`` or ``function_calling``; ``include_raw=True`` keeps the
-        raw message even when parsing fails.
-        """
-        if method == "function_calling":
-            return super().with_structured_output(
-                schema, include_raw=include_raw, **kwargs
-            )
-        return json_structured_output(
-            self,
-            schema,
-            method=method,
-            include_raw=include_raw,
-            strict=strict,
-            **kwargs,
-        )
-
-    # ------------------------------------------------------------ token counts
-
-    def get_num_tokens(self, text: str) -> int:
-        """Estimate tokens offline (no ``transformers`` download)."""
-        return estimate_text_tokens(text)
-
-    def get_num_tokens_from_messages(
-        self, messages: list[BaseMessage], tools: Any = None
-    ) -> int:
-        """The first route's own estimate (ours for W&B models)."""
-        if self._static is not None and isinstance(
-            self._static[0].model, BaseChatModel
-        ):
-            return self._static[0].model.get_num_tokens_from_messages(messages)
-        return estimate_message_tokens(messages)
 
     # ------------------------------------------------------------------ copies
     # Runtime state (routes built, health, slots, spend) belongs to one router:
