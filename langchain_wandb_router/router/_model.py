@@ -26,9 +26,8 @@ from langchain_wandb_router.router._runtime import (
     RouterRuntime,
     merge_settings,
 )
-from langchain_wandb_router.router._serialize import Serialized
 from langchain_wandb_router.router._strategy import Hedge, Strategy
-from langchain_wandb_router.router._tools import ToolsAndSchemas
+from langchain_wandb_router.router._surface import ModelSurface
 from langchain_wandb_router.state._factory import check_state, state_from
 from langchain_wandb_router.state._interface import HealthSettings, RouterState
 from langchain_wandb_router.state._urls import redact_url
@@ -45,7 +44,7 @@ from langchain_wandb_router.transport._retry import DEFAULT_POLICY, RetryPolicy
 __all__ = ["Route", "RoutingContext", "WandbRouter"]
 
 
-class WandbRouter(ChainRuns, ToolsAndSchemas, Serialized, BaseChatModel):
+class WandbRouter(ChainRuns, ModelSurface, BaseChatModel):
     r"""A chat model that routes each call to a W&B model, with fallbacks.
 
     Setup:
