@@ -14,16 +14,14 @@ import asyncio
 import json
 import warnings
 from typing import Any
-from uuid import UUID
 
 import pytest
 from langchain_core.load import dumps, loads
-from langchain_core.tracers.base import BaseTracer
-from langchain_core.tracers.schemas import Run
 from pydantic import BaseModel
 
 from langchain_wandb_router import ChatWandb, Route, WandbRouter
 from langchain_wandb_router.testing import WandbEmulator
+from tests.helpers import FinishedRuns
 
 QWEN = "Qwen/Qwen3-235B-A22B-Instruct-2507"
 DSV31 = "deepseek-ai/DeepSeek-V3.1"
@@ -263,23 +261,8 @@ def test_routes_may_be_given_as_dicts() -> None:
 # -------------------------------------------------------------- traced attempts
 
 
-class _Runs(BaseTracer):
-    def __init__(self) -> None:
-        super().__init__()
-        self.runs: list[Run] = []
+_Runs = FinishedRuns
 
-    def _persist_run(self, run: Run) -> None:
-        pass
-
-    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> Run:
-        run = super().on_llm_end(response, run_id=run_id, **kwargs)
-        self.runs.append(run)
-        return run
-
-    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> Run:
-        run = super().on_llm_error(error, run_id=run_id, **kwargs)
-        self.runs.append(run)
-        return run
 
 
 @pytest.mark.parametrize("how", ["invoke", "ainvoke", "stream", "astream"])

@@ -6,7 +6,6 @@ import copy
 import pickle
 from collections.abc import Iterator
 from typing import Any
-from uuid import UUID
 
 import pytest
 from langchain_core.caches import InMemoryCache
@@ -20,7 +19,6 @@ from langchain_core.messages import (
     trim_messages,
 )
 from langchain_core.rate_limiters import BaseRateLimiter
-from langchain_core.tracers.base import BaseTracer
 from langchain_core.tracers.schemas import Run
 
 from langchain_wandb_router import (
@@ -30,6 +28,7 @@ from langchain_wandb_router import (
     WandbRouter,
 )
 from langchain_wandb_router.testing import WandbEmulator
+from tests.helpers import FinishedRuns
 
 QWEN = "Qwen/Qwen3-235B-A22B-Instruct-2507"
 DSV31 = "deepseek-ai/DeepSeek-V3.1"
@@ -45,31 +44,8 @@ def served(emulator: WandbEmulator) -> list[str]:
     return [r.model or "" for r in emulator.chat_requests()]
 
 
-class _Runs(BaseTracer):
-    """Collects every finished run, as LangSmith or Weave would receive it."""
+_Runs = FinishedRuns
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.runs: list[Run] = []
-
-    def _persist_run(self, run: Run) -> None:
-        pass
-
-    def _on_run_create(self, run: Run) -> None:
-        pass
-
-    def _end_trace(self, run: Run) -> None:
-        super()._end_trace(run)
-
-    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> Run:
-        run = super().on_llm_end(response, run_id=run_id, **kwargs)
-        self.runs.append(run)
-        return run
-
-    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> Run:
-        run = super().on_llm_error(error, run_id=run_id, **kwargs)
-        self.runs.append(run)
-        return run
 
 
 def _usage_of(run: Run) -> dict[str, Any] | None:
