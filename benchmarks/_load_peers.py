@@ -117,14 +117,8 @@ def litellm_missing() -> str | None:
     return None
 
 
-def _litellm(target: Target, *, capped: bool) -> Call:
-    """LiteLLM's Router: one group of deployments, one per model.
-
-    Load balancing over one group is LiteLLM's best case here (calls spread
-    over every model from the start). With ``capped``, each deployment gets
-    ``max_parallel_requests`` (LiteLLM's own cap on requests in flight);
-    without, LiteLLM relies on its retries of W&B's 429s.
-    """
+def quiet_litellm() -> Any:
+    """LiteLLM imported offline and quiet (shared by the load and tail benchmarks)."""
     # LiteLLM fetches a price list from GitHub at import unless told not to;
     # the benchmark runs offline.
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -132,7 +126,12 @@ def _litellm(target: Target, *, capped: bool) -> Call:
 
     litellm.telemetry = False
     litellm.suppress_debug_info = True
-    deployments = [
+    return litellm
+
+
+def litellm_deployments(target: Target, *, capped: bool) -> list[dict[str, Any]]:
+    """One LiteLLM deployment per model of ``target``, in one group ("bench")."""
+    return [
         {
             "model_name": "bench",
             "litellm_params": {
@@ -144,6 +143,18 @@ def _litellm(target: Target, *, capped: bool) -> Call:
         }
         for model in target.models
     ]
+
+
+def _litellm(target: Target, *, capped: bool) -> Call:
+    """LiteLLM's Router: one group of deployments, one per model.
+
+    Load balancing over one group is LiteLLM's best case here (calls spread
+    over every model from the start). With ``capped``, each deployment gets
+    ``max_parallel_requests`` (LiteLLM's own cap on requests in flight);
+    without, LiteLLM relies on its retries of W&B's 429s.
+    """
+    litellm = quiet_litellm()
+    deployments = litellm_deployments(target, capped=capped)
     router = litellm.Router(model_list=deployments, num_retries=RETRIES)
 
     async def call(prompt: str) -> object:

@@ -11,13 +11,12 @@ inside the builders, so the emulator's process never pays for them.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from _load_peers import RETRIES, Target
+from _load_peers import RETRIES, Target, litellm_deployments, quiet_litellm
 
 __all__ = ["Answer", "Peer", "TimedCall", "peers"]
 
@@ -157,23 +156,9 @@ def _litellm_latency(target: Target, stream: bool) -> TimedCall:
     One group of deployments, one per model; LiteLLM ranks them by recent
     latency (time to first token for streams).
     """
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # offline
-    import litellm  # type: ignore[import-not-found, unused-ignore]
-
-    litellm.telemetry = False
-    litellm.suppress_debug_info = True
+    litellm = quiet_litellm()
     router = litellm.Router(
-        model_list=[
-            {
-                "model_name": "bench",
-                "litellm_params": {
-                    "model": f"openai/{model}",
-                    "api_base": target.base_url,
-                    "api_key": target.api_key,
-                },
-            }
-            for model in target.models
-        ],
+        model_list=litellm_deployments(target, capped=False),
         routing_strategy="latency-based-routing",
         num_retries=RETRIES,
     )
