@@ -15,7 +15,7 @@ import asyncio
 import functools
 import inspect
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,7 @@ from langchain_wandb_router.chat._chunks import (
 from langchain_wandb_router.chat._fields import check_stream_usage
 from langchain_wandb_router.chat._params import WandbParams
 from langchain_wandb_router.errors import not_found_advice
-from langchain_wandb_router.transport import _deadline
+from langchain_wandb_router.transport import _deadline, _retry
 from langchain_wandb_router.transport._config import DEFAULT_BASE_URL
 
 __all__ = ["CoreCall", "CoreHooks", "WandbCalls"]
@@ -158,8 +158,13 @@ class WandbCalls(CoreHooks, WandbParams):
         tracker, req = self._stream_request(call)
         send = functools.partial(_transport.stream_events, self._sync_http(), req)
         run_manager = call.run_manager
+
+        def opening() -> tuple[dict[str, Any], Iterator[dict[str, Any]]] | None:
+            return _retry.open_first(send())
+
         with tracker.translating_errors(req.model):
-            for event in self.retry_policy.stream(send, *self._retrying(req)):
+            opened = self.retry_policy.call(opening, *self._retrying(req))
+            for event in _retry.chained(opened):
                 if (chunk := tracker.convert(event)) is not None:
                     if run_manager:
                         run_manager.on_llm_new_token(chunk.text, chunk=chunk)
@@ -171,8 +176,15 @@ class WandbCalls(CoreHooks, WandbParams):
         tracker, req = self._stream_request(call)
         send = functools.partial(_transport.astream_events, self._async_http(), req)
         run_manager = call.run_manager
+
+        def opening() -> Awaitable[
+            tuple[dict[str, Any], AsyncIterator[dict[str, Any]]] | None
+        ]:
+            return _retry.aopen_first(send())
+
         with tracker.translating_errors(req.model):
-            async for event in self.retry_policy.astream(send, *self._retrying(req)):
+            opened = await self.retry_policy.acall(opening, *self._retrying(req))
+            async for event in _retry.achained(opened):
                 if (chunk := tracker.convert(event)) is not None:
                     if run_manager:
                         await run_manager.on_llm_new_token(chunk.text, chunk=chunk)

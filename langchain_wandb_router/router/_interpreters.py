@@ -5,8 +5,8 @@ it yields with blocking or async I/O; :class:`Held` records what the effects
 hand out (slots, a reservation) so that whatever ends a call, the call path's
 ``finally`` gives it back (:func:`undo`, :func:`aundo`) without the driver
 having to run again. :func:`within` cuts an async attempt at the deadline;
-:func:`open_stream` and :func:`aopen_stream` read a stream's first chunk,
-where a failure may still fall back.
+a stream's first chunk, where a failure may still fall back, is read with the
+transport's ``open_first``/``aopen_first``.
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ import asyncio
 import time
 from asyncio import FIRST_COMPLETED
 from collections.abc import (
-    AsyncIterator,
     Awaitable,
     Callable,
     Generator,
-    Iterator,
 )
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -45,10 +43,8 @@ from langchain_wandb_router.transport._retry import RetryPolicy
 __all__ = [
     "Held",
     "adrive",
-    "aopen_stream",
     "aundo",
     "drive",
-    "open_stream",
     "undo",
     "within",
 ]
@@ -404,30 +400,3 @@ async def within(deadline: float | None, work: Awaitable[T], label: str) -> T:
             "raise deadline= or timeout=.",
             model=label,
         ) from None
-
-
-# ----------------------------------------------------------- opening streams
-
-
-def open_stream(
-    chunks: Iterator[T],
-) -> tuple[T, Iterator[T]] | None:
-    """Read a stream's first chunk (where failures may still fall back)."""
-    for first in chunks:
-        return first, chunks
-    return None
-
-
-async def aopen_stream(
-    chunks: AsyncIterator[T],
-) -> tuple[T, AsyncIterator[T]] | None:
-    """Async :func:`open_stream`; closes the stream if the first read fails."""
-    try:
-        async for first in chunks:
-            return first, chunks
-    except BaseException:
-        close = getattr(chunks, "aclose", None)
-        if close is not None:
-            await close()
-        raise
-    return None

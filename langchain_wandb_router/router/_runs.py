@@ -42,15 +42,14 @@ from langchain_wandb_router.router._effects import RouteRun
 from langchain_wandb_router.router._interpreters import (
     Held,
     adrive,
-    aopen_stream,
     aundo,
     drive,
-    open_stream,
     undo,
     within,
 )
 from langchain_wandb_router.router._routing import Route, RoutingContext
 from langchain_wandb_router.transport._deadline import bounded
+from langchain_wandb_router.transport._retry import aopen_first, open_first
 
 __all__ = ["ChainRuns"]
 
@@ -368,7 +367,7 @@ class ChainRuns(CoreHooks, RoutedCalls):
             # The request starts here, under the deadline; ChatWandb carries
             # it on to every later read of the stream.
             with bounded(driver.deadline):
-                return open_stream(
+                return open_first(
                     route.model.stream(
                         messages, _named(config, route), stop=stop, **route.kwargs
                     )
@@ -418,7 +417,7 @@ class ChainRuns(CoreHooks, RoutedCalls):
                 chunks = route.model.astream(
                     messages, _named(config, route), stop=stop, **route.kwargs
                 )
-                opening = aopen_stream(chunks)
+                opening = aopen_first(chunks)
                 return await within(driver.deadline, opening, route.cand.label)
 
         held = Held()

@@ -20,7 +20,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from langchain_wandb_router.errors import (
     StreamInterruptedError,
@@ -34,7 +34,11 @@ __all__ = [
     "MAX_LIMITED",
     "RETRYABLE_STATUS",
     "RetryPolicy",
+    "achained",
+    "aopen_first",
+    "chained",
     "is_concurrency_limit",
+    "open_first",
 ]
 
 logger = logging.getLogger("langchain_wandb_router")
@@ -77,7 +81,7 @@ class RetryPolicy:
         sleep: How to wait in sync code (a test seam).
         asleep: How to wait in async code (a test seam).
         jitter: ``(low, high) -> seconds``; uniform by default (a test seam).
-        backpressure: Whether :meth:`call` and :meth:`stream` retry W&B's
+        backpressure: Whether :meth:`call` and :meth:`acall` retry W&B's
             concurrency 429 as backpressure (:meth:`limited_delay`: no retry
             spent) rather than as an ordinary retryable failure, as the
             router's driver does. On by default; the router's own route models
@@ -211,12 +215,9 @@ class RetryPolicy:
     # ------------------------------------------------------------ interpreters
     # Thin interpreters for a single model (ChatWandb); the router has its own
     # driver. ``deadline`` (monotonic seconds) bounds the waits: no backoff
-    # sleeps past it. One loop (_attempts) serves all four: acall awaits it,
-    # call runs it to the end at once with blocking steps (run_at_once);
-    # stream/astream open a stream through call/acall. The four signatures
-    # are a deliberate pair of pairs: a sync caller needs a method that blocks
-    # and an iterator, an async one a coroutine and an async iterator, and a
-    # generator's body cannot be both; only the yielding and closing differ.
+    # sleeps past it. One loop (_attempts) serves both: acall awaits it, call
+    # runs it to the end at once with blocking steps (run_at_once). A stream
+    # is opened through them (open_first/aopen_first, below).
 
     def call(
         self,
@@ -262,50 +263,6 @@ class RetryPolicy:
                 steps = steps or self.retries(max_retries, label, deadline)
                 await sleep(steps.throw(exc))
 
-    def stream(
-        self,
-        open_stream: Callable[[], Iterator[T]],
-        max_retries: int,
-        label: str,
-        deadline: float | None = None,
-    ) -> Iterator[T]:
-        """Yield from ``open_stream()``, retrying only before its first item."""
-        opened = self.call(lambda: _first(open_stream()), max_retries, label, deadline)
-        if opened is None:
-            return
-        first, items = opened
-        try:
-            yield first
-            yield from items
-        finally:
-            # An abandoned stream must give its connection back now.
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
-
-    async def astream(
-        self,
-        open_stream: Callable[[], AsyncIterator[T]],
-        max_retries: int,
-        label: str,
-        deadline: float | None = None,
-    ) -> AsyncIterator[T]:
-        """Async :meth:`stream`."""
-        opened = await self.acall(
-            lambda: _afirst(open_stream()), max_retries, label, deadline
-        )
-        if opened is None:
-            return
-        first, items = opened
-        try:
-            yield first
-            async for item in items:
-                yield item
-        finally:
-            aclose = getattr(items, "aclose", None)
-            if aclose is not None:
-                await aclose()
-
 
 def _before(
     deadline: float | None, wait: float, error: BaseException, what: str
@@ -320,18 +277,72 @@ def _before(
     return wait
 
 
-def _first(items: Iterator[T]) -> tuple[T, Iterator[T]] | None:
-    """A stream's first item and the stream (``None``: it was empty)."""
-    for first in items:
-        return first, items
+# ------------------------------------------------------------------ streams
+# A stream is retried only until its first item (after it, a retry would
+# repeat output): open it under call/acall with open_first/aopen_first, then
+# read on with chained/achained. The router opens its attempts the same way.
+
+
+def open_first(items: Iterator[T]) -> tuple[T, Iterator[T]] | None:
+    """A stream's first item and the stream (``None``: it was empty).
+
+    A stream whose first read fails is closed at once (its connection back).
+    """
+    try:
+        for first in items:
+            return first, items
+    except BaseException:
+        _close(items)
+        raise
     return None
 
 
-async def _afirst(items: AsyncIterator[T]) -> tuple[T, AsyncIterator[T]] | None:
-    """Async :func:`_first`."""
-    async for first in items:
-        return first, items
+async def aopen_first(
+    items: AsyncIterator[T],
+) -> tuple[T, AsyncIterator[T]] | None:
+    """Async :func:`open_first`."""
+    try:
+        async for first in items:
+            return first, items
+    except BaseException:
+        aclose = getattr(items, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        raise
     return None
+
+
+def chained(opened: tuple[T, Iterator[T]] | None) -> Iterator[T]:
+    """The opened stream from its first item on; closed however it ends."""
+    if opened is None:
+        return
+    first, items = opened
+    try:
+        yield first
+        yield from items
+    finally:
+        _close(items)  # an abandoned stream gives its connection back now
+
+
+async def achained(opened: tuple[T, AsyncIterator[T]] | None) -> AsyncIterator[T]:
+    """Async :func:`chained`."""
+    if opened is None:
+        return
+    first, items = opened
+    try:
+        yield first
+        async for item in items:
+            yield item
+    finally:
+        aclose = getattr(items, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def _close(items: Iterator[Any]) -> None:
+    close = getattr(items, "close", None)
+    if close is not None:
+        close()
 
 
 DEFAULT_POLICY = RetryPolicy()
