@@ -134,6 +134,8 @@ class CallDriver(HedgedAttempts):
     hedged: bool = field(init=False, default=False)
     """Whether this call started a hedge."""
     _extra: Reservation | None = field(init=False, default=None)
+    warm: str | None = field(init=False, default=None)
+    """The route that served this conversation last, when it was looked up."""
     figures: Mapping[str, RouteStats] = field(init=False, default_factory=dict)
     """The routes' live figures, when the plan read them."""
     _slots_until: float | None = field(init=False, default=None)
@@ -217,9 +219,9 @@ class CallDriver(HedgedAttempts):
         ready = [r for r in self.routes if r.key not in cooling]
         if self.hedge is not None and self.hedge.delay is None:
             self.figures = yield Stats(keys)  # the hedge's delay is the route's p95
-        warm = None
+        warm = self.warm = None
         if self.affinity is not None and self.continues and len(self.routes) > 1:
-            warm = yield Pinned(self.affinity)
+            warm = self.warm = yield Pinned(self.affinity)
         if self.strategy != "ordered" and len(ready) > 1:
             if not self.figures:
                 self.figures = yield Stats([r.key for r in ready])
@@ -241,6 +243,19 @@ class CallDriver(HedgedAttempts):
                 f"cooling down ({cooling[route.key]:.1f}s left); tried last"
             )
         self.routes = ready + waiting
+
+    def _remembers(self, route: RouteRun) -> bool:
+        """Whether the conversation's route must be written after this turn.
+
+        Always when it had one (the idle TTL restarts) or a strategy chose;
+        with the given order, only when another route than the first served:
+        otherwise the next turn starts where this one did anyway.
+        """
+        if len(self.routes) < 2:
+            return False
+        if self.warm is not None or self.strategy != "ordered":
+            return True
+        return route is not self.routes[0]
 
     def _placed(
         self,
@@ -335,7 +350,7 @@ class CallDriver(HedgedAttempts):
             first = self.clock() - started if self.shape.stream else None
             record = self._record(route, started, hedged)
             record["hedged"] = self.hedged
-            if self.affinity is not None and len(self.routes) > 1:
+            if self.affinity is not None and self._remembers(route):
                 yield Pin(self.affinity, route.cand.label, self.affinity_ttl)
             return Committed(
                 route, result, lease, reservation, record, started, first, hedged
