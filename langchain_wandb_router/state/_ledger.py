@@ -13,15 +13,11 @@ import logging
 import threading
 from typing import Any
 
-from langchain_wandb_router.state._lua import Known, new_token
+from langchain_wandb_router.state._lua import Known, new_token, reply_text
 
 __all__ = ["Ledger"]
 
 logger = logging.getLogger("langchain_wandb_router")
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class Ledger:
@@ -61,7 +57,7 @@ class Ledger:
     def learn(self, scope: str, reply: list[Any]) -> int:
         """Record a budget script's answer; the spend it reports."""
         spent, outstanding = int(reply[1]), int(reply[2])
-        generation, restored = _text(reply[3]), int(reply[4])
+        generation, restored = reply_text(reply[3]), int(reply[4])
         with self._lock:
             seen = self._generation.get(scope)
             saw_most = self._most_spent.get(scope, 0)

@@ -39,6 +39,7 @@ __all__ = [
     "new_token",
     "release_call",
     "renew_call",
+    "reply_text",
     "report_call",
     "reserve_call",
     "settle_call",
@@ -481,3 +482,8 @@ def hash_tag(key: str) -> str:
 def new_token() -> str:
     """A fresh random id: of a lease, a reservation, a generation or a process."""
     return os.urandom(8).hex()
+
+
+def reply_text(value: Any) -> str:
+    """A Redis reply as text (bytes when the client does not decode replies)."""
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -10,15 +10,12 @@ and a fleet's figures fade with its traffic. The recent figures follow
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from langchain_wandb_router.state._stats import (
     EWMA_WEIGHT,
     WINDOW,
     Observation,
-    RouteStats,
-    route_stats,
 )
 
 __all__ = [
@@ -27,8 +24,6 @@ __all__ = [
     "observe_args",
     "observe_keys",
     "stats_keys",
-    "stats_of",
-    "text_of",
 ]
 
 STATS_TTL_SECONDS = 3600
@@ -140,24 +135,3 @@ def observe_args(seen: Observation) -> list[Any]:
 def stats_keys(key: str) -> list[str]:
     """The six KEYS ``stats`` reads for route ``key`` (one Cluster slot)."""
     return [*observe_keys(key), f"{key}:lease", f"{key}:limit"]
-
-
-def stats_of(raw: Sequence[Any], initial_limit: int | None) -> RouteStats:
-    """One route's :class:`RouteStats` from its part of the ``stats`` answer."""
-    fields, ttft, latency, speed, in_flight, limit = raw
-    pairs = [text_of(x) for x in fields]
-    counters = {pairs[i]: float(pairs[i + 1]) for i in range(0, len(pairs), 2)}
-    learned = int(text_of(limit))
-    return route_stats(
-        counters,
-        [float(x) for x in ttft],
-        [float(x) for x in latency],
-        [float(x) for x in speed],
-        int(in_flight),
-        initial_limit if learned < 0 else learned,
-    )
-
-
-def text_of(value: Any) -> str:
-    """A Redis reply (bytes without ``decode_responses``) as text."""
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -10,19 +10,17 @@ record: figures are kept locally and the shared ones resume afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from langchain_wandb_router.state._lua import ScriptCall, hash_tag
+from langchain_wandb_router.state._lua import ScriptCall, hash_tag, reply_text
 from langchain_wandb_router.state._lua_stats import (
     observe_args,
     observe_keys,
     stats_keys,
-    stats_of,
-    text_of,
 )
 from langchain_wandb_router.state._runner import DOWN, Op, Step, down, ignore
-from langchain_wandb_router.state._stats import Observation, RouteStats
+from langchain_wandb_router.state._stats import Observation, RouteStats, route_stats
 from langchain_wandb_router.state._steps import Steps
 
 if TYPE_CHECKING:
@@ -88,7 +86,7 @@ class RedisStats:
     def _pinned_op(self, key: str) -> Op[str | None]:
         return Op(
             ScriptCall("pinned", [key], []),
-            lambda got: None if got is None else text_of(got),
+            lambda got: None if got is None else reply_text(got),
             lambda: self._outage.local().pinned(key),
         )
 
@@ -107,3 +105,19 @@ class RedisStats:
     async def apinned(self, key: str) -> str | None:
         """See :meth:`RouterState.apinned`."""
         return await self._runner.arun(self._pinned_op(key))
+
+
+def stats_of(raw: Sequence[Any], initial_limit: int | None) -> RouteStats:
+    """One route's :class:`RouteStats` from its part of the ``stats`` answer."""
+    fields, ttft, latency, speed, in_flight, limit = raw
+    pairs = [reply_text(x) for x in fields]
+    counters = {pairs[i]: float(pairs[i + 1]) for i in range(0, len(pairs), 2)}
+    learned = int(reply_text(limit))
+    return route_stats(
+        counters,
+        [float(x) for x in ttft],
+        [float(x) for x in latency],
+        [float(x) for x in speed],
+        int(in_flight),
+        initial_limit if learned < 0 else learned,
+    )

@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple
 
 from langchain_wandb_router.state._interface import Lease, SlotTimeoutError, Want
+from langchain_wandb_router.state._lua import reply_text
 from langchain_wandb_router.state._steps import Steps
 from langchain_wandb_router.state._waiters import Park, Waiter, WaitQueues
 
@@ -206,10 +207,6 @@ class RedisWaitRoom:
                 del self._listeners[listener.loop]
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 class _Listener:
     """One event loop's subscription to the channels its waiters want."""
 
@@ -263,8 +260,8 @@ class _Listener:
                     ignore_subscribe_messages=True, timeout=_READ
                 )
                 if message and message.get("type") == "message":
-                    channel = _text(message["channel"])
-                    self.room._heard(channel, _text(message["data"]))
+                    channel = reply_text(message["channel"])
+                    self.room._heard(channel, reply_text(message["data"]))
         except asyncio.CancelledError:
             raise
         except Exception:  # a lost subscription: the first waiters poll
