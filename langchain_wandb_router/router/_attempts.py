@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 from langchain_core.messages import AIMessageChunk
@@ -13,7 +12,7 @@ from langchain_core.messages.ai import UsageMetadata, add_usage
 from langchain_wandb_router.errors import stream_interrupted
 from langchain_wandb_router.router import _routing
 
-__all__ = ["Attempts", "StreamTally", "aclose", "interrupted", "note_attempts"]
+__all__ = ["Attempts", "StreamTally", "interrupted", "note_attempts"]
 
 
 class Attempts:
@@ -81,12 +80,6 @@ def interrupted(label: str, exc: BaseException, tally: StreamTally) -> BaseExcep
     return stream_interrupted(
         exc, label, cause=_routing.describe(exc), partial_text="".join(tally.text)
     )
-
-
-async def aclose(iterator: AsyncIterator[Any]) -> None:
-    close = getattr(iterator, "aclose", None)
-    if close is not None:
-        await close()
 
 
 def note_attempts(error: BaseException, run: Attempts) -> None:

@@ -38,7 +38,7 @@ from langchain_wandb_router.state._interface import (
 )
 from langchain_wandb_router.state._leases import KEEPER, LeaseKeeper
 from langchain_wandb_router.transport._loops import run_at_once
-from langchain_wandb_router.transport._retry import RetryPolicy
+from langchain_wandb_router.transport._retry import RetryPolicy, aclose
 
 __all__ = [
     "Held",
@@ -279,7 +279,7 @@ async def _race_step(
     if late is None:
         await asyncio.wait({handle}, timeout=_ABANDON_WAIT)
     elif isinstance(late, tuple):
-        await aclose_opened(late)  # an opened stream nobody will read
+        await aclose(late[1])  # an opened stream nobody will read
     return late
 
 
@@ -290,13 +290,6 @@ async def _attempted(
         return await attempt(route)
     except Exception as exc:  # handed to the driver to classify
         return fx.Failure(exc)
-
-
-async def aclose_opened(opened: tuple[Any, Any]) -> None:
-    """Close a stream opened by an attempt whose answer is not used."""
-    close = getattr(opened[1], "aclose", None)
-    if close is not None:
-        await close()
 
 
 # Work that must finish even if the call is cancelled meanwhile; kept here so

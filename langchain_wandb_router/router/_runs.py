@@ -36,7 +36,7 @@ from langchain_core.runnables.config import (
 from langchain_wandb_router.chat._calls import CoreCall, CoreHooks
 from langchain_wandb_router.errors import NoRouteAvailableError
 from langchain_wandb_router.router import _routing
-from langchain_wandb_router.router._attempts import StreamTally, aclose, interrupted
+from langchain_wandb_router.router._attempts import StreamTally, interrupted
 from langchain_wandb_router.router._calls import RoutedCalls, child_config
 from langchain_wandb_router.router._effects import RouteRun
 from langchain_wandb_router.router._interpreters import (
@@ -49,7 +49,7 @@ from langchain_wandb_router.router._interpreters import (
 )
 from langchain_wandb_router.router._routing import Route, RoutingContext
 from langchain_wandb_router.transport._deadline import bounded
-from langchain_wandb_router.transport._retry import aopen_first, open_first
+from langchain_wandb_router.transport._retry import aclose, aopen_first, open_first
 
 __all__ = ["ChainRuns"]
 

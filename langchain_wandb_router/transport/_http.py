@@ -46,6 +46,7 @@ from langchain_wandb_router.errors import (
 from langchain_wandb_router.transport import _deadline
 from langchain_wandb_router.transport._core import answer, core_request, httpx_request
 from langchain_wandb_router.transport._pools import DEADLINE_PASSED, AsyncHTTP, SyncHTTP
+from langchain_wandb_router.transport._retry import aclose
 from langchain_wandb_router.transport._sse import SSEDecoder
 from langchain_wandb_router.transport._wire import (
     error_from_payload,
@@ -361,7 +362,9 @@ async def _adrive(
     finally:
         steps.close()
         if pieces is not None:
-            await _aclose(pieces)
+            # Closed in the task that read it: left suspended, it would be
+            # closed later by a task the loop starts when it is collected.
+            await aclose(pieces)
         if resp is not None:
             await resp.aclose()
 
@@ -386,17 +389,6 @@ async def _aopen(
         return resp, resp.aiter_stream()
     sent = await client.send(httpx_request(client, req), stream=True)
     return sent, sent.aiter_bytes()
-
-
-async def _aclose(pieces: AsyncIterator[bytes]) -> None:
-    """Close a body's async generator in the task that read it.
-
-    Left suspended, it would be closed later by a task the event loop starts
-    when the generator is collected.
-    """
-    aclose = getattr(pieces, "aclose", None)
-    if aclose is not None:
-        await aclose()
 
 
 # ------------------------------------------------------------------------ sending

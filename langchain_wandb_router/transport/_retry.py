@@ -35,6 +35,7 @@ __all__ = [
     "RETRYABLE_STATUS",
     "RetryPolicy",
     "achained",
+    "aclose",
     "aopen_first",
     "chained",
     "is_concurrency_limit",
@@ -305,9 +306,7 @@ async def aopen_first(
         async for first in items:
             return first, items
     except BaseException:
-        aclose = getattr(items, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await aclose(items)
         raise
     return None
 
@@ -334,15 +333,20 @@ async def achained(opened: tuple[T, AsyncIterator[T]] | None) -> AsyncIterator[T
         async for item in items:
             yield item
     finally:
-        aclose = getattr(items, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await aclose(items)
 
 
 def _close(items: Iterator[Any]) -> None:
     close = getattr(items, "close", None)
     if close is not None:
         close()
+
+
+async def aclose(items: AsyncIterator[Any]) -> None:
+    """Close an async stream now, if it can be closed (its connection back)."""
+    close = getattr(items, "aclose", None)
+    if close is not None:
+        await close()
 
 
 DEFAULT_POLICY = RetryPolicy()
