@@ -10,8 +10,10 @@ call cost.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import (
+    Callable,
     Generator,
     Mapping,
 )
@@ -206,7 +208,7 @@ class RoutedCalls:
                 for run in runs
             )
             budget = (self._budget_scope(), estimate, to_micro(self.budget_usd))
-        affinity = self._affinity_key(ctx, len(runs))
+        affinity = self._affinity_key(ctx) if self.affinity and len(runs) > 1 else None
         hedge = runtime.hedge if hedging else None
         return CallDriver(
             runs,
@@ -263,15 +265,20 @@ class RoutedCalls:
             retries_left=retries if retries is not None else self.max_retries,
         )
 
-    def _affinity_key(self, ctx: RoutingContext, routes: int) -> str | None:
-        """The conversation's state key, when affinity can choose a route."""
-        if not self.affinity or routes < 2:
-            return None
-        conversation = conversation_key(ctx.messages, ctx.config)
-        if conversation is None:
-            return None
-        account = self._rt().account
-        return affinity_key(self.base_url or "", self.project, conversation, account)
+    def _affinity_key(self, ctx: RoutingContext) -> Callable[[], str | None]:
+        """The conversation's state key, made at most once and only if read."""
+
+        @functools.cache
+        def key() -> str | None:
+            conversation = conversation_key(ctx.messages, ctx.config)
+            if conversation is None:
+                return None
+            account = self._rt().account
+            return affinity_key(
+                self.base_url or "", self.project, conversation, account
+            )
+
+        return key
 
     def _cache_salt_for(self, ctx: RoutingContext) -> str | None:
         """This call's ``cache_salt`` (a string, or the selector-like function's)."""

@@ -117,8 +117,9 @@ class CallDriver(HedgedAttempts):
     """Hedge slow attempts (async calls only: the interpreter starts tasks)."""
     allowance: HedgeAllowance | None = None
     strategy: str = "ordered"
-    affinity: str | None = None
-    """The conversation's state key: its last route goes first (``None``: off)."""
+    affinity: Callable[[], str | None] | None = None
+    """The conversation's state key, made only when read (hashing a long
+    prompt is not free): its last route goes first (``None``: off)."""
     affinity_ttl: float = 600.0
     continues: bool = True
     """Whether the conversation's last route is looked up (a later turn)."""
@@ -221,7 +222,9 @@ class CallDriver(HedgedAttempts):
             self.figures = yield Stats(keys)  # the hedge's delay is the route's p95
         warm = self.warm = None
         if self.affinity is not None and self.continues and len(self.routes) > 1:
-            warm = self.warm = yield Pinned(self.affinity)
+            key = self.affinity()
+            if key is not None:
+                warm = self.warm = yield Pinned(key)
         if self.strategy != "ordered" and len(ready) > 1:
             if not self.figures:
                 self.figures = yield Stats([r.key for r in ready])
@@ -351,7 +354,9 @@ class CallDriver(HedgedAttempts):
             record = self._record(route, started, hedged)
             record["hedged"] = self.hedged
             if self.affinity is not None and self._remembers(route):
-                yield Pin(self.affinity, route.cand.label, self.affinity_ttl)
+                key = self.affinity()
+                if key is not None:
+                    yield Pin(key, route.cand.label, self.affinity_ttl)
             return Committed(
                 route, result, lease, reservation, record, started, first, hedged
             )
