@@ -19,6 +19,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 
 from langchain_wandb_router.state._interface import Lease
@@ -42,12 +43,19 @@ class LeaseKeeper:
 
     def __init__(self, clock: Callable[[], float] | None = None) -> None:
         self._clock = clock or time.monotonic
-        self._cond = threading.Condition()
+        # A plain lock taken directly on every call's add and discard (a
+        # Condition's own lock is entered through Python code); the thread
+        # waits on a condition over the same lock.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         # id(lease) -> (when to renew, lease); Lease is not hashable.
         self._due: dict[int, tuple[float, Lease]] = {}
         self._thread: threading.Thread | None = None
-        self._pid = 0
         self._wakes_at = float("inf")  # when the thread looks next
+        # A child process after fork() has none of the parent's threads: the
+        # first lease it takes starts its own.
+        forked = weakref.WeakMethod(self._forked)  # a hook must not keep it alive
+        os.register_at_fork(after_in_child=lambda: _call_if_alive(forked))
 
     def __len__(self) -> int:
         return len(self._due)
@@ -55,9 +63,9 @@ class LeaseKeeper:
     def add(self, lease: Lease) -> None:
         """Keep ``lease`` alive until :meth:`discard` is called for it."""
         when = self._clock() + _period(lease)
-        with self._cond:
+        with self._lock:
             self._due[id(lease)] = (when, lease)
-            if self._thread is None or self._pid != os.getpid():
+            if self._thread is None:
                 self._start()
             elif when < self._wakes_at:
                 # Only then: waking the thread on every call would cost each
@@ -66,11 +74,16 @@ class LeaseKeeper:
 
     def discard(self, lease: Lease) -> None:
         """Stop renewing ``lease`` (it was released, or is being released)."""
-        with self._cond:
+        with self._lock:
             self._due.pop(id(lease), None)
 
+    def _forked(self) -> None:
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._thread = None
+        self._wakes_at = float("inf")
+
     def _start(self) -> None:
-        self._pid = os.getpid()
         self._thread = threading.Thread(
             target=self._run, name="langchain-wandb-router-leases", daemon=True
         )
@@ -119,6 +132,12 @@ class LeaseKeeper:
                     "running; raise lease_ttl_seconds if calls stall this long.",
                     lease.key,
                 )
+
+
+def _call_if_alive(method: weakref.WeakMethod[Callable[[], None]]) -> None:
+    bound = method()
+    if bound is not None:
+        bound()
 
 
 def _period(lease: Lease) -> float:
