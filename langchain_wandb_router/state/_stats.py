@@ -189,12 +189,13 @@ class StatsWindow:
     def observe(self, seen: Observation) -> None:
         """Count one finished attempt."""
         counters = self.counters
-        self._add("requests", 1)
-        self._add("errors", seen.outcome == "failed")
-        self._add("limited", seen.outcome == "limited")
-        self._add("hedges", seen.hedge)
-        self._add("hedges_won", seen.hedge and seen.won)
+        counters["requests"] = counters.get("requests", 0) + 1
+        if seen.hedge:
+            self._add("hedges", 1)
+            self._add("hedges_won", seen.won)
         if seen.outcome != "ok":
+            self._add("errors", seen.outcome == "failed")
+            self._add("limited", seen.outcome == "limited")
             return
         self._add("input_tokens", seen.input_tokens)
         self._add("cached_tokens", seen.cached_tokens)

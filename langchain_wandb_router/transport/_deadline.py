@@ -13,9 +13,7 @@ leaks to unrelated work: :func:`bounded` always restores what it found.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 __all__ = ["CALL_DEADLINE", "bounded", "current"]
 
@@ -29,19 +27,29 @@ def current() -> float | None:
     return CALL_DEADLINE.get()
 
 
-@contextmanager
-def bounded(deadline: float | None) -> Iterator[float | None]:
+class bounded:
     """Bound the enclosed step by ``deadline`` as well as any outer deadline.
 
-    Yields the deadline now in force (the earlier of the two). ``None`` adds
-    no bound of its own.
+    Entering gives the deadline now in force (the earlier of the two).
+    ``None`` adds no bound of its own. A class rather than a generator-based
+    context manager: every routed attempt enters one.
     """
-    outer = CALL_DEADLINE.get()
-    if deadline is None or (outer is not None and outer <= deadline):
-        yield outer
-        return
-    token = CALL_DEADLINE.set(deadline)
-    try:
-        yield deadline
-    finally:
-        CALL_DEADLINE.reset(token)
+
+    __slots__ = ("_deadline", "_token")
+
+    def __init__(self, deadline: float | None) -> None:
+        self._deadline = deadline
+        self._token: Token[float | None] | None = None
+
+    def __enter__(self) -> float | None:
+        outer = CALL_DEADLINE.get()
+        deadline = self._deadline
+        if deadline is None or (outer is not None and outer <= deadline):
+            return outer
+        self._token = CALL_DEADLINE.set(deadline)
+        return deadline
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            CALL_DEADLINE.reset(self._token)
+            self._token = None
