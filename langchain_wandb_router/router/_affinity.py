@@ -13,15 +13,60 @@ thread id or a prompt, only a one-way digest of it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 
-__all__ = ["continues", "conversation_key"]
+__all__ = ["Conversation", "continues", "conversation_key"]
 
 _SEPARATOR = "\x1f"
+
+
+class Conversation:
+    """One call's conversation as affinity reads it, each part made once.
+
+    Both parts are read only by some calls (a strategy's first turn never
+    looks its route up; a turn served by the first route of the given order
+    writes nothing), and hashing a long prompt is not free, so neither is made
+    before it is asked for.
+
+    Args:
+        messages: The call's messages.
+        config: The call's config (thread and session ids).
+        scoped: Makes the conversation's digest a state key (base URL,
+            project and account in it).
+    """
+
+    __slots__ = ("_config", "_continues", "_key", "_keyed", "_messages", "_scoped")
+
+    def __init__(
+        self,
+        messages: Sequence[BaseMessage],
+        config: RunnableConfig | None,
+        scoped: Callable[[str], str],
+    ) -> None:
+        self._messages = messages
+        self._config = config
+        self._scoped = scoped
+        self._key: str | None = None
+        self._keyed = False
+        self._continues: bool | None = None
+
+    def key(self) -> str | None:
+        """The conversation's state key (``None``: nothing identifies it)."""
+        if not self._keyed:
+            digest = conversation_key(self._messages, self._config)
+            self._key = None if digest is None else self._scoped(digest)
+            self._keyed = True
+        return self._key
+
+    def continues(self) -> bool:
+        """Whether its route is looked up (see :func:`continues`)."""
+        if self._continues is None:
+            self._continues = continues(self._messages, self._config)
+        return self._continues
 
 
 def continues(messages: Sequence[BaseMessage], config: RunnableConfig | None) -> bool:

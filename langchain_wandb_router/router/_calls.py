@@ -10,10 +10,8 @@ call cost.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import (
-    Callable,
     Generator,
     Mapping,
 )
@@ -26,7 +24,7 @@ from langchain_core.callbacks import (
     CallbackManager,
 )
 from langchain_core.language_models import LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 
@@ -40,7 +38,7 @@ from langchain_wandb_router.errors import (
     WandbTimeoutError,
 )
 from langchain_wandb_router.router import _routing
-from langchain_wandb_router.router._affinity import continues, conversation_key
+from langchain_wandb_router.router._affinity import Conversation
 from langchain_wandb_router.router._attempts import StreamTally
 from langchain_wandb_router.router._budget import (
     estimate_micro,
@@ -107,21 +105,25 @@ class RoutedCalls:
 
     def _prepared(
         self, input: LanguageModelInput, config: RunnableConfig | None
-    ) -> tuple[list[BaseMessage], RunnableConfig, dict[str, Any]]:
-        """The call's messages, config (with the router's own) and run name.
+    ) -> tuple[list[BaseMessage], RunnableConfig, Any]:
+        """The call's messages, config (with the router's own) and run id.
 
-        The third item holds the ``on_chain_start`` keywords of the router's
-        own chain run.
+        The run id given in the config is the router's own run's, so it is
+        taken out of what the attempts inherit.
         """
         messages = self._messages(input)
         cfg = self._with_own(config)
-        start = {
-            "name": cfg.get("run_name") or self.get_name(),
-            "run_id": cfg.pop("run_id", None),
-        }
-        return messages, cfg, start
+        return messages, cfg, cfg.pop("run_id", None)
+
+    def _start(self, cfg: RunnableConfig, run_id: Any) -> dict[str, Any]:
+        """The ``on_chain_start`` keywords of the router's own chain run."""
+        return {"name": cfg.get("run_name") or self.get_name(), "run_id": run_id}
 
     def _messages(self, input: LanguageModelInput) -> list[BaseMessage]:
+        # A string is one human message, as core makes it, without the
+        # prompt value core builds on the way.
+        if type(input) is str:
+            return [HumanMessage(content=input)]
         messages = self._convert_input(input).to_messages()
         if not messages:
             msg = (
@@ -208,7 +210,7 @@ class RoutedCalls:
                 for run in runs
             )
             budget = (self._budget_scope(), estimate, to_micro(self.budget_usd))
-        affinity = self._affinity_key(ctx) if self.affinity and len(runs) > 1 else None
+        talk = self._conversation(ctx) if self.affinity and len(runs) > 1 else None
         hedge = runtime.hedge if hedging else None
         return CallDriver(
             runs,
@@ -220,9 +222,8 @@ class RoutedCalls:
             strategy=self.strategy,
             shape=CallShape(stream, ctx.estimated_input_tokens, max_tokens),
             rng=runtime.rng,
-            affinity=affinity,
+            conversation=talk,
             affinity_ttl=self.affinity_ttl,
-            continues=affinity is not None and continues(ctx.messages, ctx.config),
             warm_tokens=_warm_tokens(ctx) if self.strategy == "cost" else 0,
             hedge=hedge,
             allowance=runtime.allowance if hedge else None,
@@ -241,9 +242,10 @@ class RoutedCalls:
         model = runtime.model_for(cand.route)
         target: Runnable[Any, Any] = model
         kwargs = call
-        if salt is not None and isinstance(model, ChatWandb):
-            kwargs = {**call, "cache_salt": salt}
-        if not isinstance(model, ChatWandb) and call.get("tools"):
+        if isinstance(model, ChatWandb):
+            if salt is not None:
+                kwargs = {**call, "cache_salt": salt}
+        elif call.get("tools"):
             # A foreign model formats tools its own way: bind through its API.
             kwargs = dict(call)
             tools = kwargs.pop("tools")
@@ -252,8 +254,8 @@ class RoutedCalls:
             )
         wandb = isinstance(cand.route.model, str)
         limit = self.max_in_flight
-        if isinstance(limit, Mapping):
-            limit = limit.get(cand.label)
+        if limit is not None and not isinstance(limit, int):
+            limit = limit.get(cand.label)  # a cap per model
         retries = cand.route.max_retries
         return RouteRun(
             cand=cand,
@@ -265,20 +267,14 @@ class RoutedCalls:
             retries_left=retries if retries is not None else self.max_retries,
         )
 
-    def _affinity_key(self, ctx: RoutingContext) -> Callable[[], str | None]:
-        """The conversation's state key, made at most once and only if read."""
+    def _conversation(self, ctx: RoutingContext) -> Conversation:
+        """The call's conversation; its key is made only if read."""
+        return Conversation(ctx.messages, ctx.config, self._affinity_scope)
 
-        @functools.cache
-        def key() -> str | None:
-            conversation = conversation_key(ctx.messages, ctx.config)
-            if conversation is None:
-                return None
-            account = self._rt().account
-            return affinity_key(
-                self.base_url or "", self.project, conversation, account
-            )
-
-        return key
+    def _affinity_scope(self, conversation: str) -> str:
+        """The state key of ``conversation`` (its digest) for this account."""
+        account = self._rt().account
+        return affinity_key(self.base_url or "", self.project, conversation, account)
 
     def _cache_salt_for(self, ctx: RoutingContext) -> str | None:
         """This call's ``cache_salt`` (a string, or the selector-like function's)."""

@@ -38,6 +38,7 @@ from langchain_wandb_router.errors import (
     WandbModelNotFoundError,
     WandbTimeoutError,
 )
+from langchain_wandb_router.router._affinity import Conversation
 from langchain_wandb_router.router._attempts import Attempts, note_attempts
 from langchain_wandb_router.router._budget import to_usd
 from langchain_wandb_router.router._effects import (
@@ -117,12 +118,9 @@ class CallDriver(HedgedAttempts):
     """Hedge slow attempts (async calls only: the interpreter starts tasks)."""
     allowance: HedgeAllowance | None = None
     strategy: str = "ordered"
-    affinity: Callable[[], str | None] | None = None
-    """The conversation's state key, made only when read (hashing a long
-    prompt is not free): its last route goes first (``None``: off)."""
+    conversation: Conversation | None = None
+    """The call's conversation: its last route goes first (``None``: off)."""
     affinity_ttl: float = 600.0
-    continues: bool = True
-    """Whether the conversation's last route is looked up (a later turn)."""
     warm_tokens: int = 0
     """Prompt tokens a warm route would read from its cache (cost strategy)."""
     shape: CallShape = field(default_factory=lambda: CallShape())
@@ -217,12 +215,17 @@ class CallDriver(HedgedAttempts):
     def _order(self) -> Generator[Effect, Any, None]:
         keys = [r.key for r in self.routes]
         cooling: dict[str, float] = yield Cooling(keys)
-        ready = [r for r in self.routes if r.key not in cooling]
+        ready = (
+            [r for r in self.routes if r.key not in cooling]
+            if cooling
+            else [*self.routes]
+        )
         if self.hedge is not None and self.hedge.delay is None:
             self.figures = yield Stats(keys)  # the hedge's delay is the route's p95
         warm = self.warm = None
-        if self.affinity is not None and self.continues and len(self.routes) > 1:
-            key = self.affinity()
+        talk = self.conversation
+        if talk is not None and len(self.routes) > 1 and talk.continues():
+            key = talk.key()
             if key is not None:
                 warm = self.warm = yield Pinned(key)
         if self.strategy != "ordered" and len(ready) > 1:
@@ -236,6 +239,9 @@ class CallDriver(HedgedAttempts):
             # The cost strategy weighs the warm cache itself; every other
             # keeps the conversation where its prompt is cached.
             ready = _stick(ready, warm)
+        if not cooling:
+            self.routes = ready
+            return
         waiting = sorted(
             (r for r in self.routes if r.key in cooling), key=lambda r: cooling[r.key]
         )
@@ -353,8 +359,8 @@ class CallDriver(HedgedAttempts):
             first = self.clock() - started if self.shape.stream else None
             record = self._record(route, started, hedged)
             record["hedged"] = self.hedged
-            if self.affinity is not None and self._remembers(route):
-                key = self.affinity()
+            if self.conversation is not None and self._remembers(route):
+                key = self.conversation.key()
                 if key is not None:
                     yield Pin(key, route.cand.label, self.affinity_ttl)
             return Committed(

@@ -6,9 +6,11 @@ reserve or settle budget, sleep); the interpreters (``_interpreters``) carry
 them out with sync or async I/O and send back the result (a lease, a
 reservation, an attempt's value or its :class:`Failure`).
 
-The effects are alike by design: one small frozen dataclass each, a plain
-record of what is asked, so the driver's steps read as the decisions they
-are and the interpreter matches on the class.
+The effects are alike by design: one small dataclass each, a plain record
+of what is asked, so the driver's steps read as the decisions they are and
+the interpreter looks its way of carrying one out up by the class. They are
+slotted, not frozen (a frozen one costs a guarded ``__setattr__`` per field,
+and a call makes several); nothing changes an effect once yielded.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ T = TypeVar("T")
 Outcome = Literal["ok", "limited", "failed", "other"]
 
 
-@dataclass
+@dataclass(slots=True)
 class RouteRun:
     """One candidate's progress within a call."""
 
@@ -75,7 +77,7 @@ class RouteRun:
     done: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Cooling:
     """Ask the state which keys are cooling (seconds left each)."""
 
@@ -83,7 +85,7 @@ class Cooling:
     """The health keys of the call's candidate routes."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class TryAcquire:
     """Take a slot if one is free now; ``None`` if not."""
 
@@ -92,7 +94,7 @@ class TryAcquire:
     """The route's hard cap (``max_in_flight``), under the adaptive limit."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class WaitSlot:
     """Wait for a slot of any of ``wants`` until ``deadline`` (monotonic)."""
 
@@ -101,7 +103,7 @@ class WaitSlot:
     """Answered ``None`` when it passes: the driver then gives up on the wait."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Finish:
     """Release a slot (if any) and record the outcome for health and limits."""
 
@@ -113,14 +115,14 @@ class Finish:
     """The attempt as the route's live statistics count it (``None``: not)."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Stats:
     """Ask the state for the live figures of ``keys`` (a strategy's input)."""
 
     keys: list[str]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Reserve:
     """Reserve ``micro`` micro-dollars of ``budget`` before the call."""
 
@@ -131,7 +133,7 @@ class Reserve:
     budget: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Spent:
     """Ask what has been spent under ``scope`` (micro-dollars)."""
 
@@ -139,7 +141,7 @@ class Spent:
     """The budget's state key; the answer explains a refused reservation."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Settle:
     """Replace a reservation by what the call really cost."""
 
@@ -148,7 +150,7 @@ class Settle:
     """The cost from the answer's usage (0: nothing was billed)."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Sleep:
     """Wait; nothing else can be tried before then."""
 
@@ -156,14 +158,14 @@ class Sleep:
     """Until the soonest route's backoff ends (never past the deadline)."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Attempt:
     """Call this route (invoke it, or open its stream and read a first chunk)."""
 
     route: RouteRun
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Pinned:
     """Ask which route (its label) served this conversation last, if any."""
 
@@ -171,7 +173,7 @@ class Pinned:
     """The conversation's state key (a digest, never its text)."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Pin:
     """Remember the route that served this conversation, for an idle TTL."""
 
@@ -180,7 +182,7 @@ class Pin:
     ttl: float
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Start:
     """Start an attempt on ``route`` without waiting for it (async calls).
 
@@ -190,7 +192,7 @@ class Start:
     route: RouteRun
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Await:
     """Wait until one of ``handles`` is done, or ``timeout`` seconds.
 
@@ -202,7 +204,7 @@ class Await:
     timeout: float | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Abandon:
     """Cancel a started attempt at once and close what it opened.
 
@@ -232,14 +234,14 @@ Effect = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Failure:
     """What an attempt raised, handed back to the driver."""
 
     error: Exception
 
 
-@dataclass
+@dataclass(slots=True)
 class Committed(Generic[T]):
     """The attempt that served the call, and what must happen when it ends."""
 

@@ -273,16 +273,20 @@ def forced_model(ctx: RoutingContext, kwargs: Mapping[str, Any]) -> str | None:
     return str(forced) if forced else None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Candidate:
-    """A route that passed the capability filter, with why it was chosen."""
+    """A route that passed the capability filter, with why it was chosen.
+
+    Made for every route of every call, so a plain slotted record (a frozen
+    one costs a guarded ``__setattr__`` per field); nothing changes it.
+    """
 
     route: Route
     reason: str
     label: str = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "label", self.route.label)
+        self.label = self.route.label
 
 
 def _capabilities(
@@ -339,7 +343,7 @@ def filter_routes(
     excluded: dict[str, str] = {}
     for route in routes:
         why = (route.reason or reason) if not candidates else "fallback"
-        if isinstance(route.model, BaseChatModel):
+        if not isinstance(route.model, str):  # a LangChain model: its profile
             problem = exclusion_reason(None, ctx, route.model.profile)
             if problem:
                 excluded[route.label] = problem

@@ -74,12 +74,12 @@ class ChainRuns(CoreHooks, RoutedCalls):
         **kwargs: Any,
     ) -> AIMessage:
         """Route one call; see the class docstring."""
-        messages, cfg, start = self._prepared(input, config)
+        messages, cfg, run_id = self._prepared(input, config)
         manager = get_callback_manager_for_config(cfg)
         if not manager.handlers:
             # Nobody listens: no run of our own; each attempt still has its.
             return self._route(messages, cfg, stop, kwargs)
-        run = manager.on_chain_start(None, messages, **start)
+        run = manager.on_chain_start(None, messages, **self._start(cfg, run_id))
         try:
             child = patch_config(cfg, callbacks=run.get_child())
             message = self._route(messages, child, stop, kwargs)
@@ -98,11 +98,11 @@ class ChainRuns(CoreHooks, RoutedCalls):
         **kwargs: Any,
     ) -> AIMessage:
         """Async :meth:`invoke`."""
-        messages, cfg, start = self._prepared(input, config)
+        messages, cfg, run_id = self._prepared(input, config)
         manager = get_async_callback_manager_for_config(cfg)
         if not manager.handlers:
             return await self._aroute(messages, cfg, stop, kwargs)
-        run = await manager.on_chain_start(None, messages, **start)
+        run = await manager.on_chain_start(None, messages, **self._start(cfg, run_id))
         try:
             child = patch_config(cfg, callbacks=run.get_child())
             message = await self._aroute(messages, child, stop, kwargs)
@@ -127,9 +127,9 @@ class ChainRuns(CoreHooks, RoutedCalls):
                 "AIMessageChunk", self.invoke(input, config, stop=stop, **kwargs)
             )
             return
-        messages, cfg, start = self._prepared(input, config)
+        messages, cfg, run_id = self._prepared(input, config)
         run = get_callback_manager_for_config(cfg).on_chain_start(
-            None, messages, **start
+            None, messages, **self._start(cfg, run_id)
         )
         # Chunks are merged once at the end, and only if someone listens.
         seen: list[AIMessageChunk] | None = [] if run.handlers else None
@@ -160,9 +160,9 @@ class ChainRuns(CoreHooks, RoutedCalls):
             answer = await self.ainvoke(input, config, stop=stop, **kwargs)
             yield cast("AIMessageChunk", answer)
             return
-        messages, cfg, start = self._prepared(input, config)
+        messages, cfg, run_id = self._prepared(input, config)
         run = await get_async_callback_manager_for_config(cfg).on_chain_start(
-            None, messages, **start
+            None, messages, **self._start(cfg, run_id)
         )
         seen: list[AIMessageChunk] | None = [] if run.handlers else None
         try:

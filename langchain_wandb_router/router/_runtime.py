@@ -88,7 +88,7 @@ class RouterRuntime:
         self.params["max_retries"] = 0
         self.params["retry_policy"] = replace(DEFAULT_POLICY, backpressure=False)
         self.template = ChatWandb(model=_TEMPLATE_MODEL, **self.params)
-        self._models: dict[tuple[Any, ...], ChatWandb] = {}
+        self._models: dict[Any, ChatWandb] = {}
         self._keys: dict[str, str] = {}
         self._lock = threading.Lock()
         self.rng = random.Random()  # noqa: S311 - routing choices, not secrets
@@ -116,9 +116,11 @@ class RouterRuntime:
 
     def model_for(self, route: Route) -> BaseChatModel:
         """The chat model behind ``route``; W&B ids share one ChatWandb each."""
-        if isinstance(route.model, BaseChatModel):
-            return route.model
-        key = (route.model, route.headers, repr(route.model_settings))
+        if not isinstance(route.model, str):
+            return route.model  # a LangChain model, used as given
+        key: Any = route.model
+        if route.headers or route.model_settings:
+            key = (route.model, route.headers, repr(route.model_settings))
         model = self._models.get(key)
         if model is None:
             with self._lock:
