@@ -82,7 +82,12 @@ def continues(messages: Sequence[BaseMessage], config: RunnableConfig | None) ->
     metadata: Mapping[str, Any] = config.get("metadata") or {}
     if configurable.get("thread_id") or configurable.get("session_id"):
         return True
-    return bool(metadata.get("session_id")) or any(m.type == "ai" for m in messages)
+    if metadata.get("session_id"):
+        return True
+    for message in messages:
+        if message.type == "ai":
+            return True
+    return False
 
 
 def conversation_key(

@@ -73,7 +73,7 @@ _BUDGET_POLL = 0.05
 _MAX_SLOT_WAIT = 600.0
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CallShape:
     """What a strategy and the statistics need to know about a call."""
 
@@ -92,13 +92,13 @@ def observed(
     if not usage:
         return Observation(outcome, seconds, first)
     details = usage.get("input_token_details") or {}
-    return Observation(
+    return Observation(  # by position: made once per attempt
         outcome,
         seconds,
         first,
-        output_tokens=int(usage.get("output_tokens") or 0),
-        input_tokens=int(usage.get("input_tokens") or 0),
-        cached_tokens=int(details.get("cache_read") or 0),
+        int(usage.get("output_tokens") or 0),
+        int(usage.get("input_tokens") or 0),
+        int(details.get("cache_read") or 0),
     )
 
 
