@@ -164,11 +164,12 @@ class WandbCalls(CoreHooks, WandbParams):
 
         with tracker.translating_errors(req.model):
             opened = self.retry_policy.call(opening, *self._retrying(req))
-            for event in _retry.chained(opened):
-                if (chunk := tracker.convert(event)) is not None:
-                    if run_manager:
-                        run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                    yield chunk
+            with _retry.streamed(opened) as events:
+                for event in events:
+                    if (chunk := tracker.convert(event)) is not None:
+                        if run_manager:
+                            run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                        yield chunk
         if (final := tracker.parsed_chunk()) is not None:
             yield final
 
@@ -184,11 +185,12 @@ class WandbCalls(CoreHooks, WandbParams):
 
         with tracker.translating_errors(req.model):
             opened = await self.retry_policy.acall(opening, *self._retrying(req))
-            async for event in _retry.achained(opened):
-                if (chunk := tracker.convert(event)) is not None:
-                    if run_manager:
-                        await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                    yield chunk
+            async with _retry.astreamed(opened) as events:
+                async for event in events:
+                    if (chunk := tracker.convert(event)) is not None:
+                        if run_manager:
+                            await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                        yield chunk
         if (final := tracker.parsed_chunk()) is not None:
             yield final
 

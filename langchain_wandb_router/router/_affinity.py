@@ -82,12 +82,7 @@ def continues(messages: Sequence[BaseMessage], config: RunnableConfig | None) ->
     metadata: Mapping[str, Any] = config.get("metadata") or {}
     if configurable.get("thread_id") or configurable.get("session_id"):
         return True
-    if metadata.get("session_id"):
-        return True
-    for message in messages:
-        if message.type == "ai":
-            return True
-    return False
+    return bool(metadata.get("session_id")) or any(m.type == "ai" for m in messages)
 
 
 def conversation_key(

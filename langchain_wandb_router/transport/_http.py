@@ -197,25 +197,35 @@ def _short(value: Any) -> str:
 # ------------------------------------------------------------------------ steps
 # What sending a request means is written once, as steps: a generator yields
 # OPEN (send the request; its answer: status and headers), READ (the next body
-# piece, or None at the end) or a dict to hand out (the JSON body, an SSE
-# event), and handles the errors thrown in at its yields. _drive and _adrive
-# are its blocking and awaiting interpreters, the only places that do I/O.
+# piece, or None at the end) or a list of dicts to hand out (SSE events) and
+# then READ, or a _Handout (hand out and come back without reading: the JSON
+# body, the events before a bad one); it handles the errors thrown in at its
+# yields. _drive and _adrive are its blocking and awaiting interpreters, the
+# only places that do I/O. A stream's piece costs one step: its events go out
+# and the next piece comes back in the same exchange.
 
 
 class _Step(str):
-    """A step the interpreters do (a dict yielded instead is handed out)."""
+    """A step the interpreters do (OPEN or READ)."""
 
 
 OPEN = _Step("OPEN")
 READ = _Step("READ")
-_Steps: TypeAlias = Generator["_Step | dict[str, Any]", Any, None]
+
+
+class _Handout(list[dict[str, Any]]):
+    """Dicts to hand out, after which the steps go on without a read."""
+
+
+_Steps: TypeAlias = Generator["_Step | list[dict[str, Any]]", Any, None]
 
 
 def _rest(req: Request) -> Generator[_Step, bytes | None, bytes]:
     """Steps: read the body to its end, no piece after the call's deadline."""
     pieces = []
     while (piece := (yield READ)) is not None:
-        _on_time(req)
+        if req.deadline is not None:
+            _on_time(req)
         pieces.append(piece)
     return b"".join(pieces)
 
@@ -242,7 +252,7 @@ def _json_steps(req: Request) -> _Steps:
             successor=req.successor,
             advice=req.advice,
         )
-    yield _decode_json(content, req)
+    yield _Handout([_decode_json(content, req)])
 
 
 def _event_steps(req: Request) -> _Steps:
@@ -262,18 +272,20 @@ def _event_steps(req: Request) -> _Steps:
                 advice=req.advice,
             )
         decoder = SSEDecoder(req.model, successor=req.successor, advice=req.advice)
-        while (piece := (yield READ)) is not None:
-            _on_time(req)
+        piece = yield READ
+        while piece is not None:
+            if req.deadline is not None:
+                _on_time(req)
             # After [DONE], keep reading to the end of the body: a response
             # left unread closes its connection instead of returning it to the
             # pool.
-            if decoder.done:
-                continue
-            for event in decoder.feed(piece):
-                yielded = True
-                yield event
+            events = [] if decoder.done else decoder.feed(piece)
+            yielded = yielded or bool(events)
             if decoder.failure is not None:
+                if events:  # the events before the bad one go out first
+                    yield _Handout(events)
                 raise decoder.failure
+            piece = yield events  # out they go, and the next piece comes in
         _check_end(decoder, yielded, req)
     except WandbError as exc:
         if yielded:
@@ -307,6 +319,7 @@ def _drive(client: SyncHTTP, req: Request, steps: _Steps) -> Iterator[dict[str, 
     pieces: Iterator[bytes] | None = None
     reply: Any = None
     error: Exception | None = None
+    bound = _bound(req)
     try:
         while True:
             try:
@@ -315,15 +328,19 @@ def _drive(client: SyncHTTP, req: Request, steps: _Steps) -> Iterator[dict[str, 
                 return
             reply = error = None
             if not isinstance(step, _Step):
-                yield step
-                continue
+                yield from step  # the dicts to hand out
+                if step.__class__ is _Handout:
+                    continue
             try:
-                with _bound(req):
-                    if pieces is not None:  # opened: the step is READ
-                        reply = next(pieces, None)
-                    else:
+                if pieces is None:  # the step is OPEN
+                    with bound:
                         resp, pieces = _open(client, req)
-                        reply = answer(resp, req)
+                    reply = answer(resp, req)
+                elif bound is _NO_BOUND:  # READ, nothing to bound it by
+                    reply = next(pieces, None)
+                else:
+                    with bound:
+                        reply = next(pieces, None)
             except Exception as exc:  # the steps' to handle (or let through)
                 error = exc
     finally:
@@ -340,6 +357,7 @@ async def _adrive(
     pieces: AsyncIterator[bytes] | None = None
     reply: Any = None
     error: Exception | None = None
+    bound = _bound(req)
     try:
         while True:
             try:
@@ -348,15 +366,20 @@ async def _adrive(
                 return
             reply = error = None
             if not isinstance(step, _Step):
-                yield step
-                continue
+                for item in step:  # the dicts to hand out
+                    yield item
+                if step.__class__ is _Handout:
+                    continue
             try:
-                with _bound(req):
-                    if pieces is not None:  # opened: the step is READ
-                        reply = await anext(pieces, None)
-                    else:
+                if pieces is None:  # the step is OPEN
+                    with bound:
                         resp, pieces = await _aopen(client, req)
-                        reply = answer(resp, req)
+                    reply = answer(resp, req)
+                elif bound is _NO_BOUND:  # READ, nothing to bound it by
+                    reply = await anext(pieces, None)
+                else:
+                    with bound:
+                        reply = await anext(pieces, None)
             except Exception as exc:
                 error = exc
     finally:

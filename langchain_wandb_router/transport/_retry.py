@@ -15,10 +15,19 @@ module globals.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterator,
+)
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar
 
@@ -34,12 +43,12 @@ __all__ = [
     "MAX_LIMITED",
     "RETRYABLE_STATUS",
     "RetryPolicy",
-    "achained",
     "aclose",
     "aopen_first",
-    "chained",
+    "astreamed",
     "is_concurrency_limit",
     "open_first",
+    "streamed",
 ]
 
 logger = logging.getLogger("langchain_wandb_router")
@@ -281,7 +290,7 @@ def _before(
 # ------------------------------------------------------------------ streams
 # A stream is retried only until its first item (after it, a retry would
 # repeat output): open it under call/acall with open_first/aopen_first, then
-# read on with chained/achained. The router opens its attempts the same way.
+# read on with streamed/astreamed. The router opens its attempts the same way.
 
 
 def open_first(items: Iterator[T]) -> tuple[T, Iterator[T]] | None:
@@ -311,29 +320,68 @@ async def aopen_first(
     return None
 
 
-def chained(opened: tuple[T, Iterator[T]] | None) -> Iterator[T]:
-    """The opened stream from its first item on; closed however it ends."""
+@contextmanager
+def streamed(opened: tuple[T, Iterator[T]] | None) -> Generator[Iterator[T]]:
+    """The opened stream from its first item on, closed when the block ends.
+
+    The items come through ``itertools.chain``: no frame of ours per item.
+    """
     if opened is None:
+        yield iter(())
         return
     first, items = opened
     try:
-        yield first
-        yield from items
+        yield itertools.chain((first,), items)
     finally:
         _close(items)  # an abandoned stream gives its connection back now
 
 
-async def achained(opened: tuple[T, AsyncIterator[T]] | None) -> AsyncIterator[T]:
-    """Async :func:`chained`."""
+@asynccontextmanager
+async def astreamed(
+    opened: tuple[T, AsyncIterator[T]] | None,
+) -> AsyncGenerator[AsyncIterator[T]]:
+    """Async :func:`streamed`."""
     if opened is None:
+        yield _Prepended(None, None)
         return
     first, items = opened
     try:
-        yield first
-        async for item in items:
-            yield item
+        yield _Prepended((first,), items)
     finally:
         await aclose(items)
+
+
+class _Prepended(AsyncIterator[T]):
+    """``items`` with ``first`` before them (``None``: nothing at all).
+
+    After the first item, each ``__anext__`` hands back the stream's own
+    awaitable: no coroutine of ours per item.
+    """
+
+    __slots__ = ("_first", "_items")
+
+    def __init__(self, first: tuple[T] | None, items: AsyncIterator[T] | None) -> None:
+        self._first = first
+        self._items = items
+
+    def __aiter__(self) -> _Prepended[T]:
+        return self
+
+    def __anext__(self) -> Awaitable[T]:
+        first, self._first = self._first, None
+        if first is not None:
+            return _at_once(first[0])
+        if self._items is None:
+            return _at_once_stop()
+        return self._items.__anext__()
+
+
+async def _at_once(item: T) -> T:
+    return item
+
+
+async def _at_once_stop() -> Any:
+    raise StopAsyncIteration
 
 
 def _close(items: Iterator[Any]) -> None:
