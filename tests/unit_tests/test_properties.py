@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import string
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from pydantic import ValidationError
 
-from langchain_wandb_router import ChatWandb, WandbRouter
+from langchain_wandb_router import ChatWandb, WandbRouter, _secrets
 from langchain_wandb_router.catalog._models import normalize_model_id
 from langchain_wandb_router.errors import WandbError
 from langchain_wandb_router.transport._config import check_headers, check_project
@@ -22,6 +23,17 @@ KEY = "property-test-key"
 CLOSED = "http://127.0.0.1:9/v1"
 QWEN = "Qwen/Qwen3-235B-A22B-Instruct-2507"
 CLEAR = (ValueError, TypeError, WandbError)
+
+
+
+@pytest.fixture(autouse=True)
+def _forget_generated_keys() -> Iterator[None]:
+    """Keys made up here are registered as secrets like any other; forget them
+    after each test, so a made-up key never masks text in a later test."""
+    registered = _secrets._secrets
+    yield
+    _secrets._secrets = registered
+
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 id_chars = st.characters(codec="utf-8", exclude_categories=("Cs",))
