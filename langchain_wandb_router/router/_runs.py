@@ -26,6 +26,7 @@ from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import add_ai_message_chunks
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.prompt_values import ChatPromptValue
 from langchain_core.runnables import RunnableConfig, ensure_config
 from langchain_core.runnables.config import (
     get_async_callback_manager_for_config,
@@ -297,6 +298,7 @@ class ChainRuns(CoreHooks, RoutedCalls):
         kwargs: dict[str, Any],
     ) -> AIMessage:
         static, ctx = self._context(messages, config, kwargs)
+        prompt = _prompt(messages)
         driver = self._driver(ctx, kwargs, static, self._select(ctx, static))
         state, policy = self._rt().state, self.retry_policy
 
@@ -305,7 +307,7 @@ class ChainRuns(CoreHooks, RoutedCalls):
             # routes honour the deadline themselves, every read included.
             with bounded(driver.deadline):
                 answer: AIMessage = route.model.invoke(
-                    messages, _named(config, route), stop=stop, **route.kwargs
+                    prompt, _named(config, route), stop=stop, **route.kwargs
                 )
                 return answer
 
@@ -329,6 +331,7 @@ class ChainRuns(CoreHooks, RoutedCalls):
         kwargs: dict[str, Any],
     ) -> AIMessage:
         static, ctx = self._context(messages, config, kwargs)
+        prompt = _prompt(messages)
         selected = await self._aselect(ctx, static)
         driver = self._driver(ctx, kwargs, static, selected, hedging=True)
         state, policy = self._rt().state, self.retry_policy
@@ -336,7 +339,7 @@ class ChainRuns(CoreHooks, RoutedCalls):
         async def attempt(route: RouteRun) -> AIMessage:
             with bounded(driver.deadline):
                 call = route.model.ainvoke(
-                    messages, _named(config, route), stop=stop, **route.kwargs
+                    prompt, _named(config, route), stop=stop, **route.kwargs
                 )
                 return await within(driver.deadline, call, route.cand.label)
 
@@ -360,6 +363,7 @@ class ChainRuns(CoreHooks, RoutedCalls):
         kwargs: dict[str, Any],
     ) -> Generator[AIMessageChunk, None, None]:
         static, ctx = self._context(messages, config, kwargs)
+        prompt = _prompt(messages)
         driver = self._driver(ctx, kwargs, static, self._select(ctx, static), True)
         state, policy = self._rt().state, self.retry_policy
 
@@ -369,7 +373,7 @@ class ChainRuns(CoreHooks, RoutedCalls):
             with bounded(driver.deadline):
                 return open_first(
                     route.model.stream(
-                        messages, _named(config, route), stop=stop, **route.kwargs
+                        prompt, _named(config, route), stop=stop, **route.kwargs
                     )
                 )
 
@@ -408,6 +412,7 @@ class ChainRuns(CoreHooks, RoutedCalls):
         kwargs: dict[str, Any],
     ) -> AsyncGenerator[AIMessageChunk, None]:
         static, ctx = self._context(messages, config, kwargs)
+        prompt = _prompt(messages)
         selected = await self._aselect(ctx, static)
         driver = self._driver(ctx, kwargs, static, selected, True, hedging=True)
         state, policy = self._rt().state, self.retry_policy
@@ -415,7 +420,7 @@ class ChainRuns(CoreHooks, RoutedCalls):
         async def attempt(route: RouteRun) -> Any:
             with bounded(driver.deadline):
                 chunks = route.model.astream(
-                    messages, _named(config, route), stop=stop, **route.kwargs
+                    prompt, _named(config, route), stop=stop, **route.kwargs
                 )
                 opening = aopen_first(chunks)
                 return await within(driver.deadline, opening, route.cand.label)
@@ -454,6 +459,15 @@ def _merged(chunks: list[AIMessageChunk] | None) -> AIMessageChunk | None:
     if not chunks:
         return None
     return add_ai_message_chunks(chunks[0], *chunks[1:])
+
+
+def _prompt(messages: list[BaseMessage]) -> ChatPromptValue:
+    """The messages as a prompt value, made once for every attempt of a call.
+
+    A model's ``invoke`` takes a prompt value as it is; a list of messages
+    it would check and wrap again on each attempt.
+    """
+    return ChatPromptValue.model_construct(messages=messages)
 
 
 def _named(config: RunnableConfig, route: RouteRun) -> RunnableConfig:
