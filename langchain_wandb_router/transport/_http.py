@@ -376,10 +376,12 @@ async def _adrive(
                         resp, pieces = await _aopen(client, req)
                     reply = answer(resp, req)
                 elif bound is _NO_BOUND:  # READ, nothing to bound it by
-                    reply = await anext(pieces, None)
+                    reply = await pieces.__anext__()
                 else:
                     with bound:
-                        reply = await anext(pieces, None)
+                        reply = await pieces.__anext__()
+            except StopAsyncIteration:  # the body's end (anext(...) wraps each call)
+                reply = None
             except Exception as exc:
                 error = exc
     finally:
