@@ -197,12 +197,13 @@ def _short(value: Any) -> str:
 # ------------------------------------------------------------------------ steps
 # What sending a request means is written once, as steps: a generator yields
 # OPEN (send the request; its answer: status and headers), READ (the next body
-# piece, or None at the end) or a list of dicts to hand out (SSE events) and
-# then READ, or a _Handout (hand out and come back without reading: the JSON
-# body, the events before a bad one); it handles the errors thrown in at its
-# yields. _drive and _adrive are its blocking and awaiting interpreters, the
-# only places that do I/O. A stream's piece costs one step: its events go out
-# and the next piece comes back in the same exchange.
+# piece, or None at the end), REST (the rest of the body, when no deadline
+# needs checking between pieces), a list of dicts to hand out (SSE events)
+# and then READ, or a _Handout (hand out and come back without reading: the
+# JSON body, the events before a bad one); it handles the errors thrown in at
+# its yields. _drive and _adrive are its blocking and awaiting interpreters,
+# the only places that do I/O. A stream's piece costs one step: its events go
+# out and the next piece comes in the same exchange.
 
 
 class _Step(str):
@@ -211,6 +212,7 @@ class _Step(str):
 
 OPEN = _Step("OPEN")
 READ = _Step("READ")
+REST = _Step("REST")  # the rest of the body at once (only without a deadline)
 
 
 class _Handout(list[dict[str, Any]]):
@@ -222,6 +224,10 @@ _Steps: TypeAlias = Generator["_Step | list[dict[str, Any]]", Any, None]
 
 def _rest(req: Request) -> Generator[_Step, bytes | None, bytes]:
     """Steps: read the body to its end, no piece after the call's deadline."""
+    if req.deadline is None:
+        body = yield REST  # nothing to check between pieces: all in one step
+        assert body is not None
+        return body
     pieces = []
     while (piece := (yield READ)) is not None:
         if req.deadline is not None:
@@ -336,6 +342,8 @@ def _drive(client: SyncHTTP, req: Request, steps: _Steps) -> Iterator[dict[str, 
                     with bound:
                         resp, pieces = _open(client, req)
                     reply = answer(resp, req)
+                elif step is REST:
+                    reply = b"".join(pieces)
                 elif bound is _NO_BOUND:  # READ, nothing to bound it by
                     reply = next(pieces, None)
                 else:
@@ -375,6 +383,8 @@ async def _adrive(
                     with bound:
                         resp, pieces = await _aopen(client, req)
                     reply = answer(resp, req)
+                elif step is REST:
+                    reply = b"".join([piece async for piece in pieces])
                 elif bound is _NO_BOUND:  # READ, nothing to bound it by
                     reply = await pieces.__anext__()
                 else:

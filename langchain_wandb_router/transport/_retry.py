@@ -237,6 +237,10 @@ class RetryPolicy:
         deadline: float | None = None,
     ) -> T:
         """Run ``send`` until it succeeds or the failure is final."""
+        try:
+            return send()  # most calls end here, before any loop is made
+        except WandbError as exc:
+            failed = exc
 
         async def attempt() -> T:
             return send()
@@ -244,7 +248,8 @@ class RetryPolicy:
         async def sleep(seconds: float) -> None:
             self.sleep(seconds)
 
-        return run_at_once(self._attempts(attempt, sleep, max_retries, label, deadline))
+        retrying = self._attempts(attempt, sleep, max_retries, label, deadline, failed)
+        return run_at_once(retrying)
 
     async def acall(
         self,
@@ -263,9 +268,16 @@ class RetryPolicy:
         max_retries: int,
         label: str,
         deadline: float | None,
+        failed: WandbError | None = None,
     ) -> T:
-        """Attempt until a success or a final failure; the steps decide."""
+        """Attempt until a success or a final failure; the steps decide.
+
+        ``failed``: what a first attempt made before the loop raised.
+        """
         steps = None  # made at the first failure: nothing extra on success
+        if failed is not None:
+            steps = self.retries(max_retries, label, deadline)
+            await sleep(steps.throw(failed))
         while True:
             try:
                 return await send()
