@@ -198,12 +198,12 @@ def _short(value: Any) -> str:
 # What sending a request means is written once, as steps: a generator yields
 # OPEN (send the request; its answer: status and headers), READ (the next body
 # piece, or None at the end), REST (the rest of the body, when no deadline
-# needs checking between pieces), a list of dicts to hand out (SSE events)
-# and then READ, or a _Handout (hand out and come back without reading: the
-# JSON body, the events before a bad one); it handles the errors thrown in at
-# its yields. _drive and _adrive are its blocking and awaiting interpreters,
-# the only places that do I/O. A stream's piece costs one step: its events go
-# out and the next piece comes in the same exchange.
+# needs checking between pieces), a _Feed (a stream's body: the interpreter
+# reads it to its end, feeding each piece to the feed and handing its events
+# out, with no step between pieces) or a _Handout (dicts to hand out: the
+# JSON body); it handles the errors thrown in at its yields. _drive and
+# _adrive are its blocking and awaiting interpreters, the only places that do
+# I/O.
 
 
 class _Step(str):
@@ -216,10 +216,44 @@ REST = _Step("REST")  # the rest of the body at once (only without a deadline)
 
 
 class _Handout(list[dict[str, Any]]):
-    """Dicts to hand out, after which the steps go on without a read."""
+    """Dicts to hand out, after which the steps go on."""
 
 
-_Steps: TypeAlias = Generator["_Step | list[dict[str, Any]]", Any, None]
+class _Feed:
+    """A step: a stream's body, each piece fed to an SSE decoder.
+
+    The interpreter reads to the body's end, or until the stream fails,
+    handing out each piece's events as it goes: after ``[DONE]`` it keeps
+    reading (a response left unread closes its connection instead of
+    returning it to the pool), and no piece is read past the call's deadline.
+    """
+
+    __slots__ = ("decoder", "req", "stopped", "yielded")
+
+    def __init__(self, decoder: SSEDecoder, req: Request) -> None:
+        self.decoder = decoder
+        self.req = req
+        self.stopped = False
+        """The stream failed: read no more (the steps raise the failure)."""
+        self.yielded = False
+        """Events were handed out: a failure now interrupts the stream."""
+
+    def feed(self, piece: bytes) -> list[dict[str, Any]]:
+        """The events ``piece`` completes (none after ``[DONE]``)."""
+        if self.req.deadline is not None:
+            _on_time(self.req)
+        decoder = self.decoder
+        if decoder.done:
+            return []
+        events = decoder.feed(piece)
+        if events:
+            self.yielded = True
+        if decoder.failure is not None:
+            self.stopped = True  # the events before the bad one still go out
+        return events
+
+
+_Steps: TypeAlias = Generator["_Step | _Feed | _Handout", Any, None]
 
 
 def _rest(req: Request) -> Generator[_Step, bytes | None, bytes]:
@@ -264,7 +298,7 @@ def _json_steps(req: Request) -> _Steps:
 def _event_steps(req: Request) -> _Steps:
     """Steps: send ``req``, hand out its SSE events (see :func:`stream_events`)."""
     _check_deadline(req)
-    yielded = False
+    feed: _Feed | None = None
     try:
         status, headers = yield OPEN
         if status >= 300:
@@ -278,27 +312,17 @@ def _event_steps(req: Request) -> _Steps:
                 advice=req.advice,
             )
         decoder = SSEDecoder(req.model, successor=req.successor, advice=req.advice)
-        piece = yield READ
-        while piece is not None:
-            if req.deadline is not None:
-                _on_time(req)
-            # After [DONE], keep reading to the end of the body: a response
-            # left unread closes its connection instead of returning it to the
-            # pool.
-            events = [] if decoder.done else decoder.feed(piece)
-            yielded = yielded or bool(events)
-            if decoder.failure is not None:
-                if events:  # the events before the bad one go out first
-                    yield _Handout(events)
-                raise decoder.failure
-            piece = yield events  # out they go, and the next piece comes in
-        _check_end(decoder, yielded, req)
+        feed = _Feed(decoder, req)
+        yield feed
+        if decoder.failure is not None:
+            raise decoder.failure
+        _check_end(decoder, feed.yielded, req)
     except WandbError as exc:
-        if yielded:
+        if feed is not None and feed.yielded:
             raise _interrupted(req, exc) from exc
         raise
     except _NETWORK_ERRORS as exc:
-        if yielded:
+        if feed is not None and feed.yielded:
             raise _interrupted(req, exc) from exc
         raise _transport_error(exc, req) from None
 
@@ -333,10 +357,28 @@ def _drive(client: SyncHTTP, req: Request, steps: _Steps) -> Iterator[dict[str, 
             except StopIteration:
                 return
             reply = error = None
-            if not isinstance(step, _Step):
-                yield from step  # the dicts to hand out
-                if step.__class__ is _Handout:
-                    continue
+            if isinstance(step, _Handout):
+                yield from step
+                continue
+            if isinstance(step, _Feed):
+                assert pieces is not None  # fed after OPEN
+                while True:  # no step between pieces: the stream's hot loop
+                    try:
+                        if bound is _NO_BOUND:
+                            piece = next(pieces, None)
+                        else:
+                            with bound:
+                                piece = next(pieces, None)
+                        events = None if piece is None else step.feed(piece)
+                    except Exception as exc:  # the steps' to handle
+                        error = exc
+                        break
+                    if events is None:
+                        break
+                    yield from events
+                    if step.stopped:
+                        break
+                continue
             try:
                 if pieces is None:  # the step is OPEN
                     with bound:
@@ -373,11 +415,30 @@ async def _adrive(
             except StopIteration:
                 return
             reply = error = None
-            if not isinstance(step, _Step):
-                for item in step:  # the dicts to hand out
+            if isinstance(step, _Handout):
+                for item in step:
                     yield item
-                if step.__class__ is _Handout:
-                    continue
+                continue
+            if isinstance(step, _Feed):
+                assert pieces is not None  # fed after OPEN
+                while True:  # no step between pieces: the stream's hot loop
+                    try:
+                        if bound is _NO_BOUND:
+                            piece = await pieces.__anext__()
+                        else:
+                            with bound:
+                                piece = await pieces.__anext__()
+                        events = step.feed(piece)
+                    except StopAsyncIteration:  # the body's end
+                        break
+                    except Exception as exc:
+                        error = exc
+                        break
+                    for item in events:
+                        yield item
+                    if step.stopped:
+                        break
+                continue
             try:
                 if pieces is None:  # the step is OPEN
                     with bound:
