@@ -225,9 +225,11 @@ class RetryPolicy:
     # ------------------------------------------------------------ interpreters
     # Thin interpreters for a single model (ChatWandb); the router has its own
     # driver. ``deadline`` (monotonic seconds) bounds the waits: no backoff
-    # sleeps past it. One loop (_attempts) serves both: acall awaits it, call
-    # runs it to the end at once with blocking steps (run_at_once). A stream
-    # is opened through them (open_first/aopen_first, below).
+    # sleeps past it. The first attempt is made before any loop (most calls
+    # end there); after a failure one loop (_attempts) serves both: acall
+    # awaits it, call runs it to the end at once with blocking steps
+    # (run_at_once). A stream is opened through them (open_first/aopen_first,
+    # below).
 
     def call(
         self,
@@ -259,7 +261,13 @@ class RetryPolicy:
         deadline: float | None = None,
     ) -> T:
         """Async :meth:`call`."""
-        return await self._attempts(send, self.asleep, max_retries, label, deadline)
+        try:
+            return await send()  # most calls end here, before any loop is made
+        except WandbError as exc:
+            failed = exc
+        return await self._attempts(
+            send, self.asleep, max_retries, label, deadline, failed
+        )
 
     async def _attempts(
         self,
@@ -268,22 +276,20 @@ class RetryPolicy:
         max_retries: int,
         label: str,
         deadline: float | None,
-        failed: WandbError | None = None,
+        failed: WandbError,
     ) -> T:
-        """Attempt until a success or a final failure; the steps decide.
+        """Retry after a first attempt ``failed``, to a success or a final failure.
 
-        ``failed``: what a first attempt made before the loop raised.
+        The steps decide each wait, or raise what ends the call.
         """
-        steps = None  # made at the first failure: nothing extra on success
-        if failed is not None:
-            steps = self.retries(max_retries, label, deadline)
-            await sleep(steps.throw(failed))
+        steps = self.retries(max_retries, label, deadline)
+        error = failed
         while True:
+            await sleep(steps.throw(error))
             try:
                 return await send()
             except WandbError as exc:
-                steps = steps or self.retries(max_retries, label, deadline)
-                await sleep(steps.throw(exc))
+                error = exc
 
 
 def _before(
