@@ -29,12 +29,15 @@ import sys
 import time
 import traceback
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from _load_peers import CONTENDERS, Call, Contender, Target, litellm_missing
+
+if TYPE_CHECKING:
+    from langchain_wandb_router.testing import WandbEmulator
 
 MODELS = (
     "Qwen/Qwen3-235B-A22B-Instruct-2507",
@@ -47,21 +50,19 @@ MODELS = (
 # --------------------------------------------------------------- the emulator
 
 
-def _serve(
-    conn: Connection, cap: int, service_time: float, retry_after: float | None
+def serve_commands(
+    conn: Connection,
+    emu: WandbEmulator,
+    stats_of: Callable[[WandbEmulator], dict[str, Any]],
+    handle: Callable[[Any], bool] | None = None,
 ) -> None:
-    """The emulator's process: serve, answer ``stats``/``reset``, stop on ``stop``.
+    """Serve ``emu`` to the parent over ``conn`` until told to stop.
 
-    Stats go back as plain dicts: the emulator's snapshot holds read-only
-    mappings, which do not pickle.
+    Sends the address first, then answers ``stats`` (``stats_of(emu)``: plain
+    dicts, the emulator's snapshot holds read-only mappings, which do not
+    pickle) and ``reset``; any other command goes to ``handle`` (``False``:
+    stop).
     """
-    from langchain_wandb_router.testing import WandbEmulator
-
-    emu = WandbEmulator(
-        concurrency_limit=cap,
-        service_time=service_time,
-        rate_limit_retry_after=retry_after,
-    )
     with emu:
         conn.send((emu.base_url, emu.api_key))
         while True:
@@ -70,23 +71,39 @@ def _serve(
             except EOFError:  # the benchmark died: stop with it
                 return
             if command == "stats":
-                stats = emu.stats()
-                conn.send(
-                    {
-                        "rejected": stats.rejected,
-                        "responses": dict(stats.responses),
-                        "peak_by_model": dict(stats.peak_in_flight_by_model),
-                        "ok_by_model": {
-                            model: by_status.get(200, 0)
-                            for model, by_status in stats.responses_by_model.items()
-                        },
-                    }
-                )
+                conn.send(stats_of(emu))
             elif command == "reset":
                 emu.reset()
                 conn.send(None)
-            else:
+            elif handle is None or not handle(command):
                 return
+
+
+def _serve(
+    conn: Connection, cap: int, service_time: float, retry_after: float | None
+) -> None:
+    """The emulator's process: serve, answer ``stats``/``reset``, stop on ``stop``."""
+    from langchain_wandb_router.testing import WandbEmulator
+
+    emu = WandbEmulator(
+        concurrency_limit=cap,
+        service_time=service_time,
+        rate_limit_retry_after=retry_after,
+    )
+    serve_commands(conn, emu, _stats)
+
+
+def _stats(emu: WandbEmulator) -> dict[str, Any]:
+    stats = emu.stats()
+    return {
+        "rejected": stats.rejected,
+        "responses": dict(stats.responses),
+        "peak_by_model": dict(stats.peak_in_flight_by_model),
+        "ok_by_model": {
+            model: by_status.get(200, 0)
+            for model, by_status in stats.responses_by_model.items()
+        },
+    }
 
 
 class EmulatorProcess:

@@ -71,7 +71,14 @@ from typing import Any
 
 from _load_peers import Target, litellm_missing
 from _tail_peers import Answer, Peer, TimedCall, peers
-from load import EmulatorProcess, Outcome, _positive, fire, percentile
+from load import (
+    EmulatorProcess,
+    Outcome,
+    _positive,
+    fire,
+    percentile,
+    serve_commands,
+)
 
 from langchain_wandb_router.testing import Latency
 
@@ -109,40 +116,31 @@ def _serve(
     conn: Connection, cap: int, latencies: dict[str, Latency], seed: int
 ) -> None:
     """The emulator's process: serve; answer ``stats``, ``reset`` and
-    ``("latency", model, Latency)``; stop on anything else.
-
-    Stats go back as plain dicts (the emulator's snapshot does not pickle).
-    """
+    ``("latency", model, Latency)``; stop on anything else."""
     from langchain_wandb_router.testing import WandbEmulator
 
     emu = WandbEmulator(concurrency_limit=cap, latency=latencies, latency_seed=seed)
-    with emu:
-        conn.send((emu.base_url, emu.api_key))
-        while True:
-            try:
-                command = conn.recv()
-            except EOFError:  # the benchmark died: stop with it
-                return
-            if command == "stats":
-                stats, draws = emu.stats(), emu.latencies()
-                conn.send(
-                    {
-                        "in_flight": stats.in_flight,
-                        "rejected": stats.rejected,
-                        "requests": len(emu.chat_requests()),
-                        "admitted": dict(Counter(d.model for d in draws)),
-                        "tails": dict(Counter(d.model for d in draws if d.tail)),
-                        "peak": dict(stats.peak_in_flight_by_model),
-                    }
-                )
-            elif command == "reset":
-                emu.reset()
-                conn.send(None)
-            elif isinstance(command, tuple) and command[0] == "latency":
-                emu.set_latency(command[2], model=command[1], seed=seed)
-                conn.send(None)
-            else:
-                return
+
+    def set_latency(command: Any) -> bool:
+        if not (isinstance(command, tuple) and command[0] == "latency"):
+            return False
+        emu.set_latency(command[2], model=command[1], seed=seed)
+        conn.send(None)
+        return True
+
+    serve_commands(conn, emu, _stats, set_latency)
+
+
+def _stats(emu: Any) -> dict[str, Any]:
+    stats, draws = emu.stats(), emu.latencies()
+    return {
+        "in_flight": stats.in_flight,
+        "rejected": stats.rejected,
+        "requests": len(emu.chat_requests()),
+        "admitted": dict(Counter(d.model for d in draws)),
+        "tails": dict(Counter(d.model for d in draws if d.tail)),
+        "peak": dict(stats.peak_in_flight_by_model),
+    }
 
 
 class TailEmulator(EmulatorProcess):
