@@ -118,11 +118,13 @@ class EmulatorProcess:
     def __init__(
         self, cap: int, service_time: float, retry_after: float | None
     ) -> None:
+        self._start(_serve, cap, service_time, retry_after)
+
+    def _start(self, serve: Callable[..., None], *args: Any) -> None:
+        """Run ``serve(conn, *args)`` in a spawned process; learn its address."""
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
-        self._proc = context.Process(
-            target=_serve, args=(child, cap, service_time, retry_after), daemon=True
-        )
+        self._proc = context.Process(target=serve, args=(child, *args), daemon=True)
         self._proc.start()
         child.close()
         self.base_url, self.api_key = self._ask_start()

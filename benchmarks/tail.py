@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import sys
 import time
 from collections import Counter
@@ -153,14 +152,7 @@ class TailEmulator(EmulatorProcess):
     """
 
     def __init__(self, cap: int, latencies: dict[str, Latency], seed: int) -> None:
-        spawn = multiprocessing.get_context("spawn")
-        self._conn, child = spawn.Pipe()
-        self._proc = spawn.Process(
-            target=_serve, args=(child, cap, latencies, seed), daemon=True
-        )
-        self._proc.start()
-        child.close()
-        self.base_url, self.api_key = self._ask_start()
+        self._start(_serve, cap, latencies, seed)
 
     def set_latency(self, model: str, latency: Latency) -> None:
         """Change one model's timing now (its draws restart from the seed)."""
