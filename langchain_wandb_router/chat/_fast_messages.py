@@ -63,7 +63,7 @@ logger = logging.getLogger(__name__)
 Release = tuple[int, ...]
 """A final release's numbers, e.g. ``(1, 7, 4)``."""
 
-LANGCHAIN_OPENAI_PROVEN: tuple[Release, Release] = ((1, 4, 0), (1, 7, 4))
+LANGCHAIN_OPENAI_PROVEN: tuple[Release, Release] = ((1, 4, 0), (1, 8, 1))
 """The langchain-openai releases the fast paths were proven equal against.
 
 From pyproject's floor (``.ci/lowest`` runs the proofs there) to the newest

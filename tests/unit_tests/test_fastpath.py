@@ -971,16 +971,29 @@ def refence(monkeypatch: pytest.MonkeyPatch) -> tuple[Fence, Fence]:
     return messages, chunks
 
 
+def _past(release: tuple[int, ...]) -> str:
+    """The release right after ``release`` (its last number plus one)."""
+    return _fast_messages.dotted((*release[:-1], release[-1] + 1))
+
+
 # How each off switch is reached: ChatWandb's field, the environment variable,
 # or a release outside the proven range (the fence's version source patched).
+# The newer releases follow the proven bounds, so raising a bound keeps them
+# outside it.
 OFF_WAYS: dict[str, dict[str, str]] = {
     "disable_fast_paths=True": {},
     f"{FAST_PATHS_ENV}=0": {},
-    "langchain-openai newer": {"langchain-openai": "1.7.5"},
+    "langchain-openai newer": {
+        "langchain-openai": _past(_fast_messages.LANGCHAIN_OPENAI_PROVEN[1])
+    },
     "langchain-openai older": {"langchain-openai": "1.3.9"},
-    "langchain-core newer": {"langchain-core": "1.9.0"},
-    "langchain-openai pre-release": {"langchain-openai": "1.8.0rc1"},
-    "pydantic newer": {"pydantic": "2.99.0"},
+    "langchain-core newer": {
+        "langchain-core": _past(_fast_messages.LANGCHAIN_CORE_PROVEN[1])
+    },
+    "langchain-openai pre-release": {
+        "langchain-openai": _past(_fast_messages.LANGCHAIN_OPENAI_PROVEN[1]) + "rc1"
+    },
+    "pydantic newer": {"pydantic": _past(_fast_chunks.PYDANTIC_PROVEN[1])},
 }
 
 
