@@ -50,7 +50,9 @@ __all__ = ["CoreCall", "CoreHooks", "WandbCalls"]
 _DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__,
+# and one is made on every call.
+@dataclass(slots=True)
 class CoreCall:
     """One call of LangChain's model hooks, as one value."""
 

@@ -400,7 +400,8 @@ def chunk_to_generation_chunk(
         return None
     content = delta.get("content") or ""
     id_ = delta.get("id")
-    if type(content) is not str or not _none_or(str, id_):
+    # Written out rather than _none_or(str, id_): this runs on every chunk.
+    if type(content) is not str or (id_ is not None and type(id_) is not str):
         return None
 
     usage = _usage_metadata(raw, chunk) if (raw := chunk.get("usage")) else None

@@ -25,9 +25,10 @@ last up to the time left when the request started).
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-from collections.abc import AsyncIterator, Generator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -222,35 +223,30 @@ class _Handout(list[dict[str, Any]]):
 class _Feed:
     """A step: a stream's body, each piece fed to an SSE decoder.
 
-    The interpreter reads to the body's end, or until the stream fails,
-    handing out each piece's events as it goes: after ``[DONE]`` it keeps
-    reading (a response left unread closes its connection instead of
-    returning it to the pool), and no piece is read past the call's deadline.
+    The interpreter reads to the body's end, handing out each piece's events
+    as it goes, and stops once the decoder has a failure (the events before
+    the bad one still go out; the steps then raise it). After ``[DONE]`` it
+    keeps reading: a response left unread closes its connection instead of
+    returning it to the pool. No piece is read past the call's deadline.
     """
 
-    __slots__ = ("decoder", "req", "stopped", "yielded")
+    __slots__ = ("decoder", "feed")
 
     def __init__(self, decoder: SSEDecoder, req: Request) -> None:
         self.decoder = decoder
-        self.req = req
-        self.stopped = False
-        """The stream failed: read no more (the steps raise the failure)."""
-        self.yielded = False
-        """Events were handed out: a failure now interrupts the stream."""
+        # Without a deadline the decoder is fed directly: nothing of ours
+        # runs between pieces.
+        self.feed: Callable[[bytes], list[dict[str, Any]]] = (
+            decoder.feed
+            if req.deadline is None
+            else functools.partial(_feed_on_time, decoder, req)
+        )
 
-    def feed(self, piece: bytes) -> list[dict[str, Any]]:
-        """The events ``piece`` completes (none after ``[DONE]``)."""
-        if self.req.deadline is not None:
-            _on_time(self.req)
-        decoder = self.decoder
-        if decoder.done:
-            return []
-        events = decoder.feed(piece)
-        if events:
-            self.yielded = True
-        if decoder.failure is not None:
-            self.stopped = True  # the events before the bad one still go out
-        return events
+
+def _feed_on_time(decoder: SSEDecoder, req: Request, piece: bytes) -> list[Any]:
+    """``piece`` fed to ``decoder``, unless the call's deadline has passed."""
+    _on_time(req)
+    return decoder.feed(piece)
 
 
 _Steps: TypeAlias = Generator["_Step | _Feed | _Handout", Any, None]
@@ -280,7 +276,8 @@ def _json_steps(req: Request) -> _Steps:
     _check_deadline(req)
     try:
         status, headers = yield OPEN
-        content = yield from _rest(req)
+        # Without a deadline, the whole body in one step (no sub-generator).
+        content = (yield REST) if req.deadline is None else (yield from _rest(req))
     except _NETWORK_ERRORS as exc:
         raise _transport_error(exc, req) from None
     if status >= 300:
@@ -298,7 +295,7 @@ def _json_steps(req: Request) -> _Steps:
 def _event_steps(req: Request) -> _Steps:
     """Steps: send ``req``, hand out its SSE events (see :func:`stream_events`)."""
     _check_deadline(req)
-    feed: _Feed | None = None
+    decoder: SSEDecoder | None = None
     try:
         status, headers = yield OPEN
         if status >= 300:
@@ -312,17 +309,16 @@ def _event_steps(req: Request) -> _Steps:
                 advice=req.advice,
             )
         decoder = SSEDecoder(req.model, successor=req.successor, advice=req.advice)
-        feed = _Feed(decoder, req)
-        yield feed
+        yield _Feed(decoder, req)
         if decoder.failure is not None:
             raise decoder.failure
-        _check_end(decoder, feed.yielded, req)
+        _check_end(decoder, req)
     except WandbError as exc:
-        if feed is not None and feed.yielded:
+        if decoder is not None and decoder.decoded:
             raise _interrupted(req, exc) from exc
         raise
     except _NETWORK_ERRORS as exc:
-        if feed is not None and feed.yielded:
+        if decoder is not None and decoder.decoded:
             raise _interrupted(req, exc) from exc
         raise _transport_error(exc, req) from None
 
@@ -362,6 +358,7 @@ def _drive(client: SyncHTTP, req: Request, steps: _Steps) -> Iterator[dict[str, 
                 continue
             if isinstance(step, _Feed):
                 assert pieces is not None  # fed after OPEN
+                feed, decoder = step.feed, step.decoder
                 while True:  # no step between pieces: the stream's hot loop
                     try:
                         if bound is _NO_BOUND:
@@ -369,14 +366,14 @@ def _drive(client: SyncHTTP, req: Request, steps: _Steps) -> Iterator[dict[str, 
                         else:
                             with bound:
                                 piece = next(pieces, None)
-                        events = None if piece is None else step.feed(piece)
+                        events = None if piece is None else feed(piece)
                     except Exception as exc:  # the steps' to handle
                         error = exc
                         break
                     if events is None:
                         break
                     yield from events
-                    if step.stopped:
+                    if decoder.failure is not None:
                         break
                 continue
             try:
@@ -405,6 +402,7 @@ async def _adrive(
     """Async :func:`_drive`: awaits each step."""
     resp: httpcore.Response | httpx.Response | None = None
     pieces: AsyncIterator[bytes] | None = None
+    drained = False  # the body was read to its end: nothing left to close
     reply: Any = None
     error: Exception | None = None
     bound = _bound(req)
@@ -421,6 +419,7 @@ async def _adrive(
                 continue
             if isinstance(step, _Feed):
                 assert pieces is not None  # fed after OPEN
+                feed, decoder = step.feed, step.decoder
                 while True:  # no step between pieces: the stream's hot loop
                     try:
                         if bound is _NO_BOUND:
@@ -428,15 +427,16 @@ async def _adrive(
                         else:
                             with bound:
                                 piece = await pieces.__anext__()
-                        events = step.feed(piece)
+                        events = feed(piece)
                     except StopAsyncIteration:  # the body's end
+                        drained = True
                         break
                     except Exception as exc:
                         error = exc
                         break
                     for item in events:
                         yield item
-                    if step.stopped:
+                    if decoder.failure is not None:
                         break
                 continue
             try:
@@ -446,6 +446,7 @@ async def _adrive(
                     reply = answer(resp, req)
                 elif step is REST:
                     reply = b"".join([piece async for piece in pieces])
+                    drained = True
                 elif bound is _NO_BOUND:  # READ, nothing to bound it by
                     reply = await pieces.__anext__()
                 else:
@@ -453,11 +454,12 @@ async def _adrive(
                         reply = await pieces.__anext__()
             except StopAsyncIteration:  # the body's end (anext(...) wraps each call)
                 reply = None
+                drained = True
             except Exception as exc:
                 error = exc
     finally:
         steps.close()
-        if pieces is not None:
+        if pieces is not None and not drained:
             # Closed in the task that read it: left suspended, it would be
             # closed later by a task the loop starts when it is collected.
             await aclose(pieces)
@@ -498,7 +500,9 @@ def post_json(client: SyncHTTP, req: Request) -> dict[str, Any]:
 
 async def apost_json(client: AsyncHTTP, req: Request) -> dict[str, Any]:
     """Async :func:`post_json`."""
-    (data,) = [data async for data in _adrive(client, req, _json_steps(req))]
+    # Read to the end, so the response is closed before this returns.
+    async for data in _adrive(client, req, _json_steps(req)):  # noqa: B007
+        pass
     return data
 
 
@@ -524,9 +528,9 @@ def astream_events(client: AsyncHTTP, req: Request) -> AsyncIterator[dict[str, A
     return _adrive(client, req, _event_steps(req))
 
 
-def _check_end(decoder: SSEDecoder, yielded: bool, req: Request) -> None:
+def _check_end(decoder: SSEDecoder, req: Request) -> None:
     """A body that ended early: nothing at all, or no [DONE] and no finish."""
-    if not decoder.done and not yielded:
+    if not decoder.done and not decoder.decoded:
         raise WandbConnectionError(
             f"The stream from '{req.model}' ended before any data.", model=req.model
         )

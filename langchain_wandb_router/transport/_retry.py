@@ -360,7 +360,7 @@ async def astreamed(
 ) -> AsyncGenerator[AsyncIterator[T]]:
     """Async :func:`streamed`."""
     if opened is None:
-        yield _Prepended(None, None)
+        yield _Prepended(None, _Nothing())
         return
     first, items = opened
     try:
@@ -370,15 +370,15 @@ async def astreamed(
 
 
 class _Prepended(AsyncIterator[T]):
-    """``items`` with ``first`` before them (``None``: nothing at all).
+    """``items`` with ``first`` (a 1-tuple, or ``None``) before them.
 
     After the first item, each ``__anext__`` hands back the stream's own
-    awaitable: no coroutine of ours per item.
+    awaitable: no coroutine of ours per item, and the check for it first.
     """
 
     __slots__ = ("_first", "_items")
 
-    def __init__(self, first: tuple[T] | None, items: AsyncIterator[T] | None) -> None:
+    def __init__(self, first: tuple[T] | None, items: AsyncIterator[T]) -> None:
         self._first = first
         self._items = items
 
@@ -386,12 +386,19 @@ class _Prepended(AsyncIterator[T]):
         return self
 
     def __anext__(self) -> Awaitable[T]:
-        first, self._first = self._first, None
-        if first is not None:
-            return _at_once(first[0])
-        if self._items is None:
-            return _at_once_stop()
-        return self._items.__anext__()
+        if self._first is None:
+            return self._items.__anext__()
+        (first,), self._first = self._first, None
+        return _at_once(first)
+
+
+class _Nothing(AsyncIterator[Any]):
+    """An async stream with no items (an opened stream that had none)."""
+
+    __slots__ = ()
+
+    def __anext__(self) -> Awaitable[Any]:
+        return _at_once_stop()
 
 
 async def _at_once(item: T) -> T:

@@ -32,7 +32,10 @@ class SSEDecoder:
     it and sets :attr:`failure`, so the caller can hand those on first.
 
     Attributes:
-        done: ``[DONE]`` arrived; later pieces need not be fed.
+        done: ``[DONE]`` arrived; later pieces decode to nothing (a body is
+            still read to its end, so its connection goes back to the pool).
+        decoded: Events were decoded (and returned): a failure now cuts an
+            answer short rather than preventing it.
         finished: A ``finish_reason`` or the usage chunk arrived, so the answer
             is complete even if a proxy swallows the closing ``[DONE]``.
         failure: The typed error for a malformed or error event, once seen.
@@ -45,6 +48,7 @@ class SSEDecoder:
         "_started",
         "_tail",
         "advice",
+        "decoded",
         "done",
         "failure",
         "finished",
@@ -63,6 +67,7 @@ class SSEDecoder:
         self._clean = False
         self._data: bytes | None = None
         self.done = False
+        self.decoded = False
         self.finished = False
         self.failure: WandbError | None = None
         self.model = model
@@ -73,6 +78,8 @@ class SSEDecoder:
         """Decode ``piece``; return the complete events it finished."""
         if self.failure is not None:
             raise self.failure
+        if self.done:
+            return []
         if self._clean and piece[-2:] == b"\n\n" and piece[:6] == b"data: ":
             # The common W&B piece: exactly one single-line event, nothing
             # pending. (Ints: ``in`` with an int is a plain memchr.)
@@ -146,6 +153,7 @@ class SSEDecoder:
             return None
         elif event.get("usage"):
             self.finished = True
+        self.decoded = True
         return event
 
     def _split(self, piece: bytes) -> list[bytes]:

@@ -180,6 +180,20 @@ def test_done_stops_decoding_the_rest() -> None:
     )
     assert events == [{"a": 1}]
     assert decoder.done
+    # Pieces after [DONE] (read so the connection can be reused) decode to nothing.
+    assert decoder.feed(line({"c": 3}) + b"\n\n") == []
+    assert decoder.feed(b"data: [DON") == []
+
+
+def test_decoded_says_whether_any_event_came_out() -> None:
+    decoder = SSEDecoder(M)
+    assert decoder.feed(b": a comment\n\ndata: [DONE]\n\n") == []
+    assert not decoder.decoded
+    decoder = SSEDecoder(M)
+    decoder.feed(line({"a": 1})[:5])  # half an event: nothing decoded yet
+    assert not decoder.decoded
+    assert decoder.feed(line({"a": 1})[5:] + b"\n\n") == [{"a": 1}]
+    assert decoder.decoded
 
 
 @pytest.mark.parametrize("done", [b"data:[DONE]", b"data: [DONE]", b"data: [DONE] "])
