@@ -267,12 +267,9 @@ class WandbCalls(CoreHooks, WandbParams):
         Its own ``deadline``, or a caller's earlier one (the router's) if one
         is in force.
         """
-        outer = _deadline.current()
         seconds = self.deadline
-        if seconds is None:
-            return outer
-        own = time.monotonic() + seconds
-        return own if outer is None or own < outer else outer
+        own = None if seconds is None else time.monotonic() + seconds
+        return _deadline.in_force(own)
 
     def _advice_of(self, model: str) -> str | None:
         """What a 404 for ``model`` should add (a close id, the base URL), cached."""

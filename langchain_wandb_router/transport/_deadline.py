@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar, Token
 
-__all__ = ["CALL_DEADLINE", "bounded", "current"]
+__all__ = ["CALL_DEADLINE", "bounded", "current", "in_force"]
 
 CALL_DEADLINE: ContextVar[float | None] = ContextVar(
     "langchain_wandb_router_call_deadline", default=None
@@ -25,6 +25,17 @@ CALL_DEADLINE: ContextVar[float | None] = ContextVar(
 def current() -> float | None:
     """The deadline (monotonic seconds) in force here, or ``None``."""
     return CALL_DEADLINE.get()
+
+
+def in_force(deadline: float | None) -> float | None:
+    """The deadline :func:`bounded` would put in force here, without entering it."""
+    outer = CALL_DEADLINE.get()
+    return outer if _outer_holds(outer, deadline) else deadline
+
+
+def _outer_holds(outer: float | None, deadline: float | None) -> bool:
+    """Whether the outer deadline stays in force: no own one, or not earlier."""
+    return deadline is None or (outer is not None and outer <= deadline)
 
 
 class bounded:
@@ -44,7 +55,7 @@ class bounded:
     def __enter__(self) -> float | None:
         outer = CALL_DEADLINE.get()
         deadline = self._deadline
-        if deadline is None or (outer is not None and outer <= deadline):
+        if _outer_holds(outer, deadline):
             return outer
         self._token = CALL_DEADLINE.set(deadline)
         return deadline

@@ -243,7 +243,9 @@ class _Feed:
         )
 
 
-def _feed_on_time(decoder: SSEDecoder, req: Request, piece: bytes) -> list[Any]:
+def _feed_on_time(
+    decoder: SSEDecoder, req: Request, piece: bytes
+) -> list[dict[str, Any]]:
     """``piece`` fed to ``decoder``, unless the call's deadline has passed."""
     _on_time(req)
     return decoder.feed(piece)
@@ -276,8 +278,7 @@ def _json_steps(req: Request) -> _Steps:
     _check_deadline(req)
     try:
         status, headers = yield OPEN
-        # Without a deadline, the whole body in one step (no sub-generator).
-        content = (yield REST) if req.deadline is None else (yield from _rest(req))
+        content = yield from _rest(req)
     except _NETWORK_ERRORS as exc:
         raise _transport_error(exc, req) from None
     if status >= 300:
@@ -501,7 +502,7 @@ def post_json(client: SyncHTTP, req: Request) -> dict[str, Any]:
 async def apost_json(client: AsyncHTTP, req: Request) -> dict[str, Any]:
     """Async :func:`post_json`."""
     # Read to the end, so the response is closed before this returns.
-    async for data in _adrive(client, req, _json_steps(req)):  # noqa: B007
+    async for data in _adrive(client, req, _json_steps(req)):  # noqa: B007 - the answer
         pass
     return data
 

@@ -216,6 +216,17 @@ def test_retry_loops_give_up_rather_than_sleep_past_the_deadline() -> None:
     assert "after the call's deadline" in info.value.__notes__[0]
 
 
+def test_in_force_is_what_bounded_would_enter() -> None:
+    assert _deadline.in_force(None) is None
+    assert _deadline.in_force(5.0) == 5.0
+    with _deadline.bounded(10.0):
+        for own in (None, 5.0, 10.0, 20.0):
+            with _deadline.bounded(own) as entered:
+                assert _deadline.current() == entered
+            assert _deadline.in_force(own) == entered
+    assert _deadline.current() is None
+
+
 def test_clamp_cuts_each_wait_to_the_time_left() -> None:
     assert _pools.clamp(600.0, httpcore.ReadTimeout) == 600.0  # no deadline
     assert _pools.clamp(None, httpcore.ReadTimeout) is None
